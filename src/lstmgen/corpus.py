@@ -1,0 +1,187 @@
+"""Reading training text: files, directories, globs, stdin, named corpora and the embedded default.
+
+A named corpus is downloaded once into a cache directory (``$LSTMGEN_CACHE`` or ``~/.cache/lstmgen``)
+and checked against its SHA-256; offline, the error says how to pass a local copy instead. With no
+corpus named, the embedded default is the Python documentation text that ships in the standard library
+(``pydoc_data.topics``, about 465,000 characters of English), so everything works offline.
+"""
+
+from __future__ import annotations
+
+import glob as globbing
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+DEFAULT_CORPUS = "pydoc"
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be read; the message names the file and says how to fix it."""
+
+
+@dataclass(frozen=True)
+class NamedCorpus:
+    name: str
+    url: str
+    sha256: str
+    filename: str
+    description: str
+
+
+NAMED_CORPORA: dict[str, NamedCorpus] = {
+    "tinyshakespeare": NamedCorpus(
+        name="tinyshakespeare",
+        url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+        sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+        filename="tinyshakespeare.txt",
+        description="Tiny Shakespeare, the char-rnn corpus (1,115,394 characters, 65 distinct)",
+    ),
+    "nietzsche": NamedCorpus(
+        name="nietzsche",
+        url="https://s3.amazonaws.com/text-datasets/nietzsche.txt",
+        sha256="dea01ca2da603db6736fd856c585d073ccf3dca68efe4a59c5e73242cdf0b028",
+        filename="nietzsche.txt",
+        description="Nietzsche in English, the Keras text-generation corpus (600,901 characters)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Corpus:
+    text: str
+    sources: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+
+def cache_directory() -> Path:
+    return Path(os.environ.get("LSTMGEN_CACHE") or Path.home() / ".cache" / "lstmgen")
+
+
+def default_corpus_text() -> str:
+    """The embedded default corpus: Python's own documentation topics, in a fixed order."""
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[name].strip() for name in sorted(topics)) + "\n"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_named_corpus(name: str, timeout: float = 30.0) -> Path:
+    """Return the cached file of a named corpus, downloading and checking it first if needed."""
+    if name not in NAMED_CORPORA:
+        raise CorpusError(f"no named corpus {name!r}; known: {', '.join(NAMED_CORPORA)}")
+    spec = NAMED_CORPORA[name]
+    target = cache_directory() / spec.filename
+    if target.exists():
+        if _sha256(target) == spec.sha256:
+            return target
+        target.unlink()  # a corrupt or foreign cached copy: fetch it again
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(spec.url, timeout=timeout) as response:
+            data = response.read()
+    except (urllib.error.URLError, OSError) as error:
+        raise CorpusError(
+            f"could not download the {name} corpus from {spec.url} ({error}). If you are offline, get the "
+            f"file another way and pass its path instead (lstmgen train path/to/{spec.filename}), or place "
+            f"it at {target}."
+        ) from error
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != spec.sha256:
+        raise CorpusError(
+            f"the downloaded {name} corpus has SHA-256 {actual}, expected {spec.sha256}; "
+            "the file was not saved. Try again later, or pass a local copy of the corpus."
+        )
+    # Write to a temporary file beside the target, then rename: a crash never leaves half a file.
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as handle:
+        handle.write(data)
+    os.replace(handle.name, target)
+    return target
+
+
+def decode_bytes(data: bytes, source: str, encoding: str = "utf-8", errors: str = "strict") -> str:
+    """Decode a file's bytes, with errors that name the file and the byte offset."""
+    if not data:
+        raise CorpusError(f"{source} is empty: a corpus needs some text")
+    if b"\x00" in data[:65536] and not encoding.lower().replace("-", "").startswith("utf16"):
+        raise CorpusError(f"{source} looks like a binary file (it contains NUL bytes), not text")
+    try:
+        return data.decode(encoding, errors=errors)
+    except UnicodeDecodeError as error:
+        raise CorpusError(
+            f"{source}: invalid {encoding} at byte offset {error.start} ({error.reason}). Pass the right "
+            "--encoding (for example latin-1), or --encoding-errors replace to replace invalid bytes."
+        ) from error
+    except LookupError as error:
+        raise CorpusError(f"unknown encoding {encoding!r}") from error
+
+
+def _expand(source: str, pattern: str) -> list[Path]:
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob(pattern) if p.is_file())
+        if not files:
+            raise CorpusError(f"directory {source} holds no files matching {pattern!r}; change --glob")
+        return files
+    if path.is_file():
+        return [path]
+    if any(ch in source for ch in "*?["):
+        files = sorted(Path(p) for p in globbing.glob(source, recursive=True) if Path(p).is_file())
+        if not files:
+            raise CorpusError(f"no files match {source!r}")
+        return files
+    known = ", ".join(NAMED_CORPORA)
+    raise CorpusError(f"{source!r} is neither a file, a directory, a glob nor a named corpus ({known})")
+
+
+def read_corpus(
+    sources: Sequence[str] = (),
+    encoding: str = "utf-8",
+    errors: str = "strict",
+    pattern: str = "*.txt",
+    stdin=None,
+) -> Corpus:
+    """Read and join (with newlines) the texts named by ``sources``.
+
+    Each source is ``-`` (standard input), a file, a directory (read recursively, files matching
+    ``pattern``), a glob, or a named corpus. No source means the embedded default corpus.
+    """
+    if not sources:
+        return Corpus(default_corpus_text(), (DEFAULT_CORPUS,))
+    texts: list[str] = []
+    names: list[str] = []
+    for source in sources:
+        if source == "-":
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            texts.append(decode_bytes(stream.read(), "standard input", encoding, errors))
+            names.append("-")
+        elif source == DEFAULT_CORPUS and not Path(source).exists():
+            texts.append(default_corpus_text())
+            names.append(DEFAULT_CORPUS)
+        elif source in NAMED_CORPORA and not Path(source).exists():
+            path = fetch_named_corpus(source)
+            texts.append(decode_bytes(path.read_bytes(), str(path), "utf-8", errors))
+            names.append(source)
+        else:
+            for path in _expand(source, pattern):
+                texts.append(decode_bytes(path.read_bytes(), str(path), encoding, errors))
+                names.append(str(path))
+    text = "\n".join(texts)
+    if not text.strip():
+        raise CorpusError(f"the corpus ({', '.join(names)}) holds only whitespace")
+    return Corpus(text, tuple(names))

@@ -1,0 +1,123 @@
+"""Generation as an iterator: prefill the prompt once, then step the carried state one token at a time.
+
+``generate_tokens`` yields the next token of every sample ([B] ids) per step; it never re-feeds a
+window, so each token costs one recurrent step. ``generate_text`` sits on top: it decodes the ids of
+each sample incrementally, applies stop strings (holding back text that might be the start of one),
+and yields the new text of every sample per step. The CLI streams from it, ``LanguageModel.generate``
+collects it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Iterator, Sequence
+
+import torch
+
+from .config import GenerationConfig
+from .model import RecurrentLanguageModel
+from .sampling import build_processors, choose_tokens
+from .tokenizers import Tokenizer
+
+
+@contextlib.contextmanager
+def single_step_mode() -> Iterator[None]:
+    """Inference without autograd and without oneDNN, whose one-token LSTM calls cost milliseconds each."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # oneDNN's flag setter warns about Intel GPUs
+        with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+            yield
+
+
+def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator | None:
+    if seed is None:
+        return None
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return generator
+
+
+def generate_tokens(
+    model: RecurrentLanguageModel,
+    prompt_ids: Sequence[int],
+    config: GenerationConfig,
+    generator: torch.Generator | None = None,
+    banned: Sequence[int] = (),
+) -> Iterator[torch.Tensor]:
+    """Yield ``config.max_tokens`` steps of next tokens, each [num_samples] int64, from a non-empty prompt.
+
+    ``banned`` ids are never generated (the character tokenizer's unknown symbol, which is not text).
+    """
+    if len(prompt_ids) == 0:
+        raise ValueError("generation needs a prompt of at least one token")
+    device = model.output.weight.device
+    processors = build_processors(config)
+    batch = config.num_samples
+    was_training = model.training
+    model.eval()
+    try:
+        with single_step_mode():
+            prompt = torch.as_tensor(list(prompt_ids), dtype=torch.long, device=device)
+            logits, state = model(prompt.expand(batch, -1), model.init_state(batch, device))  # prefill once
+            last = logits[:, -1]  # [B, V]
+            banned_ids = torch.as_tensor(list(banned), dtype=torch.long, device=device)
+            for step in range(config.max_tokens):
+                if len(banned_ids):
+                    last = last.index_fill(-1, banned_ids, float("-inf"))
+                tokens = choose_tokens(last, config, processors, generator)  # [B]
+                yield tokens
+                if step + 1 < config.max_tokens:
+                    logits, state = model(tokens[:, None], state)  # one step: [B, 1] -> [B, 1, V]
+                    last = logits[:, -1]
+    finally:
+        model.train(was_training)
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest end of ``text`` that could still grow into a stop string."""
+    longest = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:size]):
+                longest = size
+                break
+    return longest
+
+
+def generate_text(
+    model: RecurrentLanguageModel,
+    tokenizer: Tokenizer,
+    prompt_ids: Sequence[int],
+    config: GenerationConfig,
+    generator: torch.Generator | None = None,
+) -> Iterator[list[str]]:
+    """Yield, per step, the new text of each sample (empty for a sample that has stopped)."""
+    batch = config.num_samples
+    decoders = [tokenizer.stream_decoder(prompt_ids) for _ in range(batch)]
+    texts = [""] * batch
+    emitted = [0] * batch
+    done = [False] * batch
+    for tokens in generate_tokens(model, prompt_ids, config, generator, banned=tokenizer.never_generated):
+        pieces = [""] * batch
+        for row, token in enumerate(tokens.tolist()):
+            if done[row]:
+                continue
+            texts[row] += decoders[row].feed(token)
+            text = texts[row]
+            hits = [i for i in (text.find(s, max(0, emitted[row] - len(s))) for s in config.stop) if i >= 0]
+            if hits:
+                texts[row] = text = text[: min(hits)]
+                done[row] = True
+                safe = len(text)
+            else:
+                safe = len(text) - _held_back(text, config.stop)
+            pieces[row] = text[emitted[row] : safe]
+            emitted[row] = max(emitted[row], safe)
+        yield pieces
+        if all(done):
+            return
+    # The token budget ran out: release any text held back for a stop string that never came.
+    tail = [text[count:] if not finished else "" for text, count, finished in zip(texts, emitted, done)]
+    if any(tail):
+        yield tail

@@ -1,0 +1,52 @@
+"""Where computation runs: device choice and CPU thread count.
+
+Measured on 2-core machines: when another process holds one of the cores, a 2-thread PyTorch run can
+be 10-100x slower than a 1-thread one, because every parallel region waits for the busy core. So the
+automatic thread count uses only the cores that look free right now (cores minus the 1-minute load),
+and users can always set it themselves (``--threads``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def automatic_threads() -> int:
+    """Cores not already busy with other work, at least 1."""
+    cores = available_cores()
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(1, min(cores, cores - int(round(busy))))
+
+
+def set_threads(threads: int = 0) -> int:
+    """Set PyTorch's intra-op thread count (0 = automatic) and return it."""
+    count = threads if threads > 0 else automatic_threads()
+    torch.set_num_threads(count)
+    return count
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    return torch.device(device)
+
+
+def generation_threads(num_samples: int, threads: int = 0) -> int:
+    """One-token steps of a few streams are too small to split across threads; a batch of many is not."""
+    if threads > 0:
+        return set_threads(threads)
+    return set_threads(1 if num_samples <= 4 else 0)

@@ -1,0 +1,292 @@
+"""Tokenizers: character, word and byte, behind one small protocol with a JSON round-trip.
+
+Every tokenizer maps text to a NumPy array of token ids and back. Character and word tokenizers reserve
+id 0 for an unknown symbol, which training text never contains; held-out text with symbols the
+vocabulary lacks is scored through it (``unknown="replace"``). The byte tokenizer has no unknowns.
+
+A prompt with unknown symbols is an error by default (``unknown="error"``, listing the symbols); the
+caller may choose ``"skip"`` (drop them) or ``"replace"`` (map them to the unknown symbol) instead.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections import Counter
+from typing import Any, Callable, Iterable, Protocol
+
+import numpy as np
+
+UNKNOWN_POLICIES = ("error", "skip", "replace")
+UNKNOWN_TOKEN = "<unk>"
+
+
+class TokenizerError(ValueError):
+    """Text cannot be tokenized as asked (unknown symbols, a bad tokenizer file, ...)."""
+
+
+class StreamDecoder(Protocol):
+    def feed(self, token_id: int) -> str:
+        """Return the text this token adds (may be empty while a multi-byte character is incomplete)."""
+
+
+class Tokenizer(Protocol):
+    kind: str
+    never_generated: tuple[int, ...]  # ids that are not text and must not be sampled
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    def encode(self, text: str, unknown: str = "error") -> np.ndarray: ...
+
+    def decode(self, ids: Iterable[int]) -> str: ...
+
+    def unknown_symbols(self, text: str) -> Counter: ...
+
+    def stream_decoder(self, context: Iterable[int] = ()) -> StreamDecoder: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def _check_policy(unknown: str) -> None:
+    if unknown not in UNKNOWN_POLICIES:
+        raise TokenizerError(f"unknown-symbol policy must be one of {', '.join(UNKNOWN_POLICIES)}, got {unknown!r}")
+
+
+def _unknown_error(symbols: Counter, kind: str) -> TokenizerError:
+    listed = ", ".join(f"{s!r} (x{n})" for s, n in symbols.most_common(20))
+    more = "" if len(symbols) <= 20 else f" and {len(symbols) - 20} more"
+    return TokenizerError(
+        f"the text contains {kind}s the model's vocabulary lacks: {listed}{more}. "
+        "Remove them, or choose a policy: skip them (--unknown skip) or replace them with the "
+        "unknown symbol (--unknown replace)."
+    )
+
+
+class CharTokenizer:
+    """One token per Unicode character; id 0 is the unknown symbol, ids 1.. the corpus's characters."""
+
+    kind = "char"
+    never_generated = (0,)  # the unknown symbol never occurs in training text
+
+    def __init__(self, characters: Iterable[str], lowercase: bool = False) -> None:
+        chars = sorted(set(characters))
+        if any(len(c) != 1 for c in chars):
+            raise TokenizerError("a character vocabulary must hold single characters")
+        self.lowercase = lowercase
+        self.characters = chars
+        # Code points sorted ascending, so encoding is one vectorised searchsorted.
+        self._codepoints = np.array([ord(c) for c in chars], dtype=np.uint32)
+
+    @classmethod
+    def fit(cls, text: str, lowercase: bool = False) -> "CharTokenizer":
+        if lowercase:
+            text = text.lower()
+        return cls(set(text), lowercase=lowercase)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.characters) + 1
+
+    def _lookup(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.lowercase:
+            text = text.lower()
+        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        if len(self._codepoints) == 0:
+            return np.zeros(len(points), dtype=np.int64), np.zeros(len(points), dtype=bool)
+        index = np.searchsorted(self._codepoints, points)
+        index = np.minimum(index, len(self._codepoints) - 1)
+        known = self._codepoints[index] == points
+        return index + 1, known
+
+    def encode(self, text: str, unknown: str = "error") -> np.ndarray:
+        _check_policy(unknown)
+        ids, known = self._lookup(text)
+        if not known.all():
+            if unknown == "error":
+                raise _unknown_error(self.unknown_symbols(text), "character")
+            if unknown == "skip":
+                ids = ids[known]
+            else:
+                ids = np.where(known, ids, 0)
+        return ids.astype(np.int64)
+
+    def unknown_symbols(self, text: str) -> Counter:
+        _, known = self._lookup(text)
+        if known.all():
+            return Counter()
+        normalised = text.lower() if self.lowercase else text
+        return Counter(c for c, k in zip(normalised, known) if not k)
+
+    def token_text(self, token_id: int) -> str:
+        return UNKNOWN_TOKEN if token_id == 0 else self.characters[token_id - 1]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return "".join(self.token_text(int(i)) for i in ids)
+
+    def stream_decoder(self, context: Iterable[int] = ()) -> StreamDecoder:
+        return _FunctionDecoder(lambda token_id: self.token_text(token_id))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "lowercase": self.lowercase, "characters": "".join(self.characters)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CharTokenizer":
+        return cls(list(data["characters"]), lowercase=bool(data.get("lowercase", False)))
+
+
+class ByteTokenizer:
+    """UTF-8 bytes: 256 symbols, so any text encodes and nothing is ever unknown."""
+
+    kind = "byte"
+    lowercase = False
+    never_generated = ()
+
+    @property
+    def vocab_size(self) -> int:
+        return 256
+
+    def encode(self, text: str, unknown: str = "error") -> np.ndarray:
+        _check_policy(unknown)
+        return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int64)
+
+    def unknown_symbols(self, text: str) -> Counter:
+        return Counter()
+
+    def token_text(self, token_id: int) -> str:
+        return bytes([token_id]).decode("utf-8", errors="replace")
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
+
+    def stream_decoder(self, context: Iterable[int] = ()) -> StreamDecoder:
+        # An incremental decoder holds back the first bytes of a multi-byte character until it is whole.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        return _FunctionDecoder(lambda token_id: decoder.decode(bytes([token_id])))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ByteTokenizer":
+        return cls()
+
+
+# Words (with inner apostrophes), single punctuation marks, and newlines (kept: they carry layout).
+_WORD_PATTERN = re.compile(r"\n|\w+(?:'\w+)*|[^\w\s]")
+_NO_SPACE_BEFORE = set(".,;:!?)]}%'\n")
+_NO_SPACE_AFTER = set("([{\n")
+
+
+class WordTokenizer:
+    """Words and punctuation marks as tokens; words rarer than ``min_frequency`` become ``<unk>`` (id 0)."""
+
+    kind = "word"
+    never_generated = ()  # <unk> stands for real (rare) words in the training text
+
+    def __init__(self, words: Iterable[str], lowercase: bool = False) -> None:
+        self.lowercase = lowercase
+        self.words = [w for w in words if w != UNKNOWN_TOKEN]
+        self._index = {w: i + 1 for i, w in enumerate(self.words)}
+
+    @staticmethod
+    def split(text: str) -> list[str]:
+        return _WORD_PATTERN.findall(text)
+
+    @classmethod
+    def fit(cls, text: str, lowercase: bool = False, min_frequency: int = 1) -> "WordTokenizer":
+        if lowercase:
+            text = text.lower()
+        counts = Counter(cls.split(text))
+        # Most frequent first; ties broken alphabetically so the vocabulary is deterministic.
+        words = sorted((w for w, n in counts.items() if n >= min_frequency), key=lambda w: (-counts[w], w))
+        return cls(words, lowercase=lowercase)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.words) + 1
+
+    def _tokens(self, text: str) -> list[str]:
+        return self.split(text.lower() if self.lowercase else text)
+
+    def encode(self, text: str, unknown: str = "error") -> np.ndarray:
+        _check_policy(unknown)
+        tokens = self._tokens(text)
+        ids = [self._index.get(t, 0) for t in tokens]
+        if 0 in ids:
+            if unknown == "error":
+                raise _unknown_error(self.unknown_symbols(text), "word")
+            if unknown == "skip":
+                ids = [i for i in ids if i != 0]
+        return np.array(ids, dtype=np.int64)
+
+    def unknown_symbols(self, text: str) -> Counter:
+        return Counter(t for t in self._tokens(text) if t not in self._index)
+
+    def token_text(self, token_id: int) -> str:
+        return UNKNOWN_TOKEN if token_id == 0 else self.words[token_id - 1]
+
+    @staticmethod
+    def _separator(previous: str | None, current: str) -> str:
+        if previous is None or previous[-1] in _NO_SPACE_AFTER or current[0] in _NO_SPACE_BEFORE:
+            return ""
+        return " "
+
+    def decode(self, ids: Iterable[int]) -> str:
+        decoder = self.stream_decoder()
+        return "".join(decoder.feed(int(i)) for i in ids)
+
+    def stream_decoder(self, context: Iterable[int] = ()) -> StreamDecoder:
+        previous: list[str | None] = [None]
+        for token_id in context:
+            previous[0] = self.token_text(int(token_id))
+
+        def feed(token_id: int) -> str:
+            text = self.token_text(token_id)
+            piece = self._separator(previous[0], text) + text
+            previous[0] = text
+            return piece
+
+        return _FunctionDecoder(feed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "lowercase": self.lowercase, "words": self.words}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "WordTokenizer":
+        return cls(data["words"], lowercase=bool(data.get("lowercase", False)))
+
+
+class _FunctionDecoder:
+    def __init__(self, function: Callable[[int], str]) -> None:
+        self._function = function
+
+    def feed(self, token_id: int) -> str:
+        return self._function(int(token_id))
+
+
+TOKENIZERS: dict[str, type] = {"char": CharTokenizer, "word": WordTokenizer, "byte": ByteTokenizer}
+
+
+def fit_tokenizer(kind: str, text: str, lowercase: bool = False, min_frequency: int = 1) -> Tokenizer:
+    """Build the vocabulary of a ``kind`` tokenizer from a training text."""
+    if kind == "char":
+        return CharTokenizer.fit(text, lowercase=lowercase)
+    if kind == "word":
+        return WordTokenizer.fit(text, lowercase=lowercase, min_frequency=min_frequency)
+    if kind == "byte":
+        if lowercase:
+            raise TokenizerError("the byte tokenizer does not lower-case; lower-case the corpus or use --tokenizer char")
+        return ByteTokenizer()
+    raise TokenizerError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {kind!r}")
+
+
+def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
+    """Rebuild a tokenizer from its ``to_dict()`` JSON."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind not in TOKENIZERS:
+        raise TokenizerError(f"tokenizer.json names an unknown tokenizer kind {kind!r}; known: {', '.join(TOKENIZERS)}")
+    try:
+        return TOKENIZERS[kind].from_dict(data)
+    except (KeyError, TypeError) as error:
+        raise TokenizerError(f"tokenizer.json for a {kind} tokenizer is malformed: {error}") from error

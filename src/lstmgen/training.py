@@ -1,0 +1,312 @@
+"""The training loop: an explicit loop that reads top to bottom, with one hook.
+
+    for each step:  next window [B, T] -> forward with the carried state -> cross-entropy -> backward
+                    -> clip the gradient norm -> optimizer step -> learning rate for the next step
+                    -> detach the state (truncated BPTT)
+    every eval_interval steps (and at the end): full validation pass -> log line -> samples
+                    -> save last/ (and best/ when validation improved) -> hook -> early stopping
+
+Everything a run needs to continue exactly (optimizer, step, RNG state, data cursor, the carried
+recurrent state, the history) goes into ``last/trainer_state.pt``; ``Trainer.resume`` restores it.
+Ctrl-C or SIGTERM finishes the current step, saves ``last/`` and returns: a killed run loses nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import GenerationConfig, TrainConfig
+from .data import BatchIterator
+from .evaluation import evaluate
+from .generation import generate_text, make_generator
+from .model import RecurrentLanguageModel, detach_state
+from .runtime import resolve_device, set_threads
+from .tokenizers import Tokenizer
+
+# A hook sees every evaluation record; returning True stops training (after saving).
+Hook = Callable[["Trainer", dict[str, Any]], "bool | None"]
+
+OPTIMIZERS: dict[str, Callable[[list[dict[str, Any]], TrainConfig], torch.optim.Optimizer]] = {
+    "adamw": lambda groups, c: torch.optim.AdamW(groups, lr=c.learning_rate),
+    "adam": lambda groups, c: torch.optim.Adam(groups, lr=c.learning_rate),
+    # alpha 0.9 is Keras's RMSprop rho (PyTorch's default is 0.99); the Keras preset relies on it.
+    "rmsprop": lambda groups, c: torch.optim.RMSprop(groups, lr=c.learning_rate, alpha=0.9, eps=1e-7),
+    "sgd": lambda groups, c: torch.optim.SGD(groups, lr=c.learning_rate),
+}
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Decay weight matrices only: biases and the embedding table are left alone, as is usual."""
+    decay, plain = [], []
+    for name, parameter in model.named_parameters():
+        (decay if parameter.ndim >= 2 and not name.startswith("embedding") else plain).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
+    """Linear warm-up over ``warmup_steps``, then constant or cosine down to ``final_lr_fraction``.
+
+    ``progress`` in [0, 1] is how far the run is: by steps, or by the time budget when there is one,
+    so a time-limited run anneals to its deadline.
+    """
+    if config.warmup_steps and step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return config.learning_rate
+    progress = min(max(progress, 0.0), 1.0)
+    floor = config.final_lr_fraction
+    return config.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@contextlib.contextmanager
+def graceful_interrupts(flag: threading.Event) -> Iterator[None]:
+    """Turn the first Ctrl-C / SIGTERM into a request to stop after the current step; a second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame):
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    steps: int
+    stop_reason: str
+    best_val: dict[str, Any] | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: RecurrentLanguageModel,
+        tokenizer: Tokenizer,
+        train_tokens: np.ndarray,
+        val_tokens: np.ndarray | None,
+        config: TrainConfig,
+        out_dir: str | Path,
+        hook: Hook | None = None,
+        log: Callable[[str], None] | None = None,
+        progress: bool | None = None,
+        data_info: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.threads = set_threads(config.threads)
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        self.model = model.to(self.device)
+        self.tokenizer = tokenizer
+        self.batches = BatchIterator(train_tokens, config.batch_size, config.seq_length)
+        self.val_tokens = val_tokens if val_tokens is not None and len(val_tokens) >= 2 else None
+        self.out_dir = Path(out_dir)
+        self.hook = hook
+        self.log = log or (lambda line: tqdm.write(line, file=sys.stderr))
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.data_info = data_info or {}
+        self.optimizer = OPTIMIZERS[config.optimizer](parameter_groups(model, config.weight_decay), config)
+        self.total_steps = config.max_steps or max(1, math.ceil(config.max_epochs * self.batches.steps_per_epoch))
+        self.eval_interval = config.eval_interval or self.batches.steps_per_epoch
+        # Everything below is the resumable state.
+        self.step = 0
+        self.elapsed = 0.0  # seconds of training so far, across resumptions
+        self.state = model.init_state(config.batch_size, self.device)
+        self.history: list[dict[str, Any]] = []
+        self.best_val: dict[str, Any] | None = None
+        self.evaluations_without_improvement = 0
+
+    # ----- resumable state -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "data": self.batches.state_dict(),
+            "recurrent_state": [s.detach().cpu() for s in self.state],
+            "best_val": json.dumps(self.best_val),
+            "evaluations_without_improvement": self.evaluations_without_improvement,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], history: list[dict[str, Any]]) -> None:
+        self.step = int(state["step"])
+        self.elapsed = float(state["elapsed"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.batches.load_state_dict(state["data"])
+        self.state = tuple(s.to(self.device) for s in state["recurrent_state"])
+        self.best_val = json.loads(state["best_val"])
+        self.evaluations_without_improvement = int(state["evaluations_without_improvement"])
+        self.history = list(history)
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, train_tokens: np.ndarray, val_tokens: np.ndarray | None, config: TrainConfig | None = None, **kwargs: Any) -> "Trainer":
+        """Continue a run from its ``last/`` checkpoint; ``config`` may change how long it runs."""
+        checkpoint = load_checkpoint(run_dir, with_trainer_state=True, prefer="last")
+        config = config or checkpoint.train_config
+        trainer = cls(checkpoint.model, checkpoint.tokenizer, train_tokens, val_tokens, config, run_dir, **kwargs)
+        trainer.load_state_dict(checkpoint.trainer_state, checkpoint.metrics)
+        return trainer
+
+    # ----- the loop --------------------------------------------------------------------------------
+    def _progress(self) -> float:
+        by_steps = self.step / self.total_steps
+        if self.config.time_budget:
+            return max(by_steps, self.elapsed / (self.config.time_budget * 60))
+        return by_steps
+
+    def _stop_reason(self) -> str | None:
+        if self.step >= self.total_steps:
+            return "max steps" if self.config.max_steps else "max epochs"
+        if self.config.time_budget and self.elapsed >= self.config.time_budget * 60:
+            return "time budget"
+        return None
+
+    def train_step(self) -> float:
+        inputs, targets, starts_epoch = self.batches.next_batch()  # [B, T] each
+        if starts_epoch:
+            self.state = self.model.init_state(self.config.batch_size, self.device)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config, self.step, self._progress())
+        logits, state = self.model(inputs.to(self.device), self.state)  # [B, T, V]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.to(self.device).reshape(-1))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.state = detach_state(state)
+        self.step += 1
+        return loss.item()
+
+    def run(self) -> TrainResult:
+        self.model.train()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        stop = threading.Event()
+        reason = self._stop_reason()
+        losses: list[float] = []
+        tokens_since = 0
+        window_start = time.perf_counter()
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step", file=sys.stderr, dynamic_ncols=True)
+        with graceful_interrupts(stop), bar:
+            while reason is None:
+                started = time.perf_counter()
+                losses.append(self.train_step())
+                tokens_since += self.config.batch_size * self.config.seq_length
+                self.elapsed += time.perf_counter() - started
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+                reason = self._stop_reason() or ("interrupted" if stop.is_set() else None)
+                if self.step % self.eval_interval == 0 or reason is not None:
+                    speed = tokens_since / max(time.perf_counter() - window_start, 1e-9)
+                    started = time.perf_counter()
+                    record = self._evaluate_and_save(float(np.mean(losses)), speed)
+                    self.elapsed += time.perf_counter() - started
+                    losses, tokens_since, window_start = [], 0, time.perf_counter()
+                    if reason is None and self.hook is not None and self.hook(self, record):
+                        reason = "stopped by hook"
+                    if reason is None and self.config.patience and self.evaluations_without_improvement >= self.config.patience:
+                        reason = "early stopping"
+        self.log(f"stopped after {self.step} steps ({self.elapsed / 60:.1f} min): {reason}")
+        self._plot()
+        return TrainResult(self.out_dir, self.step, reason, self.best_val, self.history)
+
+    # ----- evaluation, samples, checkpoints ----------------------------------------------------------
+    def _evaluate_and_save(self, train_loss: float, tokens_per_second: float) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "step": self.step,
+            "epoch": round(self.batches.progress, 4),
+            "train_loss": train_loss,
+            "learning_rate": self.optimizer.param_groups[0]["lr"],
+            "tokens_per_second": round(tokens_per_second, 1),
+            "elapsed": round(self.elapsed, 2),
+        }
+        improved = False
+        if self.val_tokens is not None:
+            report = evaluate(self.model, self.val_tokens, unknown=self.data_info.get("val_unknown", 0))
+            record.update(val_nats=report.nats, val_bits=report.bits, val_perplexity=report.perplexity)
+            improved = self.best_val is None or report.nats < self.best_val["val_nats"]
+        else:
+            improved = True  # no validation data: the latest model is the best we know
+        self.evaluations_without_improvement = 0 if improved else self.evaluations_without_improvement + 1
+        if improved:
+            self.best_val = dict(record)
+        self.history.append(record)
+        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        line = f"step {self.step:>6} | epoch {record['epoch']:.2f} | train {train_loss:.4f}"
+        if "val_nats" in record:
+            line += f" | val {record['val_nats']:.4f} nats ({record['val_bits']:.3f} bits)"
+        line += f" | {tokens_per_second:,.0f} tok/s | {self.elapsed / 60:.1f} min" + (" | best" if improved else "")
+        self.log(line)
+        self._samples()
+        self._save("last")
+        if improved:
+            self._save("best")
+        return record
+
+    def _samples(self) -> None:
+        config = self.config
+        if config.sample_length == 0 or not config.sample_temperatures:
+            return
+        prompt_ids = default_prompt_ids(self.tokenizer, config.sample_prompt)
+        for temperature in config.sample_temperatures:
+            generation = GenerationConfig(max_tokens=config.sample_length, temperature=temperature)
+            # A private generator: samples must not consume the training RNG (exact resume depends on it).
+            generator = make_generator(config.seed + self.step, self.device)
+            text = "".join(pieces[0] for pieces in generate_text(self.model, self.tokenizer, prompt_ids, generation, generator))
+            self.log(f"--- temperature {temperature}:\n{config.sample_prompt}{text}")
+
+    def _save(self, name: str) -> None:
+        save_checkpoint(
+            self.out_dir / name,
+            self.model,
+            self.tokenizer,
+            self.config,
+            trainer_state=self.state_dict() if name == "last" else None,
+            metrics=self.history,
+            extra={"data": self.data_info, "best_val": self.best_val, "steps": self.step},
+        )
+
+    def _plot(self) -> None:
+        try:
+            from .plots import plot_loss_curve
+        except ImportError:  # matplotlib is an optional extra
+            return
+        plot_loss_curve(self.history, self.out_dir / "loss.png")
+
+
+def default_prompt_ids(tokenizer: Tokenizer, prompt: str) -> list[int]:
+    """Prompt ids for generation; an empty prompt starts from a newline (or the first symbol)."""
+    if prompt:
+        return tokenizer.encode(prompt, unknown="replace").tolist()
+    ids = tokenizer.encode("\n", unknown="skip").tolist()
+    return ids or [1]

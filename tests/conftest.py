@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny corpora made here, and one tiny trained run reused by several tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lstmgen import train
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+TINY_TEXT = (
+    "the quick brown fox jumps over the lazy dog.\n"
+    "a stitch in time saves nine; naïve café owners say «bonjour» — 東京 too.\n"
+) * 30
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def tiny_text() -> str:
+    return TINY_TEXT
+
+
+@pytest.fixture
+def tiny_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.txt"
+    path.write_text(TINY_TEXT, encoding="utf-8")
+    return path
+
+
+TINY_SETTINGS = dict(
+    batch_size=4, seq_length=16, max_steps=40, eval_interval=20, sample_length=0, threads=1, warmup_steps=5,
+    learning_rate=1e-2,
+)
+TINY_MODEL = dict(embedding_size=16, hidden_size=32, num_layers=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run directory trained for a few seconds on the tiny corpus."""
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    train(text=TINY_TEXT, out_dir=out, model=TINY_MODEL, progress=False, log=lambda line: None, **TINY_SETTINGS)
+    return out
+
+
+def shared_file(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (shared data is only on the project's machines)")
+    return path

@@ -1,0 +1,97 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY_TEXT
+from lstmgen.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+TINY_FLAGS = ["--max-steps", "30", "--eval-interval", "15", "--batch-size", "4", "--seq-length", "16", "--hidden-size", "32",
+              "--embedding-size", "16", "--num-layers", "1", "--sample-length", "20", "--threads", "1", "--no-progress"]
+
+
+def test_train_generate_eval_info_end_to_end(tmp_path, tiny_file, capsys):
+    out = tmp_path / "run"
+    code, stdout, stderr = run(capsys, "train", tiny_file, "--out", out, *TINY_FLAGS)
+    assert code == 0, stderr
+    assert "best validation" in stdout and "temperature 1.2" in stderr and "step     30" in stderr
+
+    code, stdout, _ = run(capsys, "generate", out, "--prompt", "the ", "--length", "50", "--temperature", "0.5", "--seed", "1",
+                          "--num-samples", "3")
+    assert code == 0
+    assert stdout.count("=== sample") == 3 and stdout.count("the ") >= 3
+    again = run(capsys, "generate", out, "--prompt", "the ", "--length", "50", "--temperature", "0.5", "--seed", "1", "--num-samples", "3")[1]
+    assert again == stdout
+
+    code, stdout, _ = run(capsys, "eval", out, tiny_file)
+    assert code == 0
+    lines = stdout.splitlines()
+    assert lines[0].endswith(" nats/token") and float(lines[0].split()[0]) > 0
+    assert lines[1].endswith(" bits/token") and lines[2].startswith("perplexity")
+
+    code, stdout, _ = run(capsys, "info", out)
+    assert code == 0
+    assert "LSTM 1 x 32" in stdout and "total" in stdout and "best val" in stdout
+    info = json.loads(run(capsys, "info", out, "--json")[1])
+    assert info["parameters"] == sum(row["count"] for row in info["parameter_table"])
+
+
+def test_resume_from_cli(tmp_path, tiny_file, capsys):
+    out = tmp_path / "run"
+    flags = [f if f != "30" else "10" for f in TINY_FLAGS]
+    assert run(capsys, "train", tiny_file, "--out", out, *flags)[0] == 0
+    code, stdout, stderr = run(capsys, "train", "--resume", out, "--max-steps", "20", "--no-progress")
+    assert code == 0, stderr
+    assert "resuming" in stderr and "step     20" in stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "/no/such/run"], "does not exist"),
+    (["train", "/no/such/corpus.txt"], "neither a file"),
+    (["train", "--learning-rate", "-1", "--max-steps", "1"], "learning_rate must be positive"),
+    (["generate", "{run}", "--temperature", "-0.5"], "temperature must be >= 0"),
+    (["generate", "{run}", "--prompt", "QQQ"], "vocabulary lacks"),
+    (["generate", "{run}", "--top-p", "1.5"], "top_p must be in"),
+])
+def test_errors_are_one_clear_line(capsys, tiny_run, tmp_path, argv, message):
+    argv = [a.replace("{run}", str(tiny_run)) for a in argv]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("lstmgen: error:") and message in err
+    assert "Traceback" not in err
+
+
+def test_empty_and_binary_corpora_from_cli(tmp_path, capsys):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 4)
+    assert "is empty" in run(capsys, "train", tmp_path / "empty.txt")[2]
+    assert "binary" in run(capsys, "train", tmp_path / "binary.bin")[2]
+
+
+@pytest.mark.parametrize("command", ["train", "generate", "eval", "info", "presets"])
+def test_help_works_without_a_model(command):
+    result = subprocess.run([sys.executable, "-m", "lstmgen.cli", command, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "usage: lstmgen" in result.stdout
+
+
+def test_console_script_is_installed(tmp_path):
+    script = Path(sys.executable).parent / "lstmgen"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("lstmgen ")
+
+
+def test_stdin_corpus(tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "lstmgen.cli", "train", "-", "--out", str(out), *TINY_FLAGS[:-3], "--no-progress",
+                             "--sample-length", "0"], input=TINY_TEXT.encode(), capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr.decode()
+    assert (out / "best" / "model.safetensors").exists()

@@ -1,0 +1,136 @@
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
+from lstmgen import ConfigError, LanguageModel, TrainConfig, load_checkpoint, train
+from lstmgen.config import ModelConfig
+from lstmgen.training import learning_rate
+
+QUIET = dict(progress=False, log=lambda line: None)
+
+
+def test_tiny_model_overfits_tiny_corpus(tmp_path):
+    text = "abcdefgh" * 40
+    result = train(text=text, out_dir=tmp_path / "run", val_fraction=0.1, model=dict(embedding_size=8, hidden_size=32),
+                   batch_size=4, seq_length=16, max_steps=150, eval_interval=50, learning_rate=2e-2, sample_length=0,
+                   threads=1, **QUIET)
+    assert result.best_val["val_nats"] < 0.05  # a cyclic text is perfectly predictable
+    lm = LanguageModel.load(tmp_path / "run")
+    assert lm.generate("abc", max_tokens=16, temperature=0) == "defghabcdefghabc"
+
+
+def test_run_directory_contents(tiny_run):
+    assert {p.name for p in tiny_run.iterdir()} >= {"best", "last", "metrics.jsonl", "loss.png"}
+    records = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [20, 40]
+    assert all({"train_loss", "val_nats", "val_bits", "val_perplexity", "tokens_per_second", "elapsed"} <= r.keys() for r in records)
+    assert records[-1]["val_bits"] == pytest.approx(records[-1]["val_nats"] / np.log(2))
+
+
+def _weights(path):
+    return load_checkpoint(path, prefer="last").model.state_dict()
+
+
+def _assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+
+
+RESUME_SETTINGS = {**TINY_SETTINGS, "max_steps": 30, "eval_interval": 10}
+RESUME_MODEL = dict(embedding_size=16, hidden_size=24, num_layers=2, dropout=0.2)  # dropout: the RNG must resume too
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    train(text=TINY_TEXT, out_dir=tmp_path / "whole", model=RESUME_MODEL, **RESUME_SETTINGS, **QUIET)
+    stopped = train(text=TINY_TEXT, out_dir=tmp_path / "split", model=RESUME_MODEL, hook=lambda trainer, record: record["step"] == 10,
+                    **RESUME_SETTINGS, **QUIET)
+    assert stopped.steps == 10 and stopped.stop_reason == "stopped by hook"
+    resumed = train(text=TINY_TEXT, resume=tmp_path / "split", **QUIET)
+    assert resumed.steps == 30
+    _assert_same_weights(_weights(tmp_path / "whole"), _weights(tmp_path / "split"))
+    history = [json.loads(line)["step"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert history == [10, 20, 30]
+
+
+def test_interrupt_saves_and_resumes_exactly(tmp_path):
+    """Ctrl-C (SIGINT) in the middle of a run: the step finishes, last/ is saved, and resuming loses nothing."""
+    train(text=TINY_TEXT, out_dir=tmp_path / "whole", model=RESUME_MODEL, **RESUME_SETTINGS, **QUIET)
+
+    def interrupt(trainer, record):
+        if record["step"] == 10:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives while training continues
+
+    stopped = train(text=TINY_TEXT, out_dir=tmp_path / "split", model=RESUME_MODEL, hook=interrupt, **RESUME_SETTINGS, **QUIET)
+    assert stopped.stop_reason == "interrupted" and stopped.steps == 11
+    train(text=TINY_TEXT, resume=tmp_path / "split", **QUIET)
+    _assert_same_weights(_weights(tmp_path / "whole"), _weights(tmp_path / "split"))
+
+
+def test_resume_with_a_different_corpus_is_refused(tmp_path):
+    train(text=TINY_TEXT, out_dir=tmp_path / "run", model=TINY_MODEL, **{**TINY_SETTINGS, "max_steps": 5}, **QUIET)
+    with pytest.raises(ConfigError, match="corpus differs"):
+        train(text=TINY_TEXT + "more", resume=tmp_path / "run", **QUIET)
+
+
+def test_existing_run_is_not_overwritten_silently(tiny_run):
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        train(text=TINY_TEXT, out_dir=tiny_run, **QUIET)
+
+
+def test_early_stopping(tmp_path):
+    # A learning rate this high cannot improve for long; patience 1 ends the run early.
+    result = train(text=TINY_TEXT, out_dir=tmp_path / "run", model=TINY_MODEL, patience=1, schedule="constant",
+                   **{**TINY_SETTINGS, "learning_rate": 5.0, "max_steps": 400, "eval_interval": 5, "grad_clip": 0.0}, **QUIET)
+    assert result.stop_reason == "early stopping" and result.steps < 400
+
+
+def test_unknown_held_out_characters_are_counted(tmp_path):
+    text = "abcabcabc" * 30 + "abcXabc"  # 'X' only occurs in the last 10%
+    result = train(text=text, out_dir=tmp_path / "run", model=TINY_MODEL, **{**TINY_SETTINGS, "max_steps": 5}, **QUIET)
+    lm = LanguageModel.load(tmp_path / "run")
+    assert "X" not in lm.tokenizer.characters
+    assert lm.info()["training"]["data"]["val_unknown"] == 1
+    report = lm.evaluate("abcXabc")
+    assert report.unknown == 1 and np.isfinite(report.nats)
+    assert result.best_val["val_nats"] > 0
+
+
+def test_learning_rate_schedule():
+    config = TrainConfig(learning_rate=1.0, warmup_steps=10, final_lr_fraction=0.1)
+    assert learning_rate(config, 0, 0.0) == pytest.approx(0.1)
+    assert learning_rate(config, 10, 0.0) == pytest.approx(1.0)
+    assert learning_rate(config, 50, 0.5) == pytest.approx(0.55)
+    assert learning_rate(config, 100, 1.0) == pytest.approx(0.1)
+    constant = TrainConfig(learning_rate=0.5, warmup_steps=0, schedule="constant")
+    assert learning_rate(constant, 77, 0.9) == 0.5
+
+
+@pytest.mark.parametrize("values, message", [
+    (dict(batch_size=0), "batch_size"), (dict(learning_rate=-1), "learning_rate"), (dict(time_budget=0), "time_budget"),
+    (dict(val_fraction=1.0), "val_fraction must be in"), (dict(optimizer="lbfgs"), "optimizer must be one of"),
+    (dict(tokenizer="bpe"), "tokenizer must be one of"), (dict(val_fraction=0.5, test_fraction=0.45), "at least 10%"),
+])
+def test_impossible_training_configs(values, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**values)
+
+
+def test_word_and_byte_models_train(tmp_path):
+    for kind in ("word", "byte"):
+        train(text=TINY_TEXT, out_dir=tmp_path / kind, tokenizer=kind, model=TINY_MODEL, **{**TINY_SETTINGS, "max_steps": 5}, **QUIET)
+        lm = LanguageModel.load(tmp_path / kind)
+        assert lm.tokenizer.kind == kind
+        assert isinstance(lm.generate("the quick", max_tokens=10, seed=0), str)
+
+
+def test_gru_and_rnn_cells_train(tmp_path):
+    for cell in ("gru", "rnn"):
+        result = train(text=TINY_TEXT, out_dir=tmp_path / cell, model={**TINY_MODEL, "cell": cell}, **{**TINY_SETTINGS, "max_steps": 5}, **QUIET)
+        assert result.steps == 5
+        assert LanguageModel.load(tmp_path / cell).config == ModelConfig(vocab_size=LanguageModel.load(tmp_path / cell).tokenizer.vocab_size, cell=cell, **TINY_MODEL)
