@@ -10,7 +10,7 @@ The public API:
 
 __version__ = "0.1.0"
 
-from .api import LanguageModel, train  # noqa: E402
+from .language_model import LanguageModel  # noqa: E402
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from .config import ConfigError, GenerationConfig, ModelConfig, TrainConfig  # noqa: E402
 from .corpus import CorpusError, read_corpus  # noqa: E402
@@ -19,6 +19,18 @@ from .metrics import LossReport  # noqa: E402
 from .model import RecurrentLanguageModel  # noqa: E402
 from .presets import PRESETS  # noqa: E402
 from .tokenizers import ByteTokenizer, CharTokenizer, TokenizerError, WordTokenizer  # noqa: E402
+
+
+
+def __getattr__(name: str):
+    # ``train`` is imported on first use, so applications that only generate (the server) never load
+    # the training code.
+    if name == "train":
+        from .pipeline import train
+
+        return train
+    raise AttributeError(f"module 'lstmgen' has no attribute {name!r}")
+
 
 __all__ = [
     "LanguageModel", "train", "CheckpointError", "load_checkpoint", "save_checkpoint", "ConfigError",

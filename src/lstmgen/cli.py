@@ -84,7 +84,7 @@ def _add_train(subparsers) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .api import train
+    from .pipeline import train
 
     train_names = {f.name for f in fields(TrainConfig)}
     values = vars(args)
@@ -124,7 +124,7 @@ def _add_generate(subparsers) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .api import LanguageModel
+    from .language_model import LanguageModel
     from .config import GenerationConfig
     from .runtime import generation_threads
 
@@ -162,7 +162,7 @@ def _add_eval(subparsers) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .api import LanguageModel
+    from .language_model import LanguageModel
     from .corpus import read_corpus
     from .runtime import set_threads
 
@@ -187,7 +187,7 @@ def _add_info(subparsers) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .api import LanguageModel
+    from .language_model import LanguageModel
 
     info = LanguageModel.load(args.checkpoint).info()
     if args.json:

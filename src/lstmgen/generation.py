@@ -121,3 +121,11 @@ def generate_text(
     tail = [text[count:] if not finished else "" for text, count, finished in zip(texts, emitted, done)]
     if any(tail):
         yield tail
+
+
+def default_prompt_ids(tokenizer: Tokenizer, prompt: str) -> list[int]:
+    """Prompt ids for generation; an empty prompt starts from a newline (or the first symbol)."""
+    if prompt:
+        return tokenizer.encode(prompt, unknown="replace").tolist()
+    ids = tokenizer.encode("\n", unknown="skip").tolist()
+    return ids or [1]

@@ -33,7 +33,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import GenerationConfig, TrainConfig
 from .data import BatchIterator
 from .evaluation import evaluate
-from .generation import generate_text, make_generator
+from .generation import default_prompt_ids, generate_text, make_generator
 from .model import RecurrentLanguageModel, detach_state
 from .runtime import resolve_device, set_threads
 from .tokenizers import Tokenizer
@@ -302,11 +302,3 @@ class Trainer:
         except ImportError:  # matplotlib is an optional extra
             return
         plot_loss_curve(self.history, self.out_dir / "loss.png")
-
-
-def default_prompt_ids(tokenizer: Tokenizer, prompt: str) -> list[int]:
-    """Prompt ids for generation; an empty prompt starts from a newline (or the first symbol)."""
-    if prompt:
-        return tokenizer.encode(prompt, unknown="replace").tolist()
-    ids = tokenizer.encode("\n", unknown="skip").tolist()
-    return ids or [1]

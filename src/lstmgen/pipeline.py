@@ -1,9 +1,8 @@
-"""The Python API: ``LanguageModel`` wraps a model and its tokenizer; ``train`` runs a whole training.
+"""``train``: from a corpus to a run directory (read -> split -> fit the tokenizer -> encode -> Trainer).
 
-    from lstmgen import LanguageModel, train
-    result = train(["my.txt"], out_dir="runs/mine", time_budget=3)
-    lm = LanguageModel.load("runs/mine")
-    print(lm.generate("ROMEO:", max_tokens=200, temperature=0.5))
+    from lstmgen import train
+    result = train(["my.txt"], out_dir="runs/mine", time_budget=3)   # keywords set TrainConfig fields
+    train(resume="runs/mine")                                         # continue exactly where it stopped
 """
 
 from __future__ import annotations
@@ -13,101 +12,18 @@ import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
-from .checkpoint import load_checkpoint, resolve_checkpoint_dir, save_checkpoint
-from .config import ConfigError, GenerationConfig, ModelConfig, TrainConfig
+from .checkpoint import load_checkpoint, resolve_checkpoint_dir
+from .config import ConfigError, ModelConfig, TrainConfig
 from .corpus import read_corpus
 from .data import split_contiguous
-from .evaluation import evaluate
-from .generation import generate_text, make_generator
-from .metrics import LossReport
 from .model import RecurrentLanguageModel
 from .presets import get_preset
 from .tokenizers import Tokenizer, fit_tokenizer
-from .training import Hook, Trainer, TrainResult, default_prompt_ids
-
-
-class LanguageModel:
-    """A trained recurrent language model with its tokenizer, ready to generate and score text."""
-
-    def __init__(self, model: RecurrentLanguageModel, tokenizer: Tokenizer, train_config: TrainConfig | None = None,
-                 metrics: list[dict[str, Any]] | None = None, path: Path | None = None, extra: dict[str, Any] | None = None) -> None:
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.train_config = train_config
-        self.metrics = metrics or []
-        self.path = path
-        self.extra = extra or {}
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "cpu") -> "LanguageModel":
-        """Load a checkpoint directory, or the best checkpoint of a run directory."""
-        checkpoint = load_checkpoint(path, device=device)
-        return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.train_config, checkpoint.metrics, checkpoint.path, checkpoint.extra)
-
-    def save(self, path: str | os.PathLike) -> Path:
-        return save_checkpoint(path, self.model, self.tokenizer, self.train_config, metrics=self.metrics, extra=self.extra)
-
-    # ----- generation ------------------------------------------------------------------------------
-    def _prepare(self, prompt: str, config: GenerationConfig | None, unknown: str, overrides: dict[str, Any]) -> tuple[list[int], GenerationConfig]:
-        config = replace(config or GenerationConfig(), **overrides) if overrides else (config or GenerationConfig())
-        if prompt:
-            ids = self.tokenizer.encode(prompt, unknown=unknown).tolist()
-            if not ids:
-                raise ValueError("the prompt holds no known symbols once unknown ones are skipped")
-        else:
-            ids = default_prompt_ids(self.tokenizer, "")
-        return ids, config
-
-    def stream_batch(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
-        """Yield, per step, the new text of every sample (they are generated together in one batch)."""
-        ids, config = self._prepare(prompt, config, unknown, overrides)
-        generator = make_generator(config.seed, self.model.output.weight.device)
-        return generate_text(self.model, self.tokenizer, ids, config, generator)
-
-    def stream(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[str]:
-        """Yield the continuation of ``prompt`` piece by piece as it is generated (one sample)."""
-        for pieces in self.stream_batch(prompt, config, unknown, **{**overrides, "num_samples": 1}):
-            if pieces[0]:
-                yield pieces[0]
-
-    def samples(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> list[str]:
-        """Generate ``num_samples`` independent continuations of ``prompt`` (the prompt not included)."""
-        texts: list[str] = []
-        for pieces in self.stream_batch(prompt, config, unknown, **overrides):
-            texts = pieces if not texts else [a + b for a, b in zip(texts, pieces)]
-        return texts or [""] * (config or GenerationConfig(**{k: v for k, v in overrides.items() if k == "num_samples"})).num_samples
-
-    def generate(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> str:
-        """Generate one continuation of ``prompt``; keywords override fields of ``GenerationConfig``."""
-        return "".join(self.stream(prompt, config, unknown, **overrides))
-
-    # ----- scoring ---------------------------------------------------------------------------------
-    def evaluate(self, text: str) -> LossReport:
-        """Per-token loss of a text; symbols the vocabulary lacks are scored as the unknown symbol."""
-        unknown = sum(self.tokenizer.unknown_symbols(text).values())
-        tokens = self.tokenizer.encode(text, unknown="replace")
-        return evaluate(self.model, tokens, unknown=unknown)
-
-    # ----- description -----------------------------------------------------------------------------
-    @property
-    def config(self) -> ModelConfig:
-        return self.model.config
-
-    def info(self) -> dict[str, Any]:
-        best = self.extra.get("best_val") or {}
-        return {
-            "path": str(self.path) if self.path else None,
-            "model": self.model.config.to_dict(),
-            "parameters": self.model.num_parameters(),
-            "parameter_table": [{"name": n, "shape": list(s), "count": c} for n, s, c in self.model.parameter_table()],
-            "tokenizer": {"kind": self.tokenizer.kind, "vocab_size": self.tokenizer.vocab_size, "lowercase": getattr(self.tokenizer, "lowercase", False)},
-            "training": {"steps": self.extra.get("steps"), "evaluations": len(self.metrics), "data": self.extra.get("data", {})},
-            "best_validation": {k: best[k] for k in ("step", "val_nats", "val_bits", "val_perplexity") if k in best},
-        }
+from .training import Hook, Trainer, TrainResult
 
 
 # ----- training ------------------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""``LanguageModel``: a trained model with its tokenizer, ready to generate and score text.
+
+    from lstmgen import LanguageModel
+    lm = LanguageModel.load("runs/demo")
+    print(lm.generate("ROMEO:", max_tokens=200, temperature=0.5))
+
+This module never imports the training code: the server and other applications only need this.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterator
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import GenerationConfig, ModelConfig, TrainConfig
+from .evaluation import evaluate
+from .generation import default_prompt_ids, generate_text, make_generator
+from .metrics import LossReport
+from .model import RecurrentLanguageModel
+from .tokenizers import Tokenizer
+
+
+class LanguageModel:
+    """A trained recurrent language model with its tokenizer, ready to generate and score text."""
+
+    def __init__(self, model: RecurrentLanguageModel, tokenizer: Tokenizer, train_config: TrainConfig | None = None,
+                 metrics: list[dict[str, Any]] | None = None, path: Path | None = None, extra: dict[str, Any] | None = None) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.train_config = train_config
+        self.metrics = metrics or []
+        self.path = path
+        self.extra = extra or {}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "cpu") -> "LanguageModel":
+        """Load a checkpoint directory, or the best checkpoint of a run directory."""
+        checkpoint = load_checkpoint(path, device=device)
+        return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.train_config, checkpoint.metrics, checkpoint.path, checkpoint.extra)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return save_checkpoint(path, self.model, self.tokenizer, self.train_config, metrics=self.metrics, extra=self.extra)
+
+    # ----- generation ------------------------------------------------------------------------------
+    def _prepare(self, prompt: str, config: GenerationConfig | None, unknown: str, overrides: dict[str, Any]) -> tuple[list[int], GenerationConfig]:
+        config = replace(config or GenerationConfig(), **overrides) if overrides else (config or GenerationConfig())
+        if prompt:
+            ids = self.tokenizer.encode(prompt, unknown=unknown).tolist()
+            if not ids:
+                raise ValueError("the prompt holds no known symbols once unknown ones are skipped")
+        else:
+            ids = default_prompt_ids(self.tokenizer, "")
+        return ids, config
+
+    def stream_batch(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
+        """Yield, per step, the new text of every sample (they are generated together in one batch)."""
+        ids, config = self._prepare(prompt, config, unknown, overrides)
+        generator = make_generator(config.seed, self.model.output.weight.device)
+        return generate_text(self.model, self.tokenizer, ids, config, generator)
+
+    def stream(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[str]:
+        """Yield the continuation of ``prompt`` piece by piece as it is generated (one sample)."""
+        for pieces in self.stream_batch(prompt, config, unknown, **{**overrides, "num_samples": 1}):
+            if pieces[0]:
+                yield pieces[0]
+
+    def samples(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> list[str]:
+        """Generate ``num_samples`` independent continuations of ``prompt`` (the prompt not included)."""
+        texts: list[str] = []
+        for pieces in self.stream_batch(prompt, config, unknown, **overrides):
+            texts = pieces if not texts else [a + b for a, b in zip(texts, pieces)]
+        return texts or [""] * (config or GenerationConfig(**{k: v for k, v in overrides.items() if k == "num_samples"})).num_samples
+
+    def generate(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> str:
+        """Generate one continuation of ``prompt``; keywords override fields of ``GenerationConfig``."""
+        return "".join(self.stream(prompt, config, unknown, **overrides))
+
+    # ----- scoring ---------------------------------------------------------------------------------
+    def evaluate(self, text: str) -> LossReport:
+        """Per-token loss of a text; symbols the vocabulary lacks are scored as the unknown symbol."""
+        unknown = sum(self.tokenizer.unknown_symbols(text).values())
+        tokens = self.tokenizer.encode(text, unknown="replace")
+        return evaluate(self.model, tokens, unknown=unknown)
+
+    # ----- description -----------------------------------------------------------------------------
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+    def info(self) -> dict[str, Any]:
+        best = self.extra.get("best_val") or {}
+        return {
+            "path": str(self.path) if self.path else None,
+            "model": self.model.config.to_dict(),
+            "parameters": self.model.num_parameters(),
+            "parameter_table": [{"name": n, "shape": list(s), "count": c} for n, s, c in self.model.parameter_table()],
+            "tokenizer": {"kind": self.tokenizer.kind, "vocab_size": self.tokenizer.vocab_size, "lowercase": getattr(self.tokenizer, "lowercase", False)},
+            "training": {"steps": self.extra.get("steps"), "evaluations": len(self.metrics), "data": self.extra.get("data", {})},
+            "best_validation": {k: best[k] for k in ("step", "val_nats", "val_bits", "val_perplexity") if k in best},
+        }
