@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 from . import __version__
 from .config import TrainConfig
 from .presets import PRESETS
+from .sweep import add_sweep_command
 
 
 def _floats(text: str) -> list[float]:
@@ -106,7 +107,9 @@ def _train(args: argparse.Namespace) -> int:
 # ----- generate --------------------------------------------------------------------------------------
 def _add_generate(subparsers) -> None:
     parser = subparsers.add_parser("generate", help="generate text from a checkpoint",
-                                   description="Prime the model with a prompt and sample a continuation, streamed as it is generated.",
+                                   description="Prime the model with a prompt and sample a continuation, streamed as it is generated. "
+                                   "Processors run in this order: repetition penalty, no-repeat n-gram, temperature, top-k, top-p, min-p. "
+                                   "--num-beams > 1 searches for the most probable continuations instead of sampling.",
                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint or run directory")
     parser.add_argument("--prompt", default="", help="text to start from (default: a newline)")
@@ -114,10 +117,18 @@ def _add_generate(subparsers) -> None:
     parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy; <1 more predictable, >1 more surprising")
     parser.add_argument("--top-k", type=int, help="sample only among the k most likely tokens")
     parser.add_argument("--top-p", type=float, help="sample only among the most likely tokens totalling probability p")
-    parser.add_argument("--num-samples", type=int, default=1, help="independent samples, generated together in one batch")
+    parser.add_argument("--min-p", type=float, help="sample only among tokens at least this fraction as likely as the best one")
+    parser.add_argument("--repetition-penalty", type=float, default=1.0, help=">1 makes tokens already in the text less likely")
+    parser.add_argument("--no-repeat-ngram-size", type=int, default=0, help="never repeat an n-gram of this many tokens (0 = off)")
+    parser.add_argument("--num-beams", type=int, default=1, help="beam search with this many beams (1 = sample)")
+    parser.add_argument("--length-penalty", type=float, default=1.0, help="beam search: rank by log-prob / length^this")
+    parser.add_argument("--num-samples", type=int, default=1, help="independent samples, generated together in one batch "
+                        "(with --num-beams: how many of the best continuations to print)")
     parser.add_argument("--stop", action="append", default=[], help="stop a sample at this string (repeatable)")
     parser.add_argument("--seed", type=int, help="random seed for reproducible output")
     parser.add_argument("--unknown", default="error", choices=["error", "skip", "replace"], help="prompt symbols the vocabulary lacks")
+    parser.add_argument("--interactive", action="store_true", help="type prompts, watch the text stream, see the next-token candidates")
+    parser.add_argument("--candidates", type=int, default=5, help="--interactive: how many next-token candidates to show")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = 1 for a few samples, else the free cores)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.set_defaults(handler=_generate)
@@ -129,9 +140,19 @@ def _generate(args: argparse.Namespace) -> int:
     from .runtime import generation_threads
 
     config = GenerationConfig(max_tokens=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                              num_samples=args.num_samples, seed=args.seed, stop=tuple(args.stop))
-    generation_threads(config.num_samples, args.threads)
+                              min_p=args.min_p, repetition_penalty=args.repetition_penalty,
+                              no_repeat_ngram_size=args.no_repeat_ngram_size, num_beams=args.num_beams,
+                              length_penalty=args.length_penalty, num_samples=args.num_samples, seed=args.seed,
+                              stop=tuple(args.stop))
+    generation_threads(config.num_samples * config.num_beams, args.threads)
     model = LanguageModel.load(args.checkpoint, device=args.device)
+    if args.interactive:
+        return _interactive(model, config, args)
+    if config.num_beams > 1:
+        for rank, found in enumerate(model.beam_search(args.prompt, config, unknown=args.unknown), start=1):
+            sys.stdout.write(f"=== beam {rank}: log-probability {found.log_probability:.4f} over {len(found.token_ids)} tokens, "
+                             f"score {found.score:.4f}\n{args.prompt}{found.text}\n")
+        return 0
     texts = [""] * config.num_samples
     # All samples are generated together; the first streams live, the others are printed when done.
     header = config.num_samples > 1
@@ -147,6 +168,30 @@ def _generate(args: argparse.Namespace) -> int:
     for index, text in enumerate(texts[1:], start=2):
         sys.stdout.write(f"=== sample {index}\n{args.prompt}{text}\n")
     return 0
+
+
+def _interactive(model, config, args: argparse.Namespace) -> int:
+    """A prompt loop: show the likeliest next tokens, then stream one continuation. Empty line: go on."""
+    print("Type a prompt and press Enter; an empty line continues the text so far; Ctrl-D quits.", file=sys.stderr)
+    text = args.prompt
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return 0
+        text = text if line == "" else line.replace("\\n", "\n")
+        try:
+            candidates = model.next_token_candidates(text, args.candidates, config, unknown=args.unknown)
+            print("next: " + "  ".join(f"{token!r} {probability:.1%}" for token, probability in candidates), flush=True)
+            sys.stdout.write(text)
+            for piece in model.stream(text, config, unknown=args.unknown):
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+                text += piece
+            sys.stdout.write("\n")
+        except ValueError as error:  # e.g. a symbol the vocabulary lacks: say so and ask again
+            print(f"lstmgen: error: {error}", file=sys.stderr)
 
 
 # ----- eval and info ---------------------------------------------------------------------------------
@@ -225,7 +270,14 @@ def _presets(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Callable] = [_add_train, _add_generate, _add_eval, _add_info, _add_presets]
+def _add_serve(subparsers) -> None:
+    from .server.command import add_serve_command  # FastAPI and uvicorn are imported only to serve
+
+    add_serve_command(subparsers)
+
+
+SUBCOMMANDS: list[Callable] = [_add_train, _add_generate, _add_eval, _add_info, _add_presets, _add_serve, add_sweep_command]
+
 
 
 def build_parser() -> argparse.ArgumentParser:

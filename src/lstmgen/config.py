@@ -152,8 +152,15 @@ class TrainConfig:
 class GenerationConfig:
     """How to turn next-token distributions into text; shared by the library, the CLI and the server.
 
-    Processors run in this order on the logits of each step: temperature, top-k, top-p. Temperature 0
-    means greedy decoding (always the most likely token).
+    Sampling (``num_beams == 1``) runs these processors, in this order, on the logits of each step:
+    repetition penalty, no-repeat n-gram, temperature, top-k, top-p, min-p; then one token is drawn per
+    sample. Temperature 0 means greedy decoding (always the most likely token; the penalties still
+    apply, the truncations cannot change the choice). ``num_samples`` samples are drawn together in one
+    batch, independently; ``seed`` makes them reproducible.
+
+    Beam search (``num_beams > 1``) keeps the ``num_beams`` most probable continuations at each step
+    and returns the ``num_samples`` best, ranked by log-probability / length ** length_penalty. It is
+    deterministic, so temperature, top-k, top-p, min-p and seed do not apply and are rejected.
     """
 
     max_tokens: int = 200
@@ -163,6 +170,11 @@ class GenerationConfig:
     num_samples: int = 1
     seed: int | None = None
     stop: tuple[str, ...] = field(default_factory=tuple)
+    min_p: float | None = None
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    num_beams: int = 1
+    length_penalty: float = 1.0
 
     def __post_init__(self) -> None:
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
@@ -173,8 +185,44 @@ class GenerationConfig:
         _require(
             self.top_p is None or 0.0 < self.top_p <= 1.0, f"top_p must be in (0, 1] (or unset), got {self.top_p}"
         )
+        _require(
+            self.min_p is None or 0.0 <= self.min_p <= 1.0, f"min_p must be in [0, 1] (or unset), got {self.min_p}"
+        )
+        _require(
+            self.repetition_penalty > 0,
+            f"repetition_penalty must be positive (1 = none, >1 discourages repeats), got {self.repetition_penalty}",
+        )
+        _require(
+            self.no_repeat_ngram_size >= 0,
+            f"no_repeat_ngram_size must be >= 0 (0 = off), got {self.no_repeat_ngram_size}",
+        )
         _require(self.num_samples >= 1, f"num_samples must be at least 1, got {self.num_samples}")
+        _require(self.num_beams >= 1, f"num_beams must be at least 1 (1 = no beam search), got {self.num_beams}")
         _require(all(isinstance(s, str) and s for s in stop), "stop strings must be non-empty strings")
+        if self.num_beams == 1:
+            _require(
+                self.length_penalty == 1.0,
+                f"length_penalty only applies to beam search; set num_beams > 1 or leave it at 1 (got {self.length_penalty})",
+            )
+            return
+        ignored = [
+            name
+            for name, value, default in (
+                ("temperature", self.temperature, 1.0), ("top_k", self.top_k, None), ("top_p", self.top_p, None),
+                ("min_p", self.min_p, None), ("seed", self.seed, None),
+            )
+            if value != default
+        ]
+        _require(
+            not ignored,
+            f"beam search (num_beams={self.num_beams}) is deterministic and ranks continuations by the model's own "
+            f"probabilities, so it ignores {', '.join(ignored)}; leave them unset (temperature at 1), or use num_beams=1 to sample",
+        )
+        _require(
+            self.num_samples <= self.num_beams,
+            f"beam search returns at most num_beams={self.num_beams} continuations; num_samples must be <= num_beams, "
+            f"got {self.num_samples}",
+        )
 
     @property
     def greedy(self) -> bool:

@@ -1,7 +1,9 @@
 """Generation as an iterator: prefill the prompt once, then step the carried state one token at a time.
 
-``generate_tokens`` yields the next token of every sample ([B] ids) per step; it never re-feeds a
-window, so each token costs one recurrent step. ``generate_text`` sits on top: it decodes the ids of
+``decode_steps`` yields the next token of every sample ([B] ids) per step, with the logits it was drawn
+from; ``generate_tokens`` yields the tokens alone. Neither re-feeds a window, so each token costs one
+recurrent step: through ``lstmgen.fast_decode`` for LSTM models (preallocated buffers, fused matmuls),
+through ``model.forward`` for the others. ``generate_text`` sits on top: it decodes the ids of
 each sample incrementally, applies stop strings (holding back text that might be the start of one),
 and yields the new text of every sample per step. The CLI streams from it, ``LanguageModel.generate``
 collects it.
@@ -17,7 +19,8 @@ import torch
 
 from .config import GenerationConfig
 from .model import RecurrentLanguageModel
-from .sampling import build_processors, choose_tokens
+from .fast_decode import FastLSTMDecoder, supports_fast_decoding
+from .sampling import build_processors, choose_tokens, needs_history
 from .tokenizers import Tokenizer
 
 
@@ -38,19 +41,27 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
     return generator
 
 
-def generate_tokens(
+def decode_steps(
     model: RecurrentLanguageModel,
     prompt_ids: Sequence[int],
     config: GenerationConfig,
     generator: torch.Generator | None = None,
     banned: Sequence[int] = (),
-) -> Iterator[torch.Tensor]:
-    """Yield ``config.max_tokens`` steps of next tokens, each [num_samples] int64, from a non-empty prompt.
+    fast: bool | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``config.max_tokens`` steps of (tokens [B] int64, logits [B, V]) from a non-empty prompt.
 
-    ``banned`` ids are never generated (the character tokenizer's unknown symbol, which is not text).
+    ``logits`` are the model's raw next-token logits the tokens were drawn from (``banned`` ids at -inf,
+    before any processor); the tensor may be a buffer the next step overwrites, so copy it to keep it.
+    The prompt is run once, for one stream, and its state copied to the ``num_samples`` streams.
+    ``fast`` picks the hand-stepped LSTM decoder (None: whenever the model is an LSTM); it draws the same
+    tokens as stepping ``model.forward`` (``fast=False``), which every other model uses.
     """
     if len(prompt_ids) == 0:
         raise ValueError("generation needs a prompt of at least one token")
+    if config.num_beams > 1:
+        raise ValueError("decode_steps samples; beam search (num_beams > 1) runs through lstmgen.beam_search")
+    use_fast = supports_fast_decoding(model) if fast is None else fast
     device = model.output.weight.device
     processors = build_processors(config)
     batch = config.num_samples
@@ -59,19 +70,53 @@ def generate_tokens(
     try:
         with single_step_mode():
             prompt = torch.as_tensor(list(prompt_ids), dtype=torch.long, device=device)
-            logits, state = model(prompt.expand(batch, -1), model.init_state(batch, device))  # prefill once
-            last = logits[:, -1]  # [B, V]
+            logits, state = model(prompt[None], model.init_state(1, device))  # prefill once: [1, P] -> [1, P, V]
+            state = tuple(s.expand(-1, batch, -1).contiguous() for s in state)  # the same start for every sample
             banned_ids = torch.as_tensor(list(banned), dtype=torch.long, device=device)
+            last = logits[:, -1].expand(batch, -1)  # [B, V]
+            if len(banned_ids):
+                last = last.index_fill(-1, banned_ids, float("-inf"))
+            decoder = None
+            history = None
+            if needs_history(processors):  # [B, P + max_tokens], filled as tokens are chosen
+                history = torch.empty(batch, len(prompt_ids) + config.max_tokens, dtype=torch.long, device=device)
+                history[:, : len(prompt_ids)] = prompt
             for step in range(config.max_tokens):
+                seen = None if history is None else history[:, : len(prompt_ids) + step]
+                tokens = choose_tokens(last, config, processors, generator, seen)  # [B]
+                if history is not None:
+                    history[:, len(prompt_ids) + step] = tokens
+                yield tokens, last
+                if step + 1 == config.max_tokens:
+                    break
+                if use_fast and decoder is None:  # built after the first token, so it does not delay it
+                    decoder = FastLSTMDecoder(model, batch, banned=banned)
+                    decoder.load_state(state)
+                if decoder is not None:
+                    last = decoder.step(tokens)  # [B, V], banned ids already -inf
+                    continue
+                logits, state = model(tokens[:, None], state)  # one step: [B, 1] -> [B, 1, V]
+                last = logits[:, -1]
                 if len(banned_ids):
                     last = last.index_fill(-1, banned_ids, float("-inf"))
-                tokens = choose_tokens(last, config, processors, generator)  # [B]
-                yield tokens
-                if step + 1 < config.max_tokens:
-                    logits, state = model(tokens[:, None], state)  # one step: [B, 1] -> [B, 1, V]
-                    last = logits[:, -1]
     finally:
         model.train(was_training)
+
+
+def generate_tokens(
+    model: RecurrentLanguageModel,
+    prompt_ids: Sequence[int],
+    config: GenerationConfig,
+    generator: torch.Generator | None = None,
+    banned: Sequence[int] = (),
+    fast: bool | None = None,
+) -> Iterator[torch.Tensor]:
+    """Yield ``config.max_tokens`` steps of next tokens, each [num_samples] int64, from a non-empty prompt.
+
+    ``banned`` ids are never generated (the character tokenizer's unknown symbol, which is not text).
+    """
+    for tokens, _ in decode_steps(model, prompt_ids, config, generator, banned, fast):
+        yield tokens
 
 
 def _held_back(text: str, stops: Sequence[str]) -> int:
@@ -91,6 +136,7 @@ def generate_text(
     prompt_ids: Sequence[int],
     config: GenerationConfig,
     generator: torch.Generator | None = None,
+    fast: bool | None = None,
 ) -> Iterator[list[str]]:
     """Yield, per step, the new text of each sample (empty for a sample that has stopped)."""
     batch = config.num_samples
@@ -98,7 +144,7 @@ def generate_text(
     texts = [""] * batch
     emitted = [0] * batch
     done = [False] * batch
-    for tokens in generate_tokens(model, prompt_ids, config, generator, banned=tokenizer.never_generated):
+    for tokens in generate_tokens(model, prompt_ids, config, generator, tokenizer.never_generated, fast):
         pieces = [""] * batch
         for row, token in enumerate(tokens.tolist()):
             if done[row]:

@@ -14,12 +14,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
+import torch
+
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import GenerationConfig, ModelConfig, TrainConfig
 from .evaluation import evaluate
-from .generation import default_prompt_ids, generate_text, make_generator
+from .beam_search import Hypothesis, beam_search
+from .generation import default_prompt_ids, generate_text, make_generator, single_step_mode
 from .metrics import LossReport
 from .model import RecurrentLanguageModel
+from .sampling import apply_processors, build_processors
 from .tokenizers import Tokenizer
 
 
@@ -56,8 +60,16 @@ class LanguageModel:
         return ids, config
 
     def stream_batch(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
-        """Yield, per step, the new text of every sample (they are generated together in one batch)."""
+        """Yield, per step, the new text of every sample (they are generated together in one batch).
+
+        With beam search (``num_beams > 1``) the continuations are only known at the end, so they come
+        as one step holding the ``num_samples`` best, best first (padded with empty strings in the rare
+        case that fewer distinct continuations exist).
+        """
         ids, config = self._prepare(prompt, config, unknown, overrides)
+        if config.num_beams > 1:
+            texts = [hypothesis.text for hypothesis in beam_search(self.model, self.tokenizer, ids, config)]
+            return iter([texts + [""] * (config.num_samples - len(texts))])  # fewer only if fewer continuations exist
         generator = make_generator(config.seed, self.model.output.weight.device)
         return generate_text(self.model, self.tokenizer, ids, config, generator)
 
@@ -69,14 +81,40 @@ class LanguageModel:
 
     def samples(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> list[str]:
         """Generate ``num_samples`` independent continuations of ``prompt`` (the prompt not included)."""
-        texts: list[str] = []
-        for pieces in self.stream_batch(prompt, config, unknown, **overrides):
-            texts = pieces if not texts else [a + b for a, b in zip(texts, pieces)]
-        return texts or [""] * (config or GenerationConfig(**{k: v for k, v in overrides.items() if k == "num_samples"})).num_samples
+        ids, config = self._prepare(prompt, config, unknown, overrides)
+        texts = [""] * config.num_samples
+        for pieces in self.stream_batch(prompt, config, unknown):
+            texts = [a + b for a, b in zip(texts, pieces)]
+        return texts
 
     def generate(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> str:
         """Generate one continuation of ``prompt``; keywords override fields of ``GenerationConfig``."""
         return "".join(self.stream(prompt, config, unknown, **overrides))
+
+    def beam_search(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> list[Hypothesis]:
+        """The ``num_samples`` most probable continuations under ``num_beams`` beams, each with its log-probability.
+
+            lm.beam_search("ROMEO:", max_tokens=40, num_beams=8, num_samples=3, stop=["\n"])
+        """
+        ids, config = self._prepare(prompt, config, unknown, overrides)
+        return beam_search(self.model, self.tokenizer, ids, config)
+
+    def next_token_candidates(self, prompt: str = "", count: int = 5, config: GenerationConfig | None = None,
+                              unknown: str = "error", **overrides: Any) -> list[tuple[str, float]]:
+        """The ``count`` likeliest next tokens after ``prompt`` with their probabilities, as sampling sees them
+        (after the configuration's processors: temperature, top-k, ...; the model's own with the defaults)."""
+        ids, config = self._prepare(prompt, config, unknown, overrides)
+        device = self.model.output.weight.device
+        with single_step_mode():
+            logits, _ = self.model(torch.tensor([ids], device=device))
+            last = logits[:, -1].float()
+            if self.tokenizer.never_generated:
+                last = last.index_fill(-1, torch.tensor(list(self.tokenizer.never_generated), device=device), float("-inf"))
+            history = torch.tensor([ids], device=device)
+            processed = apply_processors(last, build_processors(replace(config, temperature=config.temperature or 1.0)), history)
+            probabilities = processed.softmax(dim=-1)[0]
+        top = probabilities.topk(min(count, probabilities.numel()))
+        return [(self.tokenizer.decode([index]), value) for value, index in zip(top.values.tolist(), top.indices.tolist()) if value > 0]
 
     # ----- scoring ---------------------------------------------------------------------------------
     def evaluate(self, text: str) -> LossReport:
