@@ -1,0 +1,113 @@
+"""The request body of ``POST /v1/completions``, validated strictly, and OpenAI-style error bodies.
+
+Types are strict (``"5"`` is not a number, ``1`` is not a boolean) and unknown fields are refused, so a
+misspelt parameter is an error rather than silently ignored. OpenAI parameters this server cannot honour
+are accepted only at their no-op values (``logprobs: null``, ``presence_penalty: 0``, ...) and refused
+otherwise, naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SEED_RANGE = dict(ge=-(2**63), le=2**64 - 1)  # what torch.Generator.manual_seed takes
+
+
+class APIError(Exception):
+    """An error answered with an OpenAI-style body: {"error": {"message", "type", "param", "code"}}."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, type: str = "invalid_request_error",
+                 code: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.type = type
+        self.code = code
+        self.headers = headers
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class StreamOptions(_Strict):
+    include_usage: bool = False
+
+
+class CompletionRequest(_Strict):
+    """OpenAI's completions parameters, plus lstmgen's extensions (top_k, min_p, repetition_penalty, ...)."""
+
+    model: str | None = None
+    prompt: str | list[str] = ""  # "" starts from a newline
+    max_tokens: int | None = Field(None, ge=0)  # None: the server's default (16, as OpenAI)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)  # 0 = greedy
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    n: int | None = Field(None, ge=1)
+    stop: str | list[str] | None = None
+    seed: int | None = Field(None, **SEED_RANGE)
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    echo: bool | None = False
+    user: str | None = None  # accepted and ignored, as a courtesy to clients that always send it
+    # OpenAI parameters accepted only at the values that change nothing here.
+    logprobs: int | None = None
+    best_of: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    suffix: str | None = None
+    # lstmgen extensions.
+    top_k: int | None = Field(None, ge=1)
+    min_p: float | None = Field(None, ge=0.0, le=1.0)
+    repetition_penalty: float | None = Field(None, gt=0.0)
+    no_repeat_ngram_size: int | None = Field(None, ge=0)
+    num_beams: int | None = Field(None, ge=1)  # beam search: the n best of num_beams, all at the end
+    length_penalty: float | None = None
+    unknown: Literal["error", "skip", "replace"] = "error"  # prompt symbols the vocabulary lacks
+
+    def check_unsupported(self) -> None:
+        """Refuse OpenAI parameters at values this server cannot honour."""
+        if self.logprobs:
+            raise APIError(400, "logprobs is not supported by this server; leave it unset", "logprobs")
+        if self.best_of not in (None, 1, self.n or 1):
+            raise APIError(400, "best_of is not supported by this server; leave it unset or equal to n", "best_of")
+        for name in ("presence_penalty", "frequency_penalty"):
+            if getattr(self, name):
+                raise APIError(400, f"{name} is not supported by this server; use repetition_penalty instead", name)
+        if self.logit_bias:
+            raise APIError(400, "logit_bias is not supported by this server; leave it unset", "logit_bias")
+        if self.suffix:
+            raise APIError(400, "suffix (insertion) is not supported by a left-to-right language model", "suffix")
+
+    @property
+    def prompts(self) -> list[str]:
+        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+
+    @property
+    def stops(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+def validation_error(error: ValidationError) -> APIError:
+    """The first problem pydantic found, as a 400 naming the field (OpenAI's wording for unknown ones)."""
+    first = error.errors(include_url=False)[0]
+    location = [str(part) for part in first["loc"]]
+    if not location:
+        return APIError(400, f"the request body must be a JSON object with the completion parameters: {first['msg']}")
+    param = location[0]
+    if first["type"] == "extra_forbidden":
+        return APIError(400, f"Unrecognized request argument supplied: {'.'.join(location)}", param)
+    # Unions put the member tried in the location (prompt.str, prompt.list[str].0); show only real paths.
+    path = ".".join(part for part in location if not any(c in part for c in "[]") and part not in ("str", "int", "float", "bool"))
+    received = repr(first.get("input"))
+    if len(received) > 80:
+        received = received[:77] + "..."
+    return APIError(400, f"invalid value for {path or param}: {first['msg']} (got {received})", param)
