@@ -1,0 +1,127 @@
+"""SeqGAN settings: one validated dataclass, and the named schedules (presets) stored as data.
+
+``seqgan-paper`` is the schedule of the authors' code (Yu et al. 2017, LantaoYu/SeqGAN), which takes
+about 45 hours on 2 CPU cores, almost all of it discriminator training. ``oracle-2h`` keeps the
+paper's generator, discriminator, MLE schedule, batch, rounds and learning rates but retrains the
+discriminator far less and halves the rollouts (see docs/gan.md for why and what it costs). ``quick`` is for tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..config import ConfigError
+
+PAPER_FILTER_SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
+PAPER_NUM_FILTERS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    """Everything about one SeqGAN run except the data and the generator's shape."""
+
+    sequence_length: int = 20
+    start_token: int = 0  # fed as the first input; the oracle's start token is also an ordinary word
+    batch_size: int = 64  # generator batch (MLE and policy gradient)
+    # MLE pre-training of the generator (Adam, constant rate, gradient norm clipped)
+    pretrain_epochs: int = 120
+    generator_learning_rate: float = 0.01
+    grad_clip: float = 5.0
+    # the discriminator: SeqGAN's CNN
+    discriminator_embedding: int = 64
+    filter_sizes: tuple[int, ...] = PAPER_FILTER_SIZES
+    num_filters: tuple[int, ...] = PAPER_NUM_FILTERS
+    discriminator_dropout: float = 0.25
+    discriminator_l2: float = 0.2  # on the output layer, as tf.nn.l2_loss (sum of squares / 2)
+    discriminator_learning_rate: float = 1e-4
+    discriminator_batch_size: int = 64
+    # discriminator pre-training: d-steps of fresh negatives, epochs over each
+    pretrain_d_steps: int = 50
+    pretrain_d_epochs: int = 3
+    d_samples: int = 10_000  # negatives per d-step (as many positives are drawn from the real data)
+    # adversarial rounds
+    rounds: int = 200
+    g_steps: int = 1
+    rollouts: int = 16
+    rollout_update_rate: float = 0.8  # the rollout policy is a delayed copy: theta_r <- r theta_r + (1 - r) theta
+    adversarial_learning_rate: float = 0.01
+    d_steps: int = 15
+    d_epochs: int = 3
+    adversarial_d_samples: int = 10_000
+    # bookkeeping
+    eval_interval: int = 10  # rounds (and MLE epochs after the first mle_eval_epochs) between evaluations, checkpoints
+    mle_eval_epochs: int = 20  # evaluate (and checkpoint) after every one of the first MLE epochs: NLL-test peaks early
+    seed: int = 88  # the authors' SEED
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filter_sizes", tuple(int(w) for w in self.filter_sizes))
+        object.__setattr__(self, "num_filters", tuple(int(n) for n in self.num_filters))
+        positive = ["sequence_length", "batch_size", "discriminator_embedding", "discriminator_batch_size", "rollouts",
+                    "d_samples", "adversarial_d_samples", "eval_interval"]
+        for name in positive:
+            _require(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
+        at_least_zero = ["mle_eval_epochs", "pretrain_epochs", "pretrain_d_steps", "pretrain_d_epochs", "rounds", "g_steps", "d_steps", "d_epochs"]
+        for name in at_least_zero:
+            _require(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("generator_learning_rate", "adversarial_learning_rate", "discriminator_learning_rate"):
+            _require(getattr(self, name) > 0, f"{name} must be positive, got {getattr(self, name)}")
+        _require(self.grad_clip >= 0, f"grad_clip must be >= 0 (0 = no clipping), got {self.grad_clip}")
+        _require(len(self.filter_sizes) == len(self.num_filters) and len(self.filter_sizes) > 0,
+                 "filter_sizes and num_filters must be non-empty and of the same length "
+                 f"(got {len(self.filter_sizes)} and {len(self.num_filters)})")
+        _require(all(w >= 1 for w in self.filter_sizes) and all(n >= 1 for n in self.num_filters),
+                 "filter sizes and filter counts must all be at least 1")
+        _require(max(self.filter_sizes) <= self.sequence_length,
+                 f"the widest filter ({max(self.filter_sizes)}) is longer than the sequences ({self.sequence_length})")
+        _require(0.0 <= self.discriminator_dropout < 1.0, f"discriminator_dropout must be in [0, 1), got {self.discriminator_dropout}")
+        _require(self.discriminator_l2 >= 0, f"discriminator_l2 must be >= 0, got {self.discriminator_l2}")
+        _require(0.0 <= self.rollout_update_rate < 1.0, f"rollout_update_rate must be in [0, 1), got {self.rollout_update_rate}")
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["filter_sizes"], values["num_filters"] = list(self.filter_sizes), list(self.num_filters)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "GanConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(f"GanConfig has no field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        return cls(**values)
+
+
+GAN_PRESETS: dict[str, dict[str, Any]] = {
+    "seqgan-paper": {
+        "description": "the authors' schedule (LantaoYu/SeqGAN): 120 MLE epochs, 50x3 D pre-training epochs on 10k+10k, "
+                       "200 rounds of 1 g-step (16 rollouts) and 15x3 D epochs; about 45 hours on 2 CPU cores",
+        "gan": {},
+    },
+    "oracle-2h": {
+        "description": "the paper's models, MLE schedule, batch, rounds and learning rates, with the discriminator "
+                       "retrained on 1,024 fresh negatives once per round instead of 15x3 epochs on 10,000, and 8 rollouts",
+        "gan": {"pretrain_d_steps": 10, "pretrain_d_epochs": 1, "d_samples": 5_000, "rollouts": 8,
+                "d_steps": 1, "d_epochs": 1, "adversarial_d_samples": 1_024, "eval_interval": 10},
+    },
+    "quick": {
+        "description": "a few minutes on a laptop: for tests and smoke runs, not for results",
+        "gan": {"pretrain_epochs": 10, "batch_size": 64, "filter_sizes": (1, 2, 3, 5), "num_filters": (16, 16, 16, 16),
+                "discriminator_embedding": 16, "pretrain_d_steps": 2, "pretrain_d_epochs": 1, "d_samples": 512,
+                "rounds": 5, "rollouts": 4, "d_steps": 1, "d_epochs": 1, "adversarial_d_samples": 256, "eval_interval": 5,
+                "mle_eval_epochs": 0},
+    },
+}
+
+
+def gan_preset(name: str, **overrides: Any) -> GanConfig:
+    """The GanConfig of a named schedule, with field overrides."""
+    if name not in GAN_PRESETS:
+        raise ConfigError(f"unknown GAN preset {name!r}; known: {', '.join(GAN_PRESETS)}")
+    return GanConfig.from_dict({**GAN_PRESETS[name]["gan"], **overrides})

@@ -1,0 +1,97 @@
+"""Monte-Carlo rollout rewards, batched: every prefix x every rollout completed in one set of steps.
+
+For sequences Y [B, T], the reward of token t (1-based) is the discriminator's mean P(real) over R
+completions of the prefix y_1..y_t drawn from the rollout policy; the reward of the last token is
+P(real) of Y itself. The authors' code loops over t and over the R rollouts, re-running the prefix
+each time. Here:
+
+1. one pass over the inputs [start, y_1, ..., y_{T-1}] steps the rollout policy once per position and
+   keeps the state after every prefix (t = 1..T-1) and the logits for y_{t+1};
+2. the (T-1) x B x R completions are laid out prefix-major (row = ((t-1) * B + b) * R + r), so the
+   rows still running after k extra steps, those with t < T - k, are a leading block: each step runs
+   only on live rows, and no work is spent on finished ones;
+3. the discriminator scores all (T-1) B R completed sequences at once.
+
+The result is indexed [b, t-1] and never mixes sequences (tests/test_gan_rollout.py checks the order).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..model import RecurrentLanguageModel, State
+from .sequences import sample_categorical, start_inputs, stepping
+
+Scorer = Callable[[torch.Tensor], torch.Tensor]  # sequences [N, T] -> P(real) [N]
+
+
+@torch.no_grad()
+def prefix_states(model: RecurrentLanguageModel, sequences: torch.Tensor, start_token: int) -> tuple[list[State], torch.Tensor]:
+    """States after each prefix y_1..y_t (t = 1..T-1) and the logits for y_{t+1}: ([State] * (T-1), [T-1, B, V])."""
+    inputs = start_inputs(sequences, start_token)  # [B, T]
+    state = model.init_state(sequences.shape[0], sequences.device)
+    states, logits = [], []
+    with stepping():
+        for t in range(inputs.shape[1]):
+            out, state = model(inputs[:, t : t + 1], state)  # [B, 1, V]; state now covers start, y_1..y_t
+            if t >= 1:
+                states.append(state)
+                logits.append(out[:, -1])
+    return states, torch.stack(logits) if logits else torch.empty(0)
+
+
+@torch.no_grad()
+def rollout_rewards(
+    model: RecurrentLanguageModel,
+    score: Scorer,
+    sequences: torch.Tensor,
+    rollouts: int,
+    start_token: int = 0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Per-token rewards [B, T] for sequences [B, T]: mean P(real) over ``rollouts`` completions of each prefix."""
+    was_training = model.training
+    model.eval()
+    batch, length = sequences.shape
+    rewards = torch.empty(batch, length)
+    rewards[:, -1] = score(sequences).cpu()
+    if length > 1:
+        states, logits = prefix_states(model, sequences, start_token)  # (T-1) states of [L, B, H]; [T-1, B, V]
+        R = rollouts
+        # Prefix-major layout: row ((t-1) * B + b) * R + r.
+        state = tuple(torch.cat([s[i].repeat_interleave(R, dim=1) for s in states], dim=1) for i in range(len(states[0])))
+        next_logits = logits.repeat_interleave(R, dim=1).reshape((length - 1) * batch * R, -1)  # [(T-1)BR, V]
+        completed = sequences.repeat(length - 1, 1).repeat_interleave(R, dim=0).clone()  # [(T-1)BR, T]
+        prefix_length = torch.arange(1, length).repeat_interleave(batch * R)  # t of every row, ascending
+        for k in range(length - 1):
+            live = int((prefix_length < length - k).sum())  # rows t < T - k still need position t + k
+            if live == 0:
+                break
+            chosen = sample_categorical(next_logits[:live], generator)  # [live]
+            position = prefix_length[:live] + k  # 0-based column t + k
+            completed[torch.arange(live), position] = chosen
+            if k + 1 < length - 1:
+                state = tuple(s[:, :live] for s in state)
+                with stepping():
+                    out, state = model(chosen[:, None], state)
+                next_logits = out[:, -1]
+        scores = score(completed).cpu().view(length - 1, batch, R)  # [T-1, B, R]
+        rewards[:, :-1] = scores.mean(dim=2).transpose(0, 1)  # [B, T-1]
+    model.train(was_training)
+    return rewards
+
+
+def policy_gradient_loss(log_probabilities: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+    """REINFORCE with per-token rewards, both [B, T]: -mean(log p(y_t) * Q_t) (the authors use the sum)."""
+    if log_probabilities.shape != rewards.shape:
+        raise ValueError(f"log-probabilities {tuple(log_probabilities.shape)} and rewards {tuple(rewards.shape)} differ in shape")
+    return -(log_probabilities * rewards.to(log_probabilities.device)).mean()
+
+
+@torch.no_grad()
+def update_rollout_policy(rollout: RecurrentLanguageModel, generator: RecurrentLanguageModel, rate: float) -> None:
+    """theta_rollout <- rate * theta_rollout + (1 - rate) * theta_generator (rate 0 = a plain copy)."""
+    for target, source in zip(rollout.parameters(), generator.parameters()):
+        target.mul_(rate).add_(source, alpha=1 - rate)

@@ -1,0 +1,260 @@
+"""The SeqGAN loop, phase by phase, resumable after any unit of work:
+
+    mle          pretrain_epochs epochs of teacher-forced cross-entropy (Adam, clipped), evaluated each epoch
+    d_pretrain   pretrain_d_steps times: sample d_samples negatives, train D pretrain_d_epochs epochs on them
+                 against as many real sequences
+    adversarial  rounds times: g_steps x (sample a batch, rollout rewards [B, T], one policy-gradient step),
+                 move the rollout policy toward the generator, then d_steps x (fresh negatives, d_epochs epochs)
+
+The generator is an lstmgen ``RecurrentLanguageModel`` and is trained with the core's optimizer table,
+parameter groups and learning-rate rule. Checkpoints are ordinary lstmgen checkpoints of the generator
+(``last/`` with everything needed to resume in trainer_state.pt: the discriminator, the rollout policy,
+the three optimizers, the RNG states, the phase and the history; ``mle/`` at the end of MLE; ``mle-best/``
+at the MLE epoch with the lowest NLL-test when the evaluation reports one).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm import tqdm
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..config import TrainConfig
+from ..model import RecurrentLanguageModel
+from ..runtime import set_threads
+from ..tokenizers import Tokenizer
+from ..training import OPTIMIZERS, graceful_interrupts, learning_rate, parameter_groups
+from .config import GanConfig
+from .discriminator import Discriminator, make_discriminator_optimizer, train_discriminator
+from .rollout import policy_gradient_loss, rollout_rewards, update_rollout_policy
+from .sequences import mle_epoch, sample_sequences, token_log_probabilities
+
+PHASES = ("mle", "d_pretrain", "adversarial", "done")
+Evaluation = Callable[[RecurrentLanguageModel], dict[str, float]]
+
+
+@dataclass
+class GanResult:
+    out_dir: Path
+    phase: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    phase_cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def generator_train_config(config: GanConfig, learning_rate: float) -> TrainConfig:
+    """The core TrainConfig that drives the generator's optimizer: Adam, constant rate, no decay."""
+    return TrainConfig(optimizer="adam", learning_rate=learning_rate, weight_decay=0.0, grad_clip=config.grad_clip,
+                       schedule="constant", warmup_steps=0, batch_size=config.batch_size,
+                       seq_length=config.sequence_length, seed=config.seed, sample_length=0)
+
+
+class SeqGANTrainer:
+    def __init__(
+        self,
+        generator: RecurrentLanguageModel,
+        tokenizer: Tokenizer,
+        real: torch.Tensor,
+        config: GanConfig,
+        out_dir: str | Path,
+        evaluate: Evaluation | None = None,
+        log: Callable[[str], None] | None = None,
+        progress: bool | None = None,
+        threads: int = 0,
+    ) -> None:
+        if real.ndim != 2 or real.shape[1] != config.sequence_length:
+            raise ValueError(f"real sequences must be [N, {config.sequence_length}], got {tuple(real.shape)}")
+        set_threads(threads)
+        torch.manual_seed(config.seed)
+        self.config = config
+        self.generator = generator
+        self.tokenizer = tokenizer
+        self.real = real.long().cpu()
+        self.out_dir = Path(out_dir)
+        self.evaluate = evaluate
+        self.log = log or (lambda line: tqdm.write(line, file=sys.stderr))
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        vocab = generator.config.vocab_size
+        self.discriminator = Discriminator.from_config(vocab, config)
+        self.rollout = copy.deepcopy(generator)
+        self.mle_config = generator_train_config(config, config.generator_learning_rate)
+        self.pg_config = generator_train_config(config, config.adversarial_learning_rate)
+        # Two Adam optimizers over the same weights, as in the authors' code (pre-training and adversarial).
+        self.mle_optimizer = OPTIMIZERS["adam"](parameter_groups(generator, 0.0), self.mle_config)
+        self.pg_optimizer = OPTIMIZERS["adam"](parameter_groups(generator, 0.0), self.pg_config)
+        self.d_optimizer = make_discriminator_optimizer(self.discriminator, config)
+        self.rng = torch.Generator().manual_seed(config.seed)  # every draw and shuffle of the run
+        # Resumable state.
+        self.phase = PHASES[0]
+        self.completed = 0  # units (epochs, d-steps, rounds) completed in the current phase
+        self.history: list[dict[str, Any]] = []
+        self.phase_seconds = {phase: 0.0 for phase in PHASES[:-1]}  # wall clock
+        self.phase_cpu_seconds = {phase: 0.0 for phase in PHASES[:-1]}  # process CPU time, all threads
+        self.best_nll_test: float | None = None
+
+    # ----- resumable state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "completed": self.completed,
+            "discriminator": self.discriminator.state_dict(),
+            "rollout": self.rollout.state_dict(),
+            "mle_optimizer": self.mle_optimizer.state_dict(),
+            "pg_optimizer": self.pg_optimizer.state_dict(),
+            "d_optimizer": self.d_optimizer.state_dict(),
+            "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "phase_seconds": json.dumps(self.phase_seconds),
+            "phase_cpu_seconds": json.dumps(self.phase_cpu_seconds),
+            "best_nll_test": json.dumps(self.best_nll_test),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], history: list[dict[str, Any]]) -> None:
+        self.phase, self.completed = str(state["phase"]), int(state["completed"])
+        if self.phase == "done" and self.completed < self.config.rounds:
+            self.phase = "adversarial"  # resumed with more rounds than the finished run had
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.rollout.load_state_dict(state["rollout"])
+        self.mle_optimizer.load_state_dict(state["mle_optimizer"])
+        self.pg_optimizer.load_state_dict(state["pg_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        self.rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.phase_seconds = json.loads(state["phase_seconds"])
+        self.phase_cpu_seconds = json.loads(state["phase_cpu_seconds"])
+        self.best_nll_test = json.loads(state["best_nll_test"])
+        self.history = list(history)
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, real: torch.Tensor, config: GanConfig | None = None, **kwargs: Any) -> "SeqGANTrainer":
+        """Continue a run from ``last/``; ``config`` may change how long it runs (e.g. more rounds)."""
+        checkpoint = load_checkpoint(run_dir, with_trainer_state=True, prefer="last")
+        if "gan" not in checkpoint.extra:
+            raise ValueError(f"{run_dir} is not a SeqGAN run (its checkpoint has no GAN settings)")
+        config = config or GanConfig.from_dict(checkpoint.extra["gan"])
+        trainer = cls(checkpoint.model, checkpoint.tokenizer, real, config, run_dir, **kwargs)
+        trainer.load_state_dict(checkpoint.trainer_state, checkpoint.metrics)
+        return trainer
+
+    # ----- the phases --------------------------------------------------------------------------------
+    def _units(self, phase: str) -> int:
+        c = self.config
+        return {"mle": c.pretrain_epochs, "d_pretrain": c.pretrain_d_steps, "adversarial": c.rounds}.get(phase, 0)
+
+    def _negatives(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        fake = sample_sequences(self.generator, count, self.config.sequence_length, self.config.start_token, generator=self.rng)
+        real = self.real[torch.randint(len(self.real), (count,), generator=self.rng)] if count < len(self.real) else self.real
+        return real, fake
+
+    def _d_step(self, samples: int, epochs: int) -> dict[str, float]:
+        real, fake = self._negatives(samples)
+        return train_discriminator(self.discriminator, self.d_optimizer, real, fake, epochs,
+                                   self.config.discriminator_batch_size, self.config.discriminator_l2, self.rng)
+
+    def _mle_unit(self) -> dict[str, Any]:
+        for group in self.mle_optimizer.param_groups:
+            group["lr"] = learning_rate(self.mle_config, self.completed, self.completed / max(self._units("mle"), 1))
+        loss = mle_epoch(self.generator, self.mle_optimizer, self.real, self.config.batch_size, self.config.start_token,
+                         self.config.grad_clip, self.rng)
+        return {"train_nll": loss}
+
+    def _d_pretrain_unit(self) -> dict[str, Any]:
+        return self._d_step(self.config.d_samples, self.config.pretrain_d_epochs)
+
+    def _adversarial_unit(self) -> dict[str, Any]:
+        c = self.config
+        record: dict[str, Any] = {}
+        for _ in range(c.g_steps):
+            batch = sample_sequences(self.generator, c.batch_size, c.sequence_length, c.start_token, generator=self.rng)
+            rewards = rollout_rewards(self.rollout, self.discriminator.real_probability, batch, c.rollouts, c.start_token, self.rng)
+            self.generator.train()
+            loss = policy_gradient_loss(token_log_probabilities(self.generator, batch, c.start_token), rewards)
+            self.pg_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if c.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.generator.parameters(), c.grad_clip)
+            self.pg_optimizer.step()
+            record.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()), final_reward=float(rewards[:, -1].mean()))
+        update_rollout_policy(self.rollout, self.generator, c.rollout_update_rate)
+        for _ in range(c.d_steps):
+            record.update(self._d_step(c.adversarial_d_samples, c.d_epochs))
+        return record
+
+    def run(self) -> GanResult:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        units = {"mle": self._mle_unit, "d_pretrain": self._d_pretrain_unit, "adversarial": self._adversarial_unit}
+        total = sum(self._units(p) for p in PHASES[:-1])
+        done_before = sum(self._units(p) for p in PHASES[: PHASES.index(self.phase)]) + self.completed
+        stop = threading.Event()
+        bar = tqdm(total=total, initial=min(done_before, total), disable=not self.progress, unit="unit", file=sys.stderr, dynamic_ncols=True)
+        with graceful_interrupts(stop), bar:
+            if self.phase == "mle" and self.completed == 0 and not self.history:
+                self._evaluate_and_log({}, initial=True)
+            while self.phase != "done" and not stop.is_set():
+                if self.completed >= self._units(self.phase):
+                    self._finish_phase()
+                    continue
+                bar.set_description(self.phase)
+                started, cpu_started = time.perf_counter(), time.process_time()
+                record = units[self.phase]()
+                self.phase_seconds[self.phase] += time.perf_counter() - started
+                self.phase_cpu_seconds[self.phase] += time.process_time() - cpu_started
+                self.completed += 1
+                bar.update(1)
+                last_unit = self.completed >= self._units(self.phase)
+                early_mle = self.phase == "mle" and self.completed <= self.config.mle_eval_epochs
+                if early_mle or self.completed % self.config.eval_interval == 0 or last_unit:
+                    self._evaluate_and_log(record)
+                    self._save("last")
+            if stop.is_set():
+                self._save("last")
+                self.log("interrupted: saved last/; resume with the same command and --resume")
+        return GanResult(self.out_dir, self.phase, self.history, dict(self.phase_seconds), dict(self.phase_cpu_seconds))
+
+    def _finish_phase(self) -> None:
+        if self.phase == "mle":
+            self._save("mle", with_state=False)
+        finished = self.completed
+        self.phase = PHASES[PHASES.index(self.phase) + 1]
+        self.completed = 0
+        if self.phase == "adversarial":
+            # The rollout policy starts as a copy of the pre-trained generator (then lags it by the update rate).
+            self.rollout.load_state_dict(self.generator.state_dict())
+        if self.phase == "done":
+            self.completed = finished  # rounds done: a resume with more rounds carries on from here
+            self._save("last")
+
+    def _evaluate_and_log(self, record: dict[str, Any], initial: bool = False) -> None:
+        record = {"phase": self.phase, "unit": self.completed, **record}
+        if self.evaluate is not None:
+            started = time.perf_counter()
+            record.update(self.evaluate(self.generator))
+            record["eval_seconds"] = round(time.perf_counter() - started, 2)
+        record["seconds"] = {k: round(v, 1) for k, v in self.phase_seconds.items()}
+        record["cpu_seconds"] = {k: round(v, 1) for k, v in self.phase_cpu_seconds.items()}
+        self.history.append(record)
+        shown = " | ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items() if k not in ("seconds", "cpu_seconds"))
+        self.log(shown)
+        if self.phase == "mle" and "nll_test" in record and (self.best_nll_test is None or record["nll_test"] < self.best_nll_test):
+            self.best_nll_test = record["nll_test"]
+            self._save("mle-best", with_state=False)
+
+    def _save(self, name: str, with_state: bool = True) -> None:
+        save_checkpoint(
+            self.out_dir / name,
+            self.generator,
+            self.tokenizer,
+            self.mle_config,
+            trainer_state=self.state_dict() if with_state else None,
+            metrics=self.history,
+            extra={"gan": self.config.to_dict(), "phase": self.phase, "completed": self.completed},
+        )
