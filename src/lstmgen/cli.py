@@ -41,7 +41,7 @@ TRAIN_FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--grad-clip", dict(type=float, help="clip the gradient norm to this (0 = no clipping)")),
     ("--schedule", dict(choices=["cosine", "constant"], help="learning-rate schedule after warm-up")),
     ("--warmup-steps", dict(type=int, help="linear warm-up steps")),
-    ("--max-epochs", dict(type=float, help="stop after this many passes over the training text")),
+    ("--max-epochs", dict(type=float, help="stop after this many passes over the training text (unset: 10, or no limit with --time-budget)")),
     ("--max-steps", dict(type=int, help="stop after this many steps (overrides --max-epochs)")),
     ("--time-budget", dict(type=float, metavar="MINUTES", help="stop after this many minutes; the cosine schedule anneals to it")),
     ("--eval-interval", dict(type=int, help="steps between validation passes, samples and checkpoints (0 = once per epoch)")),
@@ -276,7 +276,13 @@ def _add_serve(subparsers) -> None:
     add_serve_command(subparsers)
 
 
-SUBCOMMANDS: list[Callable] = [_add_train, _add_generate, _add_eval, _add_info, _add_presets, _add_serve, add_sweep_command]
+def _add_gan(subparsers) -> None:
+    from .gan.command import add_gan_command  # SeqGAN: adversarial training and its benchmarks
+
+    add_gan_command(subparsers)
+
+
+SUBCOMMANDS: list[Callable] = [_add_train, _add_generate, _add_eval, _add_info, _add_presets, _add_serve, add_sweep_command, _add_gan]
 
 
 

@@ -89,7 +89,7 @@ class TrainConfig:
     warmup_steps: int = 50
     final_lr_fraction: float = 0.02  # cosine anneals to learning_rate * this
     # how long
-    max_epochs: float = 10.0
+    max_epochs: float | None = None  # unset: 10 epochs, or no epoch limit when there is a time budget
     max_steps: int | None = None
     time_budget: float | None = None  # minutes; the cosine schedule anneals to it
     # evaluation, samples, stopping
@@ -122,7 +122,7 @@ class TrainConfig:
         _require(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         _require(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
         _require(0.0 <= self.final_lr_fraction <= 1.0, f"final_lr_fraction must be in [0, 1], got {self.final_lr_fraction}")
-        _require(self.max_epochs > 0, f"max_epochs must be positive, got {self.max_epochs}")
+        _require(self.max_epochs is None or self.max_epochs > 0, f"max_epochs must be positive, got {self.max_epochs}")
         _require(self.max_steps is None or self.max_steps >= 1, f"max_steps must be at least 1, got {self.max_steps}")
         _require(
             self.time_budget is None or self.time_budget > 0,

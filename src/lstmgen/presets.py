@@ -13,24 +13,24 @@ from .config import ConfigError
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {
-        "description": "what trains best on a 2-core CPU in minutes (see docs/benchmarks.md)",
-        "model": {"embedding_size": 64, "hidden_size": 512, "num_layers": 1, "dropout": 0.0},
-        "train": {"batch_size": 64, "seq_length": 100, "learning_rate": 4e-3, "warmup_steps": 50},
+        "description": "what trains best on a 2-core CPU in minutes: 1x384 LSTM, small batches, a high learning rate (docs/benchmarks.md)",
+        "model": {"embedding_size": 64, "hidden_size": 384, "num_layers": 1, "dropout": 0.1},
+        "train": {"batch_size": 32, "seq_length": 50, "learning_rate": 1.5e-2, "grad_clip": 5.0, "warmup_steps": 50},
     },
     "small": {
         "description": "2x128 LSTM: fast to train and to sample, a quick look at a corpus",
         "model": {"embedding_size": 64, "hidden_size": 128, "num_layers": 2, "dropout": 0.0},
-        "train": {"batch_size": 64, "seq_length": 100, "learning_rate": 4e-3},
+        "train": {"batch_size": 50, "seq_length": 50, "learning_rate": 3e-2, "grad_clip": 5.0},
     },
     "medium": {
-        "description": "the default size (1x512 LSTM)",
-        "model": {"embedding_size": 64, "hidden_size": 512, "num_layers": 1, "dropout": 0.0},
-        "train": {"batch_size": 64, "seq_length": 100, "learning_rate": 4e-3},
+        "description": "1x512 LSTM with dropout: for runs of 10 minutes or more",
+        "model": {"embedding_size": 64, "hidden_size": 512, "num_layers": 1, "dropout": 0.2},
+        "train": {"batch_size": 32, "seq_length": 50, "learning_rate": 1e-2, "grad_clip": 5.0},
     },
     "large": {
-        "description": "2x512 LSTM with dropout: for longer runs (an hour or more on a CPU, or a GPU)",
+        "description": "2x512 LSTM with dropout: for long runs (an hour or more on a CPU, or a GPU)",
         "model": {"embedding_size": 128, "hidden_size": 512, "num_layers": 2, "dropout": 0.2},
-        "train": {"batch_size": 64, "seq_length": 128, "learning_rate": 2e-3},
+        "train": {"batch_size": 64, "seq_length": 100, "learning_rate": 3e-3, "grad_clip": 5.0},
     },
     "keras-nietzsche": {
         "description": "the Keras book example: lower-cased Nietzsche, one LSTM of 128, RMSprop 0.01, batch 128, windows of 60",

@@ -2,13 +2,14 @@
 
 Measured on 2-core machines: when another process holds one of the cores, a 2-thread PyTorch run can
 be 10-100x slower than a 1-thread one, because every parallel region waits for the busy core. So the
-automatic thread count uses only the cores that look free right now (cores minus the 1-minute load),
+automatic thread count uses only the cores that are free right now (measured over a quarter second),
 and users can always set it themselves (``--threads``).
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import torch
 
@@ -20,13 +21,39 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _busy_cores(interval: float = 0.25) -> float | None:
+    """How many cores other processes kept busy over the last ``interval`` seconds (Linux /proc/stat).
+
+    Sampled now rather than the 1-minute load average, which lags minutes behind after a busy period.
+    """
+    def read() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as handle:
+            values = [int(v) for v in handle.readline().split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+        return sum(values), idle
+
+    try:
+        total_before, idle_before = read()
+        time.sleep(interval)
+        total_after, idle_after = read()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total_after - total_before
+    if total <= 0:
+        return None
+    cores = os.cpu_count() or 1
+    return cores * (1 - (idle_after - idle_before) / total)
+
+
 def automatic_threads() -> int:
     """Cores not already busy with other work, at least 1."""
     cores = available_cores()
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        busy = 0.0
+    busy = _busy_cores()
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            busy = 0.0
     return max(1, min(cores, cores - int(round(busy))))
 
 

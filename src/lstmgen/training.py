@@ -73,6 +73,20 @@ def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
     return config.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+DEFAULT_EPOCHS = 10.0
+
+
+def planned_steps(config: TrainConfig, steps_per_epoch: int) -> int | None:
+    """Steps the run may take: ``max_steps``, else ``max_epochs``; with neither, a time budget alone
+    decides (None), and without a budget either, ``DEFAULT_EPOCHS`` epochs."""
+    if config.max_steps:
+        return config.max_steps
+    if config.max_epochs is None and config.time_budget:
+        return None
+    epochs = config.max_epochs if config.max_epochs is not None else DEFAULT_EPOCHS
+    return max(1, math.ceil(epochs * steps_per_epoch))
+
+
 @contextlib.contextmanager
 def graceful_interrupts(flag: threading.Event) -> Iterator[None]:
     """Turn the first Ctrl-C / SIGTERM into a request to stop after the current step; a second one aborts."""
@@ -130,7 +144,7 @@ class Trainer:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.data_info = data_info or {}
         self.optimizer = OPTIMIZERS[config.optimizer](parameter_groups(model, config.weight_decay), config)
-        self.total_steps = config.max_steps or max(1, math.ceil(config.max_epochs * self.batches.steps_per_epoch))
+        self.total_steps = planned_steps(config, self.batches.steps_per_epoch)  # None: the time budget decides
         self.eval_interval = config.eval_interval or self.batches.steps_per_epoch
         # Everything below is the resumable state.
         self.step = 0
@@ -178,13 +192,13 @@ class Trainer:
 
     # ----- the loop --------------------------------------------------------------------------------
     def _progress(self) -> float:
-        by_steps = self.step / self.total_steps
+        by_steps = self.step / self.total_steps if self.total_steps else 0.0
         if self.config.time_budget:
             return max(by_steps, self.elapsed / (self.config.time_budget * 60))
         return by_steps
 
     def _stop_reason(self) -> str | None:
-        if self.step >= self.total_steps:
+        if self.total_steps is not None and self.step >= self.total_steps:
             return "max steps" if self.config.max_steps else "max epochs"
         if self.config.time_budget and self.elapsed >= self.config.time_budget * 60:
             return "time budget"
