@@ -48,8 +48,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {
             "batch_size": 64, "seq_length": 100, "optimizer": "adam", "learning_rate": 1e-3,
             "weight_decay": 0.0, "grad_clip": 0.0, "schedule": "constant", "warmup_steps": 0,
-            "max_epochs": 20, "eval_interval": 0, "sample_prompt": "ROMEO:", "sample_length": 1000,
-            "sample_temperatures": [1.0],
+            "max_epochs": 20, "eval_interval": 0, "sample_prompt": "ROMEO:", "sample_length": 500,
+            "sample_temperatures": [0.2, 0.5, 1.0, 1.2],
         },
     },
     "char-rnn": {
