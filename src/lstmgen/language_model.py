@@ -49,15 +49,22 @@ class LanguageModel:
         return save_checkpoint(path, self.model, self.tokenizer, self.train_config, metrics=self.metrics, extra=self.extra)
 
     # ----- generation ------------------------------------------------------------------------------
+    def encode_prompt(self, prompt: str, unknown: str = "error") -> list[int]:
+        """Token ids of a prompt under the ``unknown`` policy; an empty prompt starts from a newline."""
+        if not prompt:
+            return default_prompt_ids(self.tokenizer, "")
+        ids = self.tokenizer.encode(prompt, unknown=unknown).tolist()
+        if not ids:
+            raise ValueError("the prompt holds no known symbols once unknown ones are skipped")
+        return ids
+
+    @staticmethod
+    def _config(config: GenerationConfig | None, overrides: dict[str, Any]) -> GenerationConfig:
+        config = config or GenerationConfig()
+        return replace(config, **overrides) if overrides else config
+
     def _prepare(self, prompt: str, config: GenerationConfig | None, unknown: str, overrides: dict[str, Any]) -> tuple[list[int], GenerationConfig]:
-        config = replace(config or GenerationConfig(), **overrides) if overrides else (config or GenerationConfig())
-        if prompt:
-            ids = self.tokenizer.encode(prompt, unknown=unknown).tolist()
-            if not ids:
-                raise ValueError("the prompt holds no known symbols once unknown ones are skipped")
-        else:
-            ids = default_prompt_ids(self.tokenizer, "")
-        return ids, config
+        return self.encode_prompt(prompt, unknown), self._config(config, overrides)
 
     def stream_batch(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
         """Yield, per step, the new text of every sample (they are generated together in one batch).
@@ -81,7 +88,7 @@ class LanguageModel:
 
     def samples(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> list[str]:
         """Generate ``num_samples`` independent continuations of ``prompt`` (the prompt not included)."""
-        ids, config = self._prepare(prompt, config, unknown, overrides)
+        config = self._config(config, overrides)
         texts = [""] * config.num_samples
         for pieces in self.stream_batch(prompt, config, unknown):
             texts = [a + b for a, b in zip(texts, pieces)]

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Sequence
 import torch
 
 from .config import GenerationConfig
-from .generation import decode_steps, default_prompt_ids, make_generator, single_step_mode
+from .generation import decode_steps, make_generator, single_step_mode
 from .sampling import entropy_bits
 
 WORD = re.compile(r"\w+")
@@ -145,12 +145,7 @@ def temperature_sweep(
         raise ValueError(f"temperatures must be >= 0 (0 = greedy), got {list(temperatures)}")
     if length < 1 or num_samples < 1:
         raise ValueError(f"length and num_samples must be at least 1, got {length} and {num_samples}")
-    if prompt:
-        prompt_ids = lm.tokenizer.encode(prompt, unknown=unknown).tolist()
-        if not prompt_ids:
-            raise ValueError("the prompt holds no known symbols once unknown ones are skipped")
-    else:
-        prompt_ids = default_prompt_ids(lm.tokenizer, "")
+    prompt_ids = lm.encode_prompt(prompt, unknown)
     vocabulary = set(words(corpus_text)) if corpus_text is not None else None
     rows = []
     for temperature in temperatures:
