@@ -11,7 +11,7 @@ from lstmgen.config import ModelConfig
 from lstmgen.gan.config import GanConfig
 from lstmgen.gan.oracle import oracle_tokenizer
 from lstmgen.gan.sequences import sequence_nll
-from lstmgen.gan.trainer import SeqGANTrainer
+from lstmgen.gan.trainer import SeqGANTrainer, new_generator
 from lstmgen.model import RecurrentLanguageModel
 
 V, T = 16, 8
@@ -67,3 +67,15 @@ def test_rollout_policy_starts_from_the_pretrained_generator(tmp_path):
     trainer.run()
     for a, b in zip(trainer.generator.state_dict().values(), trainer.rollout.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def test_new_generator_uses_the_authors_initialisation_or_lstmgens():
+    torch.manual_seed(0)
+    paper = new_generator(500, 32, 32, GanConfig(generator_init_std=0.1))
+    values = torch.cat([p.detach().flatten() for p in paper.parameters()])
+    assert abs(float(values.mean())) < 0.005 and abs(float(values.std()) - 0.1) < 0.005
+    assert abs(float(paper.rnn.bias_ih_l0[32:64].mean())) < 0.05  # no forget-gate bias of 1 under the authors' init
+    torch.manual_seed(0)
+    own = new_generator(500, 32, 32, GanConfig(generator_init_std=0.0))
+    assert float(own.embedding.weight.std()) > 0.9  # lstmgen's N(0, 1) embedding
+    assert torch.all(own.rnn.bias_ih_l0[32:64] == 1.0)

@@ -20,13 +20,12 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..checkpoint import load_checkpoint
-from ..config import ModelConfig
 from ..model import RecurrentLanguageModel
 from ..tokenizers import WordTokenizer
 from .bleu import bleu, self_bleu
 from .config import gan_preset
 from .sequences import sample_sequences, sequence_nll
-from .trainer import SeqGANTrainer
+from .trainer import SeqGANTrainer, new_generator
 
 START, EOS = 0, 1
 TEXYGEN = {
@@ -106,8 +105,7 @@ def run_coco_benchmark(config: CocoBenchmarkConfig, out_dir: str | Path, log: Ca
         return {"nll_test": float(sequence_nll(model, test, START).mean())}
 
     torch.manual_seed(config.seed)
-    model = RecurrentLanguageModel(ModelConfig(vocab_size=tokenizer.vocab_size, embedding_size=config.embedding_size,
-                                               hidden_size=config.hidden_size))
+    model = new_generator(tokenizer.vocab_size, config.embedding_size, config.hidden_size, gan)
     trainer = SeqGANTrainer(model, tokenizer, train, gan, out_dir / "run", evaluate=evaluate, log=log,
                             progress=progress, threads=config.threads)
     result = trainer.run()

@@ -30,7 +30,7 @@ from ..model import RecurrentLanguageModel
 from .config import GanConfig, gan_preset
 from .oracle import load_oracle, oracle_tokenizer
 from .sequences import mean_and_error, sample_sequences, sequence_nll
-from .trainer import SeqGANTrainer
+from .trainer import SeqGANTrainer, new_generator
 
 PAPER_TABLE = {"random": 10.310, "mle": 9.038, "seqgan": 8.736}
 
@@ -115,8 +115,7 @@ def run_oracle_benchmark(config: OracleBenchmarkConfig, out_dir: str | Path, res
         trainer = SeqGANTrainer.resume(run_dir, train, config=gan, evaluate=evaluate, log=log, progress=progress, threads=config.threads)
     else:
         torch.manual_seed(config.seed)
-        untrained = RecurrentLanguageModel(ModelConfig(vocab_size=oracle.config.vocab_size, embedding_size=config.embedding_size,
-                                                       hidden_size=config.hidden_size))
+        untrained = new_generator(oracle.config.vocab_size, config.embedding_size, config.hidden_size, gan)
         trainer = SeqGANTrainer(untrained, oracle_tokenizer(oracle.config.vocab_size), train, gan, run_dir,
                                 evaluate=evaluate, log=log, progress=progress, threads=config.threads)
         torch.save(untrained.state_dict(), out_dir / "untrained.pt")

@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..config import TrainConfig
+from ..config import ModelConfig, TrainConfig
 from ..model import RecurrentLanguageModel
 from ..runtime import set_threads
 from ..tokenizers import Tokenizer
@@ -49,6 +49,17 @@ class GanResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=dict)
     phase_cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def new_generator(vocab_size: int, embedding_size: int, hidden_size: int, config: GanConfig) -> RecurrentLanguageModel:
+    """An untrained one-layer LSTM generator, every parameter drawn from N(0, generator_init_std) as in the
+    authors' code (generator_init_std 0: lstmgen's own initialisation). Seed torch before calling."""
+    model = RecurrentLanguageModel(ModelConfig(vocab_size=vocab_size, embedding_size=embedding_size, hidden_size=hidden_size))
+    if config.generator_init_std > 0:
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.normal_(0.0, config.generator_init_std)
+    return model
 
 
 def generator_train_config(config: GanConfig, learning_rate: float) -> TrainConfig:
