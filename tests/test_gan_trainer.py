@@ -74,7 +74,7 @@ def test_new_generator_uses_the_authors_initialisation_or_lstmgens():
     paper = new_generator(500, 32, 32, GanConfig(generator_init_std=0.1))
     values = torch.cat([p.detach().flatten() for p in paper.parameters()])
     assert abs(float(values.mean())) < 0.005 and abs(float(values.std()) - 0.1) < 0.005
-    assert abs(float(paper.rnn.bias_ih_l0[32:64].mean())) < 0.05  # no forget-gate bias of 1 under the authors' init
+    assert abs(float(paper.rnn.bias_ih_l0[32:64].detach().mean())) < 0.05  # no forget-gate bias of 1 under the authors' init
     torch.manual_seed(0)
     own = new_generator(500, 32, 32, GanConfig(generator_init_std=0.0))
     assert float(own.embedding.weight.std()) > 0.9  # lstmgen's N(0, 1) embedding
