@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lstmgen.config import ConfigError, GenerationConfig
-from lstmgen.sampling import Temperature, TopK, TopP, build_processors, choose_tokens, reweight
+from lstmgen.sampling import Temperature, TopK, TopP, build_processors, choose_tokens, reweight, sample_categorical
 
 
 def test_temperature_equals_classic_reweighting():
@@ -157,3 +157,15 @@ def test_entropy_bits_is_the_entropy_of_the_reweighted_distribution():
     assert entropy_bits(logits, 1.0)[1].item() == pytest.approx(2.0)  # four equal choices: 2 bits
     assert entropy_bits(logits, 0).tolist() == [0.0, 0.0]
     assert entropy_bits(logits[:1], 1e-3).item() == pytest.approx(0.0, abs=1e-9)  # T -> 0: the one-hot
+
+
+def test_sample_categorical_is_exact():
+    torch.manual_seed(0)
+    logits = torch.randn(300) * 2  # 300 ids: three blocks of 128, the last one padded
+    logits[5] = float("-inf")
+    draws = sample_categorical(logits.expand(200_000, -1).contiguous(), torch.Generator().manual_seed(1))
+    frequencies = torch.bincount(draws, minlength=300).double() / len(draws)
+    probabilities = logits.double().softmax(dim=0)
+    assert frequencies[5] == 0
+    assert 0.5 * (frequencies - probabilities).abs().sum() < 0.02  # total variation; multinomial gives ~0.013 here
+    assert int(draws.max()) < 300

@@ -25,12 +25,20 @@ from .tokenizers import Tokenizer
 
 
 @contextlib.contextmanager
-def single_step_mode() -> Iterator[None]:
-    """Inference without autograd and without oneDNN, whose one-token LSTM calls cost milliseconds each."""
+def without_onednn() -> Iterator[None]:
+    """oneDNN off inside: its one-token LSTM calls cost milliseconds each on a CPU. For loops of single
+    recurrent steps whose tensors may still feed autograd later (the SeqGAN rollouts)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # oneDNN's flag setter warns about Intel GPUs
-        with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+        with torch.backends.mkldnn.flags(enabled=False):
             yield
+
+
+@contextlib.contextmanager
+def single_step_mode() -> Iterator[None]:
+    """Inference without autograd and without oneDNN: the context of every decoding loop here."""
+    with torch.inference_mode(), without_onednn():
+        yield
 
 
 def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator | None:

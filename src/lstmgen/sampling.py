@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Protocol, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .config import ConfigError, GenerationConfig
 
@@ -208,6 +209,37 @@ def choose_tokens(
     if config.greedy:
         return logits.argmax(dim=-1)
     return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)
+
+
+SAMPLER_BLOCK = 128  # ids per block of sample_categorical: ~sqrt(V) for V = 5,000-20,000
+
+
+def sample_categorical(logits: torch.Tensor, generator: torch.Generator | None = None, block: int = SAMPLER_BLOCK) -> torch.Tensor:
+    """One exact draw per row of logits [N, V] -> [N], from softmax(logits): for many rows and a large vocabulary.
+
+    ``torch.multinomial`` is exact too but slow there on a CPU (about 3 s for 19,456 rows x 5,000 ids, the
+    SeqGAN rollout batch); this two-level inverse-CDF draw takes about a sixth of that.
+
+    Two uniform draws are replaced by one: u ~ U(0, total mass) selects the block whose cumulative mass
+    first exceeds u, and the remainder of u inside that block selects the id, so every id is drawn with
+    probability exactly weight / total (up to float rounding).
+    """
+    rows, vocab = logits.shape
+    weights = (logits.float() - logits.float().amax(dim=-1, keepdim=True)).exp()  # [N, V], max weight 1
+    pad = (-vocab) % block
+    if pad:
+        weights = F.pad(weights, (0, pad))
+    weights = weights.view(rows, -1, block)  # [N, nb, block]
+    block_mass = weights.sum(dim=-1)  # [N, nb]
+    cumulative = block_mass.cumsum(dim=-1)
+    u = torch.rand(rows, 1, generator=generator, device=logits.device) * cumulative[:, -1:]  # [N, 1]
+    chosen = torch.searchsorted(cumulative, u).clamp_(max=block_mass.shape[1] - 1)  # [N, 1]
+    remainder = u - (cumulative.gather(1, chosen) - block_mass.gather(1, chosen))
+    inside = weights.gather(1, chosen[:, :, None].expand(-1, 1, block)).squeeze(1)  # [N, block]
+    offset = torch.searchsorted(inside.cumsum(dim=-1), remainder).clamp_(max=block - 1)
+    tokens = (chosen * block + offset).squeeze(1)
+    # Float rounding can land u in a zero-weight pad slot at the very end; fall back to the last real id.
+    return tokens.clamp_(max=vocab - 1)
 
 
 def reweight(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -22,7 +22,9 @@ from typing import Callable
 import torch
 
 from ..model import RecurrentLanguageModel, State
-from .sequences import sample_categorical, start_inputs, stepping
+from ..generation import without_onednn
+from ..sampling import sample_categorical
+from .sequences import start_inputs
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]  # sequences [N, T] -> P(real) [N]
 
@@ -33,7 +35,7 @@ def prefix_states(model: RecurrentLanguageModel, sequences: torch.Tensor, start_
     inputs = start_inputs(sequences, start_token)  # [B, T]
     state = model.init_state(sequences.shape[0], sequences.device)
     states, logits = [], []
-    with stepping():
+    with without_onednn():
         for t in range(inputs.shape[1]):
             out, state = model(inputs[:, t : t + 1], state)  # [B, 1, V]; state now covers start, y_1..y_t
             if t >= 1:
@@ -74,7 +76,7 @@ def rollout_rewards(
             completed[torch.arange(live), position] = chosen
             if k + 1 < length - 1:
                 state = tuple(s[:, :live] for s in state)
-                with stepping():
+                with without_onednn():
                     out, state = model(chosen[:, None], state)
                 next_logits = out[:, -1]
         scores = score(completed).cpu().view(length - 1, batch, R)  # [T-1, B, R]

@@ -5,63 +5,23 @@ SeqGAN's sequences all start from the same start token with a zero state:
     inputs  = [start, y_1, ..., y_{T-1}]   ->  model  ->  logits [B, T, V] predicting  y_1, ..., y_T
 
 Sampling needs one draw from a 5,000-way softmax per row and step, for up to ~20,000 rows at a time
-(the rollouts). ``torch.multinomial`` is exact but slow at that size on a CPU (about 3 s for 19,456 x
-5,000 here); ``sample_categorical`` is an exact two-level inverse-CDF draw (pick a block of 128 ids by
-its total mass, then an id inside it) and takes about a sixth of that.
+(the rollouts): ``sampling.sample_categorical``, the core's exact sampler for large batches (about a
+sixth of the time of ``torch.multinomial`` there). The stepping loops run without oneDNN
+(``generation.without_onednn``), as generation does.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..model import RecurrentLanguageModel, State
-from ..sampling import Temperature
-
-
-# oneDNN makes one-token LSTM calls cost milliseconds each on a CPU (see generation.single_step_mode);
-# the stepping loops here turn it off. (single_step_mode itself uses inference mode, whose tensors could
-# not be used later by the policy-gradient loss, so only its oneDNN half is reused.)
-@contextlib.contextmanager
-def stepping() -> Iterator[None]:
-    """No oneDNN inside: the context for loops of one-token recurrent steps."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # oneDNN's flag setter warns about Intel GPUs
-        with torch.backends.mkldnn.flags(enabled=False):
-            yield
-
-BLOCK = 128
-
-
-def sample_categorical(logits: torch.Tensor, generator: torch.Generator | None = None, block: int = BLOCK) -> torch.Tensor:
-    """One exact draw per row of logits [N, V] -> [N], from softmax(logits).
-
-    Two uniform draws are replaced by one: u ~ U(0, total mass) selects the block whose cumulative mass
-    first exceeds u, and the remainder of u inside that block selects the id, so every id is drawn with
-    probability exactly weight / total (up to float rounding).
-    """
-    rows, vocab = logits.shape
-    weights = (logits.float() - logits.float().amax(dim=-1, keepdim=True)).exp()  # [N, V], max weight 1
-    pad = (-vocab) % block
-    if pad:
-        weights = F.pad(weights, (0, pad))
-    weights = weights.view(rows, -1, block)  # [N, nb, block]
-    block_mass = weights.sum(dim=-1)  # [N, nb]
-    cumulative = block_mass.cumsum(dim=-1)
-    u = torch.rand(rows, 1, generator=generator, device=logits.device) * cumulative[:, -1:]  # [N, 1]
-    chosen = torch.searchsorted(cumulative, u).clamp_(max=block_mass.shape[1] - 1)  # [N, 1]
-    remainder = u - (cumulative.gather(1, chosen) - block_mass.gather(1, chosen))
-    inside = weights.gather(1, chosen[:, :, None].expand(-1, 1, block)).squeeze(1)  # [N, block]
-    offset = torch.searchsorted(inside.cumsum(dim=-1), remainder).clamp_(max=block - 1)
-    tokens = (chosen * block + offset).squeeze(1)
-    # Float rounding can land u in a zero-weight pad slot at the very end; fall back to the last real id.
-    return tokens.clamp_(max=vocab - 1)
+from ..generation import without_onednn
+from ..sampling import Temperature, sample_categorical
 
 
 def _tempered(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -86,7 +46,7 @@ def continue_sequences(
     """From carried state and the next-token logits [B, V], draw ``steps`` tokens per row -> [B, steps]."""
     tokens = []
     logits = last_logits
-    with stepping():
+    with without_onednn():
         for step in range(steps):
             chosen = sample_categorical(_tempered(logits, temperature), generator)  # [B]
             tokens.append(chosen)
