@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from lstmgen import load_checkpoint
-from lstmgen.config import ModelConfig
+from lstmgen.config import ConfigError, ModelConfig
 from lstmgen.gan.config import GanConfig
 from lstmgen.gan.oracle import oracle_tokenizer
 from lstmgen.gan.sequences import sequence_nll
@@ -77,5 +78,27 @@ def test_new_generator_uses_the_authors_initialisation_or_lstmgens():
     assert abs(float(paper.rnn.bias_ih_l0[32:64].detach().mean())) < 0.05  # no forget-gate bias of 1 under the authors' init
     torch.manual_seed(0)
     own = new_generator(500, 32, 32, GanConfig(generator_init_std=0.0))
-    assert float(own.embedding.weight.std()) > 0.9  # lstmgen's N(0, 1) embedding
+    assert float(own.embedding.weight.detach().std()) > 0.9  # lstmgen's N(0, 1) embedding
     assert torch.all(own.rnn.bias_ih_l0[32:64] == 1.0)
+
+
+def test_constant_reward_ablation_trains_the_generator_without_a_discriminator(tmp_path):
+    torch.manual_seed(0)
+    model = RecurrentLanguageModel(ModelConfig(vocab_size=V, embedding_size=8, hidden_size=8))
+    config = GanConfig(**{**TINY, "rounds": 3, "pretrain_epochs": 0, "reward": "constant"})
+    trainer = SeqGANTrainer(model, oracle_tokenizer(V), _real(), config, tmp_path / "run", progress=False,
+                            log=lambda line: None, threads=1)
+    discriminator_before = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
+    generator_before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = trainer.run()
+    adversarial = [r for r in result.history if r["phase"] == "adversarial"]
+    assert [r["phase"] for r in result.history].count("d_pretrain") == 0 and len(adversarial) == 3
+    assert all(r["mean_reward"] == 1.0 and "d_accuracy" not in r for r in adversarial)
+    for name, value in trainer.discriminator.state_dict().items():
+        torch.testing.assert_close(value, discriminator_before[name], msg=name)  # never trained
+    assert any(not torch.equal(value, generator_before[name]) for name, value in model.state_dict().items())
+
+
+def test_reward_must_be_known():
+    with pytest.raises(ConfigError, match="reward must be one of"):
+        GanConfig(reward="bleu")

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from ..config import ConfigError
 
+REWARDS = ("discriminator", "constant")
 PAPER_FILTER_SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
 PAPER_NUM_FILTERS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
 
@@ -54,6 +55,9 @@ class GanConfig:
     g_steps: int = 1
     rollouts: int = 16
     rollout_update_rate: float = 0.8  # the rollout policy is a delayed copy: theta_r <- r theta_r + (1 - r) theta
+    # "discriminator": SeqGAN. "constant": every token's reward is 1 and no discriminator is trained -- the
+    # ablation that shows how much of the adversarial phase is plain REINFORCE on the generator's own samples.
+    reward: str = "discriminator"
     adversarial_learning_rate: float = 0.01
     d_steps: int = 15
     d_epochs: int = 3
@@ -86,6 +90,7 @@ class GanConfig:
                  f"the widest filter ({max(self.filter_sizes)}) is longer than the sequences ({self.sequence_length})")
         _require(0.0 <= self.discriminator_dropout < 1.0, f"discriminator_dropout must be in [0, 1), got {self.discriminator_dropout}")
         _require(self.discriminator_l2 >= 0, f"discriminator_l2 must be >= 0, got {self.discriminator_l2}")
+        _require(self.reward in REWARDS, f"reward must be one of {', '.join(REWARDS)}, got {self.reward!r}")
         _require(0.0 <= self.rollout_update_rate < 1.0, f"rollout_update_rate must be in [0, 1), got {self.rollout_update_rate}")
 
     def to_dict(self) -> dict[str, Any]:

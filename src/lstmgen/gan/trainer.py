@@ -6,6 +6,9 @@
     adversarial  rounds times: g_steps x (sample a batch, rollout rewards [B, T], one policy-gradient step),
                  move the rollout policy toward the generator, then d_steps x (fresh negatives, d_epochs epochs)
 
+With ``reward="constant"`` (an ablation) every reward is 1 and the discriminator is never trained: the
+adversarial phase becomes REINFORCE on the generator's own samples.
+
 The generator is an lstmgen ``RecurrentLanguageModel`` and is trained with the core's optimizer table,
 parameter groups and learning-rate rule. Checkpoints are ordinary lstmgen checkpoints of the generator
 (``last/`` with everything needed to resume in trainer_state.pt: the discriminator, the rollout policy,
@@ -159,7 +162,8 @@ class SeqGANTrainer:
     # ----- the phases --------------------------------------------------------------------------------
     def _units(self, phase: str) -> int:
         c = self.config
-        return {"mle": c.pretrain_epochs, "d_pretrain": c.pretrain_d_steps, "adversarial": c.rounds}.get(phase, 0)
+        d_pretrain = c.pretrain_d_steps if c.reward == "discriminator" else 0
+        return {"mle": c.pretrain_epochs, "d_pretrain": d_pretrain, "adversarial": c.rounds}.get(phase, 0)
 
     def _negatives(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         fake = sample_sequences(self.generator, count, self.config.sequence_length, self.config.start_token, generator=self.rng)
@@ -186,7 +190,10 @@ class SeqGANTrainer:
         record: dict[str, Any] = {}
         for _ in range(c.g_steps):
             batch = sample_sequences(self.generator, c.batch_size, c.sequence_length, c.start_token, generator=self.rng)
-            rewards = rollout_rewards(self.rollout, self.discriminator.real_probability, batch, c.rollouts, c.start_token, self.rng)
+            if c.reward == "constant":
+                rewards = torch.ones(batch.shape)  # [B, T]: the ablation, no discriminator
+            else:
+                rewards = rollout_rewards(self.rollout, self.discriminator.real_probability, batch, c.rollouts, c.start_token, self.rng)
             self.generator.train()
             loss = policy_gradient_loss(token_log_probabilities(self.generator, batch, c.start_token), rewards)
             self.pg_optimizer.zero_grad(set_to_none=True)
@@ -196,7 +203,7 @@ class SeqGANTrainer:
             self.pg_optimizer.step()
             record.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()), final_reward=float(rewards[:, -1].mean()))
         update_rollout_policy(self.rollout, self.generator, c.rollout_update_rate)
-        for _ in range(c.d_steps):
+        for _ in range(c.d_steps if c.reward == "discriminator" else 0):
             record.update(self._d_step(c.adversarial_d_samples, c.d_epochs))
         return record
 
