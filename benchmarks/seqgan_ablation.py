@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from lstmgen.checkpoint import load_checkpoint
+from lstmgen.config import ConfigError
 from lstmgen.gan.command import _setting
 from lstmgen.gan.config import GAN_PRESETS, gan_preset
 from lstmgen.gan.oracle import load_oracle, oracle_tokenizer
@@ -49,7 +50,10 @@ def main() -> None:
         parser.error(f"--run {run} is not a finished oracle benchmark: missing {', '.join(missing)}")
     benchmark = json.loads((run / "results.json").read_text(encoding="utf-8"))
     settings = benchmark["settings"]  # evaluate exactly as the benchmark did
-    gan = gan_preset(args.preset, **{**dict(args.set), "pretrain_epochs": 0})
+    try:
+        gan = gan_preset(args.preset, **{**dict(args.set), "pretrain_epochs": 0})
+    except ConfigError as error:
+        parser.error(str(error))
     oracle = load_oracle(settings["oracle_path"])
     with np.load(run / "oracle_data.npz") as saved:
         train, test = torch.from_numpy(saved["train"]), torch.from_numpy(saved["test"])
@@ -68,6 +72,7 @@ def main() -> None:
     trajectory = [{key: record[key] for key in ("unit", "nll_oracle", "nll_test", "d_accuracy", "mean_reward") if key in record}
                   for record in result.history if record["phase"] == "adversarial"]
     report = {
+        "status": "done" if result.phase == "done" else f"interrupted in {result.phase}",
         "settings": {"run": str(run), "start": args.start, "preset": args.preset, "gan": gan.to_dict()},
         "start": {key: result.history[0][key] for key in ("nll_oracle", "nll_oracle_se", "nll_test")},
         "trajectory": trajectory,
