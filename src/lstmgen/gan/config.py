@@ -93,6 +93,11 @@ class GanConfig:
         _require(self.reward in REWARDS, f"reward must be one of {', '.join(REWARDS)}, got {self.reward!r}")
         _require(0.0 <= self.rollout_update_rate < 1.0, f"rollout_update_rate must be in [0, 1), got {self.rollout_update_rate}")
 
+    @property
+    def trains_discriminator(self) -> bool:
+        """False for the constant-reward ablation: no D pre-training, no d-steps, no rollouts."""
+        return self.reward == "discriminator"
+
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values["filter_sizes"], values["num_filters"] = list(self.filter_sizes), list(self.num_filters)

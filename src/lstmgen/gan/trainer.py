@@ -162,7 +162,7 @@ class SeqGANTrainer:
     # ----- the phases --------------------------------------------------------------------------------
     def _units(self, phase: str) -> int:
         c = self.config
-        d_pretrain = c.pretrain_d_steps if c.reward == "discriminator" else 0
+        d_pretrain = c.pretrain_d_steps if c.trains_discriminator else 0
         return {"mle": c.pretrain_epochs, "d_pretrain": d_pretrain, "adversarial": c.rounds}.get(phase, 0)
 
     def _negatives(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,10 +190,10 @@ class SeqGANTrainer:
         record: dict[str, Any] = {}
         for _ in range(c.g_steps):
             batch = sample_sequences(self.generator, c.batch_size, c.sequence_length, c.start_token, generator=self.rng)
-            if c.reward == "constant":
-                rewards = torch.ones(batch.shape)  # [B, T]: the ablation, no discriminator
-            else:
+            if c.trains_discriminator:
                 rewards = rollout_rewards(self.rollout, self.discriminator.real_probability, batch, c.rollouts, c.start_token, self.rng)
+            else:
+                rewards = torch.ones(batch.shape)  # [B, T]: the constant-reward ablation
             self.generator.train()
             loss = policy_gradient_loss(token_log_probabilities(self.generator, batch, c.start_token), rewards)
             self.pg_optimizer.zero_grad(set_to_none=True)
@@ -203,7 +203,7 @@ class SeqGANTrainer:
             self.pg_optimizer.step()
             record.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()), final_reward=float(rewards[:, -1].mean()))
         update_rollout_policy(self.rollout, self.generator, c.rollout_update_rate)
-        for _ in range(c.d_steps if c.reward == "discriminator" else 0):
+        for _ in range(c.d_steps if c.trains_discriminator else 0):
             record.update(self._d_step(c.adversarial_d_samples, c.d_epochs))
         return record
 
