@@ -27,7 +27,7 @@ import torch
 
 from lstmgen.checkpoint import load_checkpoint
 from lstmgen.config import ConfigError
-from lstmgen.gan.command import _setting
+from lstmgen.gan.command import gan_setting
 from lstmgen.gan.config import GAN_PRESETS, gan_preset
 from lstmgen.gan.oracle import load_oracle, oracle_tokenizer
 from lstmgen.gan.oracle_benchmark import curve_gap, measure
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--run", required=True, help="a finished benchmarks/seqgan_oracle.py --out directory")
     parser.add_argument("--start", choices=("mle", "mle-best"), default="mle")
     parser.add_argument("--preset", choices=sorted(GAN_PRESETS), default="oracle-2h")
-    parser.add_argument("--set", action="append", default=[], type=_setting, metavar="FIELD=VALUE")
+    parser.add_argument("--set", action="append", default=[], type=gan_setting, metavar="FIELD=VALUE")
     parser.add_argument("--out", required=True)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()

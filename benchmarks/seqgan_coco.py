@@ -17,7 +17,7 @@ import sys
 import time
 
 from lstmgen.gan.coco import QUICK, CocoBenchmarkConfig, run_coco_benchmark
-from lstmgen.gan.command import _setting
+from lstmgen.gan.command import gan_setting
 from lstmgen.gan.config import GAN_PRESETS
 
 
@@ -25,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--preset", choices=sorted(GAN_PRESETS))
-    parser.add_argument("--set", action="append", default=[], type=_setting, metavar="FIELD=VALUE")
+    parser.add_argument("--set", action="append", default=[], type=gan_setting, metavar="FIELD=VALUE")
     parser.add_argument("--data", default="../shared/data/coco-captions")
     parser.add_argument("--out", default="runs/seqgan-coco")
     parser.add_argument("--samples", type=int)

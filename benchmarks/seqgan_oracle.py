@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from lstmgen.gan.command import _setting
+from lstmgen.gan.command import gan_setting
 from lstmgen.gan.config import GAN_PRESETS
 from lstmgen.gan.oracle_benchmark import QUICK, OracleBenchmarkConfig, run_oracle_benchmark
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--preset", choices=sorted(GAN_PRESETS))
-    parser.add_argument("--set", action="append", default=[], type=_setting, metavar="FIELD=VALUE")
+    parser.add_argument("--set", action="append", default=[], type=gan_setting, metavar="FIELD=VALUE")
     parser.add_argument("--oracle", default="../shared/data/seqgan-oracle/oracle_params.npz")
     parser.add_argument("--out", default="runs/seqgan-oracle")
     parser.add_argument("--resume", action="store_true")

@@ -67,7 +67,12 @@ def test_prefix_states_equal_running_each_prefix():
 def test_policy_gradient_weights_each_token_by_its_own_reward():
     log_probs = torch.zeros(2, 3, requires_grad=True)
     rewards = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    policy_gradient_loss(log_probs, rewards).backward()
+    policy_gradient_loss(log_probs, rewards).backward()  # the authors' sum over the B x T tokens
+    torch.testing.assert_close(log_probs.grad, -rewards)
+    log_probs.grad = None
+    policy_gradient_loss(log_probs, rewards, "mean").backward()
     torch.testing.assert_close(log_probs.grad, -rewards / 6)
     with pytest.raises(ValueError, match="shape"):
         policy_gradient_loss(log_probs, rewards.T)
+    with pytest.raises(ValueError, match="reduction"):
+        policy_gradient_loss(log_probs, rewards, "max")

@@ -11,7 +11,8 @@ from lstmgen import load_checkpoint
 from lstmgen.config import ConfigError, ModelConfig
 from lstmgen.gan.config import GanConfig
 from lstmgen.gan.oracle import oracle_tokenizer
-from lstmgen.gan.sequences import sequence_nll
+from lstmgen.gan.rollout import policy_gradient_loss
+from lstmgen.gan.sequences import sequence_nll, token_log_probabilities
 from lstmgen.gan.trainer import SeqGANTrainer, new_generator
 from lstmgen.model import RecurrentLanguageModel
 
@@ -38,7 +39,7 @@ def test_all_phases_run_and_leave_checkpoints(tmp_path):
     result = _trainer(tmp_path / "run", rounds=2, evaluate=evaluate).run()
     assert result.phase == "done"
     assert [r["phase"] for r in result.history].count("adversarial") == 2
-    assert {"pg_loss", "mean_reward", "d_accuracy"} <= set(result.history[-1])
+    assert {"pg_loss", "pg_grad_norm", "mean_reward", "d_accuracy"} <= set(result.history[-1])
     for name in ("last", "mle", "mle-best"):
         checkpoint = load_checkpoint(tmp_path / "run" / name)
         assert checkpoint.model.config.vocab_size == V
@@ -102,3 +103,30 @@ def test_constant_reward_ablation_trains_the_generator_without_a_discriminator(t
 def test_reward_must_be_known():
     with pytest.raises(ConfigError, match="reward must be one of"):
         GanConfig(reward="bleu")
+
+
+def test_policy_gradient_reduction_must_be_known():
+    with pytest.raises(ConfigError, match="policy_gradient_reduction must be one of"):
+        GanConfig(policy_gradient_reduction="max")
+
+
+def test_summed_and_clipped_policy_gradient_ignores_the_reward_scale():
+    """The authors' sum over B x T tokens is clipped at grad_clip, so a round's step does not shrink with the rewards."""
+    torch.manual_seed(0)
+    model = RecurrentLanguageModel(ModelConfig(vocab_size=V, embedding_size=8, hidden_size=8))
+    batch = _real()[:64]
+    rewards = torch.rand(batch.shape)
+
+    def clipped_gradient(reduction, scale):
+        model.zero_grad(set_to_none=True)
+        policy_gradient_loss(token_log_probabilities(model, batch, 0), rewards * scale, reduction).backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        return float(norm), torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    norm, full = clipped_gradient("sum", 1.0)
+    _, quarter = clipped_gradient("sum", 0.25)  # still above the threshold
+    assert norm > 4 * 5.0  # far above the threshold: clipping sets every step's size
+    torch.testing.assert_close(full, quarter)
+    _, mean_full = clipped_gradient("mean", 1.0)
+    _, mean_tenth = clipped_gradient("mean", 0.1)
+    torch.testing.assert_close(mean_tenth, mean_full * 0.1)

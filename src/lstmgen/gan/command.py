@@ -11,7 +11,7 @@ from typing import Any
 from .config import GAN_PRESETS, GanConfig
 
 
-def _setting(text: str) -> tuple[str, Any]:
+def gan_setting(text: str) -> tuple[str, Any]:
     """FIELD=VALUE for a GanConfig field; VALUE is JSON when it parses as JSON, else a string."""
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
@@ -28,7 +28,7 @@ def _setting(text: str) -> tuple[str, Any]:
 def _common(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny settings that finish in a few minutes (for tests)")
     parser.add_argument("--preset", choices=sorted(GAN_PRESETS), help="GAN schedule (default oracle-2h; quick with --quick)")
-    parser.add_argument("--set", action="append", default=[], type=_setting, metavar="FIELD=VALUE",
+    parser.add_argument("--set", action="append", default=[], type=gan_setting, metavar="FIELD=VALUE",
                         help="override one GanConfig field, e.g. --set rounds=50 (repeatable)")
     parser.add_argument("--out", default=default_out, metavar="DIR", help="output directory (run, results.json, plots)")
     parser.add_argument("--seed", type=int, help="random seed of the data and the run")

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from ..config import ConfigError
 
 REWARDS = ("discriminator", "constant")
+POLICY_GRADIENT_REDUCTIONS = ("sum", "mean")  # of the policy-gradient loss over a batch's tokens (rollout.policy_gradient_loss)
 PAPER_FILTER_SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
 PAPER_NUM_FILTERS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
 
@@ -59,6 +60,9 @@ class GanConfig:
     # ablation that shows how much of the adversarial phase is plain REINFORCE on the generator's own samples.
     reward: str = "discriminator"
     adversarial_learning_rate: float = 0.01
+    # "sum" (the authors' code) over the batch's B x T tokens, then the gradient norm is clipped at grad_clip: every
+    # adversarial step has the same size. "mean" divides by B x T, so steps shrink with the rewards as D wins.
+    policy_gradient_reduction: str = "sum"
     d_steps: int = 15
     d_epochs: int = 3
     adversarial_d_samples: int = 10_000
@@ -91,6 +95,8 @@ class GanConfig:
         _require(0.0 <= self.discriminator_dropout < 1.0, f"discriminator_dropout must be in [0, 1), got {self.discriminator_dropout}")
         _require(self.discriminator_l2 >= 0, f"discriminator_l2 must be >= 0, got {self.discriminator_l2}")
         _require(self.reward in REWARDS, f"reward must be one of {', '.join(REWARDS)}, got {self.reward!r}")
+        _require(self.policy_gradient_reduction in POLICY_GRADIENT_REDUCTIONS,
+                 f"policy_gradient_reduction must be one of {', '.join(POLICY_GRADIENT_REDUCTIONS)}, got {self.policy_gradient_reduction!r}")
         _require(0.0 <= self.rollout_update_rate < 1.0, f"rollout_update_rate must be in [0, 1), got {self.rollout_update_rate}")
 
     @property

@@ -24,6 +24,7 @@ import torch
 from ..model import RecurrentLanguageModel, State
 from ..generation import without_onednn
 from ..sampling import sample_categorical
+from .config import POLICY_GRADIENT_REDUCTIONS
 from .sequences import start_inputs
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]  # sequences [N, T] -> P(real) [N]
@@ -85,11 +86,19 @@ def rollout_rewards(
     return rewards
 
 
-def policy_gradient_loss(log_probabilities: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
-    """REINFORCE with per-token rewards, both [B, T]: -mean(log p(y_t) * Q_t) (the authors use the sum)."""
+def policy_gradient_loss(log_probabilities: torch.Tensor, rewards: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
+    """REINFORCE with per-token rewards, both [B, T]: -sum(log p(y_t) * Q_t), or the mean over the B x T tokens.
+
+    The authors' code sums. That matters once the gradient's norm is clipped (as theirs is, at 5): a sum
+    over 64 x 20 tokens is always far above the threshold, so every step has the same size whatever the
+    rewards' scale, where the mean's steps shrink with the rewards as the discriminator wins.
+    """
     if log_probabilities.shape != rewards.shape:
         raise ValueError(f"log-probabilities {tuple(log_probabilities.shape)} and rewards {tuple(rewards.shape)} differ in shape")
-    return -(log_probabilities * rewards.to(log_probabilities.device)).mean()
+    if reduction not in POLICY_GRADIENT_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(POLICY_GRADIENT_REDUCTIONS)}, got {reduction!r}")
+    weighted = log_probabilities * rewards.to(log_probabilities.device)  # [B, T]
+    return -(weighted.sum() if reduction == "sum" else weighted.mean())
 
 
 @torch.no_grad()

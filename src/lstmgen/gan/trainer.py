@@ -195,14 +195,16 @@ class SeqGANTrainer:
             else:
                 rewards = torch.ones(batch.shape)  # [B, T]: the constant-reward ablation
             self.generator.train()
-            loss = policy_gradient_loss(token_log_probabilities(self.generator, batch, c.start_token), rewards)
+            log_probabilities = token_log_probabilities(self.generator, batch, c.start_token)  # [B, T]
+            loss = policy_gradient_loss(log_probabilities, rewards, c.policy_gradient_reduction)
             self.pg_optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if c.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.generator.parameters(), c.grad_clip)
+            norm = torch.nn.utils.clip_grad_norm_(self.generator.parameters(), c.grad_clip if c.grad_clip > 0 else float("inf"))
             self.pg_optimizer.step()
-            record.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()), final_reward=float(rewards[:, -1].mean()))
-        update_rollout_policy(self.rollout, self.generator, c.rollout_update_rate)
+            record.update(pg_loss=loss.item(), pg_grad_norm=float(norm), mean_reward=float(rewards.mean()),
+                          final_reward=float(rewards[:, -1].mean()))
+        if c.trains_discriminator:  # the constant-reward ablation never rolls out
+            update_rollout_policy(self.rollout, self.generator, c.rollout_update_rate)
         for _ in range(c.d_steps if c.trains_discriminator else 0):
             record.update(self._d_step(c.adversarial_d_samples, c.d_epochs))
         return record
