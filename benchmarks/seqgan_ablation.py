@@ -69,7 +69,8 @@ def main() -> None:
                             threads=args.threads)
     result = trainer.run()
     final = measure(trainer.generator, oracle, test, settings["final_samples"], gan.start_token, seed + 2)
-    trajectory = [{key: record[key] for key in ("unit", "nll_oracle", "nll_test", "d_accuracy", "mean_reward") if key in record}
+    trajectory = [{key: record[key] for key in ("unit", "nll_oracle", "nll_test", "d_accuracy", "d_heldout_accuracy",
+                                                   "d_heldout_real_accuracy", "d_steps_kept", "mean_reward", "pg_grad_norm") if key in record}
                   for record in result.history if record["phase"] == "adversarial"]
     report = {
         "status": "done" if result.phase == "done" else f"interrupted in {result.phase}",

@@ -130,3 +130,46 @@ def test_summed_and_clipped_policy_gradient_ignores_the_reward_scale():
     _, mean_full = clipped_gradient("mean", 1.0)
     _, mean_tenth = clipped_gradient("mean", 0.1)
     torch.testing.assert_close(mean_tenth, mean_full * 0.1)
+
+
+def test_held_out_real_sequences_are_split_from_the_discriminators_positives(tmp_path):
+    trainer = _trainer(tmp_path / "run", rounds=1)
+    assert len(trainer.d_heldout) == 0 and torch.equal(trainer.d_real, trainer.real)
+    torch.manual_seed(0)
+    model = RecurrentLanguageModel(ModelConfig(vocab_size=V, embedding_size=8, hidden_size=8))
+    held = SeqGANTrainer(model, oracle_tokenizer(V), _real(), GanConfig(**{**TINY, "d_holdout": 32}), tmp_path / "held",
+                         progress=False, log=lambda line: None, threads=1)
+    assert torch.equal(held.d_real, _real()[:-32]) and torch.equal(held.d_heldout, _real()[-32:])
+    assert torch.equal(held.real, _real())  # MLE still trains on all of them
+    real, _ = held._negatives(10_000)  # more than there are: all of D's positives, none held out
+    assert torch.equal(real, held.d_real)
+    record = held._d_step(64, 1)
+    assert {"d_heldout_loss", "d_heldout_real_accuracy", "d_heldout_accuracy"} <= set(record)
+    with pytest.raises(ValueError, match="d_holdout"):
+        SeqGANTrainer(model, oracle_tokenizer(V), _real()[:32], GanConfig(**{**TINY, "d_holdout": 32}), tmp_path / "x",
+                      progress=False, log=lambda line: None, threads=1)
+
+
+def test_the_gate_undoes_a_discriminator_step_that_hurts_on_held_out_data(tmp_path):
+    def trainer(gate):
+        torch.manual_seed(0)
+        model = RecurrentLanguageModel(ModelConfig(vocab_size=V, embedding_size=8, hidden_size=8))
+        config = GanConfig(**{**TINY, "d_holdout": 32, "d_gate": gate})
+        made = SeqGANTrainer(model, oracle_tokenizer(V), _real(), config, tmp_path / str(gate), progress=False,
+                             log=lambda line: None, threads=1)
+        for group in made.d_optimizer.param_groups:
+            group["lr"] = 50.0  # a step this large wrecks D
+        return made
+
+    gated, ungated = trainer(True), trainer(False)
+    before = {k: v.clone() for k, v in gated.discriminator.state_dict().items()}
+    gated_record, ungated_record = gated._d_step(64, 1), ungated._d_step(64, 1)
+    assert ungated_record["d_heldout_loss"] > 1.0  # the step did hurt: ln 2 = 0.69 is a coin's loss
+    assert gated_record["d_steps_kept"] == 0 and gated_record["d_steps_taken"] == 1
+    for name, value in gated.discriminator.state_dict().items():
+        torch.testing.assert_close(value, before[name], msg=name)
+
+
+def test_d_gate_needs_held_out_sequences():
+    with pytest.raises(ConfigError, match="d_gate needs held-out"):
+        GanConfig(d_gate=True)

@@ -66,6 +66,12 @@ class GanConfig:
     d_steps: int = 15
     d_epochs: int = 3
     adversarial_d_samples: int = 10_000
+    # Real sequences held out from D's positives (the last d_holdout of the training set; MLE still uses them
+    # all): after every d-step D is scored on them and on as many fresh negatives, which shows whether it
+    # generalises or memorises its positives. 0 = none. With d_gate a d-step is kept only if it does not raise
+    # that held-out loss (D and its optimizer are rolled back otherwise): early stopping of D, step by step.
+    d_holdout: int = 0
+    d_gate: bool = False
     # bookkeeping
     eval_interval: int = 10  # rounds (and MLE epochs after the first mle_eval_epochs) between evaluations, checkpoints
     mle_eval_epochs: int = 20  # evaluate (and checkpoint) after every one of the first MLE epochs: NLL-test peaks early
@@ -94,6 +100,8 @@ class GanConfig:
                  f"the widest filter ({max(self.filter_sizes)}) is longer than the sequences ({self.sequence_length})")
         _require(0.0 <= self.discriminator_dropout < 1.0, f"discriminator_dropout must be in [0, 1), got {self.discriminator_dropout}")
         _require(self.discriminator_l2 >= 0, f"discriminator_l2 must be >= 0, got {self.discriminator_l2}")
+        _require(self.d_holdout >= 0, f"d_holdout must be >= 0, got {self.d_holdout}")
+        _require(not self.d_gate or self.d_holdout > 0, "d_gate needs held-out real sequences: set d_holdout (e.g. 1000)")
         _require(self.reward in REWARDS, f"reward must be one of {', '.join(REWARDS)}, got {self.reward!r}")
         _require(self.policy_gradient_reduction in POLICY_GRADIENT_REDUCTIONS,
                  f"policy_gradient_reduction must be one of {', '.join(POLICY_GRADIENT_REDUCTIONS)}, got {self.policy_gradient_reduction!r}")

@@ -94,3 +94,18 @@ def train_discriminator(
             seen += len(index)
     return {"d_loss": float(sum(losses) / max(len(losses), 1)) if losses else math.nan,
             "d_accuracy": correct / max(seen, 1)}
+
+
+@torch.no_grad()
+def held_out_scores(discriminator: Discriminator, real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
+    """D on sequences it was never trained on: cross-entropy (no penalty) and accuracy on real [N, T] and fake [M, T].
+
+    The training accuracy cannot tell a discriminator that learned what real sequences look like from one
+    that memorised its positives; this can: a memorising D calls held-out real sequences fake.
+    """
+    p_real_of_real, p_real_of_fake = discriminator.real_probability(real), discriminator.real_probability(fake)
+    tiny = torch.finfo(p_real_of_real.dtype).tiny
+    loss = -torch.cat([p_real_of_real.clamp_min(tiny).log(), (1 - p_real_of_fake).clamp_min(tiny).log()]).mean()
+    real_accuracy, fake_accuracy = float((p_real_of_real > 0.5).float().mean()), float((p_real_of_fake < 0.5).float().mean())
+    return {"d_heldout_loss": float(loss), "d_heldout_real_accuracy": real_accuracy,
+            "d_heldout_accuracy": (real_accuracy + fake_accuracy) / 2}

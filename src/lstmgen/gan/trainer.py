@@ -37,7 +37,7 @@ from ..runtime import set_threads
 from ..tokenizers import Tokenizer
 from ..training import OPTIMIZERS, graceful_interrupts, learning_rate, parameter_groups
 from .config import GanConfig
-from .discriminator import Discriminator, make_discriminator_optimizer, train_discriminator
+from .discriminator import Discriminator, held_out_scores, make_discriminator_optimizer, train_discriminator
 from .rollout import policy_gradient_loss, rollout_rewards, update_rollout_policy
 from .sequences import mle_epoch, sample_sequences, token_log_probabilities
 
@@ -87,12 +87,16 @@ class SeqGANTrainer:
     ) -> None:
         if real.ndim != 2 or real.shape[1] != config.sequence_length:
             raise ValueError(f"real sequences must be [N, {config.sequence_length}], got {tuple(real.shape)}")
+        if config.d_holdout >= len(real):
+            raise ValueError(f"d_holdout ({config.d_holdout}) must leave the discriminator some of the {len(real)} real sequences")
         set_threads(threads)
         torch.manual_seed(config.seed)
         self.config = config
         self.generator = generator
         self.tokenizer = tokenizer
-        self.real = real.long().cpu()
+        self.real = real.long().cpu()  # MLE's data
+        # D's positives and the real sequences held out from them (empty unless d_holdout).
+        self.d_real, self.d_heldout = self.real[: len(self.real) - config.d_holdout], self.real[len(self.real) - config.d_holdout :]
         self.out_dir = Path(out_dir)
         self.evaluate = evaluate
         self.log = log or (lambda line: tqdm.write(line, file=sys.stderr))
@@ -114,6 +118,7 @@ class SeqGANTrainer:
         self.phase_seconds = {phase: 0.0 for phase in PHASES[:-1]}  # wall clock
         self.phase_cpu_seconds = {phase: 0.0 for phase in PHASES[:-1]}  # process CPU time, all threads
         self.best_nll_test: float | None = None
+        self.d_steps_kept = [0, 0]  # with d_gate: d-steps kept, d-steps taken
 
     # ----- resumable state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -130,6 +135,7 @@ class SeqGANTrainer:
             "phase_seconds": json.dumps(self.phase_seconds),
             "phase_cpu_seconds": json.dumps(self.phase_cpu_seconds),
             "best_nll_test": json.dumps(self.best_nll_test),
+            "d_steps_kept": json.dumps(self.d_steps_kept),
         }
 
     def load_state_dict(self, state: dict[str, Any], history: list[dict[str, Any]]) -> None:
@@ -146,6 +152,7 @@ class SeqGANTrainer:
         self.phase_seconds = json.loads(state["phase_seconds"])
         self.phase_cpu_seconds = json.loads(state["phase_cpu_seconds"])
         self.best_nll_test = json.loads(state["best_nll_test"])
+        self.d_steps_kept = json.loads(state.get("d_steps_kept", "[0, 0]"))  # absent in runs saved before d_gate
         self.history = list(history)
 
     @classmethod
@@ -165,15 +172,32 @@ class SeqGANTrainer:
         d_pretrain = c.pretrain_d_steps if c.trains_discriminator else 0
         return {"mle": c.pretrain_epochs, "d_pretrain": d_pretrain, "adversarial": c.rounds}.get(phase, 0)
 
+    def _fakes(self, count: int) -> torch.Tensor:
+        return sample_sequences(self.generator, count, self.config.sequence_length, self.config.start_token, generator=self.rng)
+
     def _negatives(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-        fake = sample_sequences(self.generator, count, self.config.sequence_length, self.config.start_token, generator=self.rng)
-        real = self.real[torch.randint(len(self.real), (count,), generator=self.rng)] if count < len(self.real) else self.real
+        fake = self._fakes(count)
+        pool = self.d_real
+        real = pool[torch.randint(len(pool), (count,), generator=self.rng)] if count < len(pool) else pool
         return real, fake
 
     def _d_step(self, samples: int, epochs: int) -> dict[str, float]:
         real, fake = self._negatives(samples)
-        return train_discriminator(self.discriminator, self.d_optimizer, real, fake, epochs,
-                                   self.config.discriminator_batch_size, self.config.discriminator_l2, self.rng)
+        if self.config.d_holdout == 0:
+            return train_discriminator(self.discriminator, self.d_optimizer, real, fake, epochs,
+                                       self.config.discriminator_batch_size, self.config.discriminator_l2, self.rng)
+        heldout_fake = self._fakes(len(self.d_heldout))  # negatives D is not trained on
+        before = held_out_scores(self.discriminator, self.d_heldout, heldout_fake)
+        saved = (copy.deepcopy(self.discriminator.state_dict()), copy.deepcopy(self.d_optimizer.state_dict())) if self.config.d_gate else None
+        record = train_discriminator(self.discriminator, self.d_optimizer, real, fake, epochs,
+                                     self.config.discriminator_batch_size, self.config.discriminator_l2, self.rng)
+        after = held_out_scores(self.discriminator, self.d_heldout, heldout_fake)
+        kept = saved is None or after["d_heldout_loss"] <= before["d_heldout_loss"]
+        if not kept:  # the step made D worse on sequences it has not seen: undo it
+            self.discriminator.load_state_dict(saved[0])
+            self.d_optimizer.load_state_dict(saved[1])
+        self.d_steps_kept = [self.d_steps_kept[0] + int(kept), self.d_steps_kept[1] + 1]
+        return {**record, **(after if kept else before), "d_steps_kept": self.d_steps_kept[0], "d_steps_taken": self.d_steps_kept[1]}
 
     def _mle_unit(self) -> dict[str, Any]:
         for group in self.mle_optimizer.param_groups:
