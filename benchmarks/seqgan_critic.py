@@ -7,7 +7,9 @@
 the generator and, in trainer_state.pt, the discriminator at the end of the adversarial rounds. --data is where
 oracle_data.npz lies (default: --run). For N sequences sampled from that generator at temperature 1:
 
-* D's mean P(real) on them and on N held-out oracle sequences, and its accuracy at 0.5 on both;
+* D's mean P(real) on them, on N of the training sequences (its positives) and on N held-out oracle
+  sequences, and its accuracy at 0.5 on each: a D that learned what real sequences look like scores the
+  held-out ones like its positives, one that memorised its positives calls the held-out ones fake;
 * Spearman's rank correlation of P(real), over the generated sequences, with the oracle's per-token
   log-likelihood (> 0: D rewards what the oracle finds likely, the direction that lowers NLL-oracle) and with
   the generator's own (> 0: D rewards the generator's typical samples; < 0: its unusual ones, the direction
@@ -61,11 +63,12 @@ def main() -> None:
     discriminator.load_state_dict(checkpoint.trainer_state["discriminator"])
     oracle = load_oracle(args.oracle)
     with np.load(data / "oracle_data.npz") as saved:
-        test = torch.from_numpy(saved["test"])[: args.samples]
+        train, test = torch.from_numpy(saved["train"])[: args.samples], torch.from_numpy(saved["test"])[: args.samples]
 
     drawn = sample_sequences(generator, args.samples, config.sequence_length, config.start_token,
                              generator=torch.Generator().manual_seed(args.seed))
     fake_score, real_score = discriminator.real_probability(drawn), discriminator.real_probability(test)
+    train_score = discriminator.real_probability(train)
     oracle_nll = sequence_nll(oracle, drawn, config.start_token)  # [N] nats/token
     own_nll = sequence_nll(generator, drawn, config.start_token)
     order = fake_score.argsort()
@@ -73,8 +76,10 @@ def main() -> None:
     report = {
         "run": str(run), "phase": checkpoint.extra.get("phase"), "rounds": checkpoint.extra.get("completed"),
         "samples": args.samples,
-        "mean_p_real": {"generated": float(fake_score.mean()), "held_out_real": float(real_score.mean())},
-        "accuracy": {"generated": float((fake_score < 0.5).float().mean()), "held_out_real": float((real_score > 0.5).float().mean())},
+        "mean_p_real": {"generated": float(fake_score.mean()), "training_real": float(train_score.mean()),
+                        "held_out_real": float(real_score.mean())},
+        "accuracy": {"generated": float((fake_score < 0.5).float().mean()), "training_real": float((train_score > 0.5).float().mean()),
+                     "held_out_real": float((real_score > 0.5).float().mean())},
         "spearman_p_real_with": {"oracle_log_likelihood": spearman(fake_score, -oracle_nll),
                                  "generator_log_likelihood": spearman(fake_score, -own_nll)},
         "nll_oracle_by_d_score": {"top_fifth": float(oracle_nll[order[-fifth:]].mean()),
