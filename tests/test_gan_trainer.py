@@ -27,10 +27,11 @@ def _real() -> torch.Tensor:
     return (torch.randint(0, V, (128, 1), generator=generator) + torch.arange(T)) % V  # counting sequences
 
 
-def _trainer(out, rounds, **kwargs):
+def _trainer(out, rounds, real=None, gan=None, **kwargs):
     torch.manual_seed(0)
     model = RecurrentLanguageModel(ModelConfig(vocab_size=V, embedding_size=8, hidden_size=8))
-    return SeqGANTrainer(model, oracle_tokenizer(V), _real(), GanConfig(rounds=rounds, **TINY), out, progress=False,
+    config = GanConfig(**{**TINY, "rounds": rounds, **(gan or {})})
+    return SeqGANTrainer(model, oracle_tokenizer(V), _real() if real is None else real, config, out, progress=False,
                          log=lambda line: None, threads=1, **kwargs)
 
 
@@ -135,10 +136,7 @@ def test_summed_and_clipped_policy_gradient_ignores_the_reward_scale():
 def test_held_out_real_sequences_are_split_from_the_discriminators_positives(tmp_path):
     trainer = _trainer(tmp_path / "run", rounds=1)
     assert len(trainer.d_heldout) == 0 and torch.equal(trainer.d_real, trainer.real)
-    torch.manual_seed(0)
-    model = RecurrentLanguageModel(ModelConfig(vocab_size=V, embedding_size=8, hidden_size=8))
-    held = SeqGANTrainer(model, oracle_tokenizer(V), _real(), GanConfig(**{**TINY, "d_holdout": 32}), tmp_path / "held",
-                         progress=False, log=lambda line: None, threads=1)
+    held = _trainer(tmp_path / "held", rounds=1, gan={"d_holdout": 32})
     assert torch.equal(held.d_real, _real()[:-32]) and torch.equal(held.d_heldout, _real()[-32:])
     assert torch.equal(held.real, _real())  # MLE still trains on all of them
     real, _ = held._negatives(10_000)  # more than there are: all of D's positives, none held out
@@ -146,17 +144,12 @@ def test_held_out_real_sequences_are_split_from_the_discriminators_positives(tmp
     record = held._d_step(64, 1)
     assert {"d_heldout_loss", "d_heldout_real_accuracy", "d_heldout_accuracy"} <= set(record)
     with pytest.raises(ValueError, match="d_holdout"):
-        SeqGANTrainer(model, oracle_tokenizer(V), _real()[:32], GanConfig(**{**TINY, "d_holdout": 32}), tmp_path / "x",
-                      progress=False, log=lambda line: None, threads=1)
+        _trainer(tmp_path / "x", rounds=1, real=_real()[:32], gan={"d_holdout": 32})
 
 
 def test_the_gate_undoes_a_discriminator_step_that_hurts_on_held_out_data(tmp_path):
     def trainer(gate):
-        torch.manual_seed(0)
-        model = RecurrentLanguageModel(ModelConfig(vocab_size=V, embedding_size=8, hidden_size=8))
-        config = GanConfig(**{**TINY, "d_holdout": 32, "d_gate": gate})
-        made = SeqGANTrainer(model, oracle_tokenizer(V), _real(), config, tmp_path / str(gate), progress=False,
-                             log=lambda line: None, threads=1)
+        made = _trainer(tmp_path / str(gate), rounds=1, gan={"d_holdout": 32, "d_gate": gate})
         for group in made.d_optimizer.param_groups:
             group["lr"] = 50.0  # a step this large wrecks D
         return made

@@ -104,8 +104,8 @@ def held_out_scores(discriminator: Discriminator, real: torch.Tensor, fake: torc
     that memorised its positives; this can: a memorising D calls held-out real sequences fake.
     """
     p_real_of_real, p_real_of_fake = discriminator.real_probability(real), discriminator.real_probability(fake)
-    tiny = torch.finfo(p_real_of_real.dtype).tiny
-    loss = -torch.cat([p_real_of_real.clamp_min(tiny).log(), (1 - p_real_of_fake).clamp_min(tiny).log()]).mean()
+    labels = torch.cat([torch.ones_like(p_real_of_real), torch.zeros_like(p_real_of_fake)])
+    loss = F.binary_cross_entropy(torch.cat([p_real_of_real, p_real_of_fake]), labels)
     real_accuracy, fake_accuracy = float((p_real_of_real > 0.5).float().mean()), float((p_real_of_fake < 0.5).float().mean())
     return {"d_heldout_loss": float(loss), "d_heldout_real_accuracy": real_accuracy,
             "d_heldout_accuracy": (real_accuracy + fake_accuracy) / 2}

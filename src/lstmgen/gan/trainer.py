@@ -183,14 +183,14 @@ class SeqGANTrainer:
 
     def _d_step(self, samples: int, epochs: int) -> dict[str, float]:
         real, fake = self._negatives(samples)
-        if self.config.d_holdout == 0:
-            return train_discriminator(self.discriminator, self.d_optimizer, real, fake, epochs,
-                                       self.config.discriminator_batch_size, self.config.discriminator_l2, self.rng)
-        heldout_fake = self._fakes(len(self.d_heldout))  # negatives D is not trained on
-        before = held_out_scores(self.discriminator, self.d_heldout, heldout_fake)
-        saved = (copy.deepcopy(self.discriminator.state_dict()), copy.deepcopy(self.d_optimizer.state_dict())) if self.config.d_gate else None
+        if self.config.d_holdout:
+            heldout_fake = self._fakes(len(self.d_heldout))  # negatives D is not trained on
+            before = held_out_scores(self.discriminator, self.d_heldout, heldout_fake)
+            saved = (copy.deepcopy(self.discriminator.state_dict()), copy.deepcopy(self.d_optimizer.state_dict())) if self.config.d_gate else None
         record = train_discriminator(self.discriminator, self.d_optimizer, real, fake, epochs,
                                      self.config.discriminator_batch_size, self.config.discriminator_l2, self.rng)
+        if not self.config.d_holdout:
+            return record
         after = held_out_scores(self.discriminator, self.d_heldout, heldout_fake)
         kept = saved is None or after["d_heldout_loss"] <= before["d_heldout_loss"]
         if not kept:  # the step made D worse on sequences it has not seen: undo it
