@@ -35,6 +35,8 @@ TRAIN_FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--test-fraction", dict(type=float, help="fraction at the very end held out as a test set (default 0)")),
     ("--batch-size", dict(type=int, help="parallel streams B per step")),
     ("--seq-length", dict(type=int, help="truncated-BPTT window T in tokens")),
+    ("--state-reset-probability", dict(type=float, help="chance per window that a stream's carried state is reset to "
+                                       "the fresh state generation starts from (default 0.05; 1 = stateless)")),
     ("--optimizer", dict(choices=["adamw", "adam", "rmsprop", "sgd"], help="optimizer (default adamw)")),
     ("--learning-rate", dict(type=float, help="peak learning rate")),
     ("--weight-decay", dict(type=float, help="decoupled weight decay on weight matrices")),
@@ -221,6 +223,10 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"{report.bits:.4f} bits/token")
     print(f"perplexity {report.perplexity:.4f}")
     print(f"{report.tokens:,} tokens scored ({model.tokenizer.kind} tokenizer), {report.unknown} unknown")
+    if report.cold_start is not None:
+        cold = report.cold_start
+        print(f"cold start   {cold.fresh_nats:.4f} nats/token from a fresh state vs {cold.context_nats:.4f} in context "
+              f"(x{cold.ratio:.3f}; {cold.segments} segments, first token given, next {cold.segment_tokens - 1} scored)")
     return 0
 
 
@@ -254,6 +260,9 @@ def _info(args: argparse.Namespace) -> int:
     if best:
         print(f"best val     step {best['step']}: {best['val_nats']:.4f} nats/token, {best['val_bits']:.4f} bits/token, "
               f"perplexity {best['val_perplexity']:.3f}")
+        if "val_cold_start_nats" in best:
+            print(f"cold start   {best['val_cold_start_nats']:.4f} nats/token from a fresh state vs "
+                  f"{best['val_cold_start_context_nats']:.4f} in context (x{best['val_cold_start_ratio']:.3f})")
     return 0
 
 

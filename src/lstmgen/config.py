@@ -80,6 +80,10 @@ class TrainConfig:
     test_fraction: float = 0.0
     batch_size: int = 64
     seq_length: int = 128  # truncated-BPTT window T
+    # Each window, each stream's carried state is reset to the fresh state with this probability, so the
+    # model learns to read from the state generation starts every prompt in (1 = every window starts
+    # fresh: stateless training, as the Keras and TensorFlow examples do). See docs/guide.md, "Cold start".
+    state_reset_probability: float = 0.05
     # optimisation
     optimizer: str = "adamw"
     learning_rate: float = 3e-3
@@ -115,6 +119,10 @@ class TrainConfig:
         )
         _require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
         _require(self.seq_length >= 1, f"seq_length must be at least 1, got {self.seq_length}")
+        _require(
+            0.0 <= self.state_reset_probability <= 1.0,
+            f"state_reset_probability must be in [0, 1] (0 = never reset, 1 = every window), got {self.state_reset_probability}",
+        )
         _require(self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         _require(self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}")
         _require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")

@@ -1,66 +1,169 @@
-"""Held-out loss: a full pass over a token stream with carried state, never an estimate from a few batches.
+"""Held-out loss: a full pass over a token stream with carried state, never an estimate from a few batches,
+and the cold-start measure beside it.
 
 For speed the stream is cut into B contiguous chunks scored side by side. So that a chunk's first
 tokens are not scored from an empty state (which would overstate the loss), each chunk is preceded by
 up to ``warmup`` tokens of the text before it, fed to the model but not scored. Every token but the
-first is scored exactly once.
+first is scored exactly once. Each window is sliced from the stream as it is needed, so the stream may
+be a memory map: nothing copies it whole.
+
+**Cold start.** Generation starts every prompt from a fresh state (``model.init_state``), but the full
+pass scores every token in context. A model can be good in context and lost from a fresh state (it
+happened: "ROMEO:" from a fresh state gave noise). So every evaluation also scores K-token segments
+of the held-out text from a fresh state: the segment's first token is given, as a prompt's first
+symbol would be, and the next K - 1 are scored. ``cold_start.fresh_nats`` is their mean NLL from the
+fresh state, ``cold_start.context_nats`` the mean NLL of the same tokens in the full pass (with all
+the text before them), and ``ratio`` = fresh / context (1.0 = the fresh state costs nothing). The
+segments start at the beginnings of lines (where prompts start) when the text has line breaks, else at
+evenly spaced positions; up to ``COLD_START_SEGMENTS`` of them, spread evenly over the stream.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .metrics import LossReport
-from .model import RecurrentLanguageModel, detach_state
+from .metrics import ColdStart, LossReport
+from .model import RecurrentLanguageModel, detach_state, evaluation_mode
+
+COLD_START_SEGMENTS = 256
+COLD_START_TOKENS = 40  # per segment: the first is given, the next 39 are scored
 
 
-def _chunks(tokens: np.ndarray, batch_size: int, warmup: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Inputs, targets and a scoring mask, each [B, L]; rows right-padded (harmless for a causal model)."""
-    predictions = len(tokens) - 1
+@dataclass(frozen=True)
+class _Row:
+    """One chunk of the full pass: the model reads tokens[first:end] and scores predictions [start, end).
+
+    Prediction i is the NLL of tokens[i + 1] after reading tokens[..i]; the warm-up is [first, start).
+    """
+
+    first: int
+    start: int
+    end: int
+
+
+def _rows(predictions: int, batch_size: int, warmup: int) -> list[_Row]:
     batch_size = max(1, min(batch_size, predictions))
     bounds = np.linspace(0, predictions, batch_size + 1).round().astype(int)
-    rows = []
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        first = max(0, start - warmup)
-        rows.append((first, start, end))
-    length = max(end - first for first, _, end in rows)
-    inputs = torch.zeros(len(rows), length, dtype=torch.long)
-    targets = torch.zeros(len(rows), length, dtype=torch.long)
-    mask = torch.zeros(len(rows), length, dtype=torch.bool)
-    array = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
-    for row, (first, start, end) in enumerate(rows):
-        inputs[row, : end - first] = array[first:end]
-        targets[row, : end - first] = array[first + 1 : end + 1]
-        mask[row, start - first : end - first] = True
-    return inputs, targets, mask
+    return [_Row(max(0, int(start) - warmup), int(start), int(end)) for start, end in zip(bounds[:-1], bounds[1:])]
 
 
-@torch.inference_mode()
+def line_start_positions(tokens: Sequence[int] | np.ndarray, separator: int | None, count: int = COLD_START_SEGMENTS,
+                         length: int = COLD_START_TOKENS) -> np.ndarray:
+    """Start positions of up to ``count`` cold-start segments of ``length`` tokens, spread evenly over the stream.
+
+    Positions follow a ``separator`` token (a line break) and are not one themselves (no empty lines);
+    without a separator, or with no such position, they are evenly spaced over the stream.
+    """
+    array = np.asarray(tokens)
+    last = len(array) - length  # the latest start whose segment fits
+    if last < 0 or count < 1:
+        return np.zeros(0, dtype=np.int64)
+    candidates = np.zeros(0, dtype=np.int64)
+    if separator is not None and last >= 1:
+        head = array[: last + 1]
+        candidates = np.flatnonzero((head[:-1] == separator) & (head[1:] != separator)) + 1
+    if len(candidates) == 0:
+        candidates = np.arange(last + 1, dtype=np.int64)
+    if len(candidates) > count:
+        candidates = candidates[np.linspace(0, len(candidates) - 1, count).round().astype(int)]
+    return np.unique(candidates).astype(np.int64)
+
+
+def line_break_id(tokenizer) -> int | None:
+    """The token id of a line break under ``tokenizer`` (where cold-start segments start), or None."""
+    ids = tokenizer.encode("\n", unknown="skip")
+    return int(ids[0]) if len(ids) == 1 else None
+
+
+def fresh_state_losses(model: RecurrentLanguageModel, tokens: Sequence[int] | np.ndarray, positions: np.ndarray,
+                       length: int = COLD_START_TOKENS, batch_size: int = 256) -> torch.Tensor:
+    """NLL [S, length - 1] of tokens p+1 .. p+length-1 of each segment, read from a fresh state after token p."""
+    array = np.asarray(tokens)
+    device = model.output.weight.device
+    offsets = np.arange(length)
+    losses = []
+    with evaluation_mode(model):
+        for chunk in np.array_split(positions, max(1, -(-len(positions) // batch_size))):
+            if len(chunk) == 0:
+                continue
+            segments = torch.from_numpy(array[chunk[:, None] + offsets].astype(np.int64)).to(device)  # [S, K]
+            logits, _ = model(segments[:, :-1], model.init_state(len(chunk), device))  # [S, K-1, V]
+            losses.append(F.cross_entropy(logits.transpose(1, 2).float(), segments[:, 1:], reduction="none").double().cpu())
+    return torch.cat(losses) if losses else torch.zeros(0, length - 1, dtype=torch.float64)
+
+
 def evaluate(
     model: RecurrentLanguageModel,
-    tokens: np.ndarray,
+    tokens: Sequence[int] | np.ndarray,
     batch_size: int = 16,
     seq_length: int = 256,
     warmup: int = 256,
     unknown: int = 0,
+    cold_start_positions: np.ndarray | None = None,
+    cold_start_tokens: int = COLD_START_TOKENS,
 ) -> LossReport:
-    """Mean negative log-likelihood (nats/token) of ``tokens[1:]`` given everything before each token."""
-    if len(tokens) < 2:
-        raise ValueError(f"evaluation needs at least 2 tokens, got {len(tokens)}")
-    was_training = model.training
-    model.eval()
+    """Mean negative log-likelihood (nats/token) of ``tokens[1:]`` given everything before each token.
+
+    With ``cold_start_positions`` (segment starts, see ``line_start_positions``) the report also holds the
+    cold-start measure of those segments.
+    """
+    array = np.asarray(tokens)
+    if len(array) < 2:
+        raise ValueError(f"evaluation needs at least 2 tokens, got {len(array)}")
+    # Predictions the cold-start measure needs in context: p .. p + K - 2 for every segment start p, sorted.
+    wanted = np.zeros(0, dtype=np.int64)
+    if cold_start_positions is not None and len(cold_start_positions):
+        wanted = np.unique((np.asarray(cold_start_positions)[:, None] + np.arange(cold_start_tokens - 1)).ravel())
+    rows = _rows(len(array) - 1, batch_size, warmup)
     device = model.output.weight.device
-    inputs, targets, mask = _chunks(tokens, batch_size, warmup)
-    state = model.init_state(inputs.shape[0], device)
-    total = torch.zeros((), dtype=torch.float64)
-    for start in range(0, inputs.shape[1], seq_length):
-        window = slice(start, start + seq_length)
-        logits, state = model(inputs[:, window].to(device), state)
-        state = detach_state(state)
-        losses = F.cross_entropy(logits.transpose(1, 2), targets[:, window].to(device), reduction="none")
-        total += losses[mask[:, window].to(device)].double().sum().cpu()
-    model.train(was_training)
-    count = int(mask.sum())
-    return LossReport(nats=float(total) / count, tokens=count, unknown=unknown)
+    total = 0.0
+    count = 0
+    found_index: list[np.ndarray] = []
+    found_loss: list[np.ndarray] = []
+    with evaluation_mode(model):
+        state = model.init_state(len(rows), device)
+        width = max(row.end - row.first for row in rows)
+        for column in range(0, width, seq_length):
+            inputs = np.zeros((len(rows), seq_length), dtype=np.int64)
+            targets = np.zeros((len(rows), seq_length), dtype=np.int64)
+            scored = np.zeros((len(rows), seq_length), dtype=bool)
+            for r, row in enumerate(rows):
+                lo = row.first + column  # prediction index of this window's first column
+                hi = min(lo + seq_length, row.end)
+                if hi <= lo:
+                    continue  # this row has ended; its padding is never scored (and a causal model ignores it)
+                inputs[r, : hi - lo] = array[lo:hi]
+                targets[r, : hi - lo] = array[lo + 1 : hi + 1]
+                scored[r, max(row.start, lo) - lo : hi - lo] = True
+            logits, state = model(torch.from_numpy(inputs).to(device), state)  # [B, S, V]
+            state = detach_state(state)
+            losses = F.cross_entropy(logits.transpose(1, 2).float(), torch.from_numpy(targets).to(device), reduction="none")
+            losses = losses.double().cpu().numpy()  # [B, S]
+            total += float(losses[scored].sum())
+            count += int(scored.sum())
+            if len(wanted):
+                for r, row in enumerate(rows):
+                    lo = row.first + column
+                    first, last = np.searchsorted(wanted, [max(row.start, lo), min(lo + seq_length, row.end)])
+                    if last > first:
+                        found_index.append(wanted[first:last])
+                        found_loss.append(losses[r, wanted[first:last] - lo])
+    report = LossReport(nats=total / count, tokens=count, unknown=unknown)
+    if len(wanted) == 0:
+        return report
+    order = np.argsort(np.concatenate(found_index), kind="stable")
+    context = np.concatenate(found_loss)[order]  # aligned with ``wanted``
+    lookup = dict(zip(wanted.tolist(), context.tolist()))
+    positions = np.asarray(cold_start_positions)
+    in_context = np.array([[lookup[p + k] for k in range(cold_start_tokens - 1)] for p in positions.tolist()])
+    fresh = fresh_state_losses(model, array, positions, cold_start_tokens).numpy()
+    return LossReport(
+        nats=report.nats, tokens=report.tokens, unknown=unknown,
+        cold_start=ColdStart(fresh_nats=float(fresh.mean()), context_nats=float(in_context.mean()),
+                             segments=len(positions), segment_tokens=cold_start_tokens),
+    )

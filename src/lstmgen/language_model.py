@@ -18,7 +18,7 @@ import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import GenerationConfig, ModelConfig, TrainConfig
-from .evaluation import evaluate
+from .evaluation import evaluate, line_break_id, line_start_positions
 from .beam_search import Hypothesis, beam_search
 from .generation import default_prompt_ids, generate_text, make_generator, single_step_mode
 from .metrics import LossReport
@@ -128,7 +128,8 @@ class LanguageModel:
         """Per-token loss of a text; symbols the vocabulary lacks are scored as the unknown symbol."""
         unknown = sum(self.tokenizer.unknown_symbols(text).values())
         tokens = self.tokenizer.encode(text, unknown="replace")
-        return evaluate(self.model, tokens, unknown=unknown)
+        positions = line_start_positions(tokens, line_break_id(self.tokenizer))
+        return evaluate(self.model, tokens, unknown=unknown, cold_start_positions=positions)
 
     # ----- description -----------------------------------------------------------------------------
     @property
@@ -144,5 +145,6 @@ class LanguageModel:
             "parameter_table": [{"name": n, "shape": list(s), "count": c} for n, s, c in self.model.parameter_table()],
             "tokenizer": {"kind": self.tokenizer.kind, "vocab_size": self.tokenizer.vocab_size, "lowercase": getattr(self.tokenizer, "lowercase", False)},
             "training": {"steps": self.extra.get("steps"), "evaluations": len(self.metrics), "data": self.extra.get("data", {})},
-            "best_validation": {k: best[k] for k in ("step", "val_nats", "val_bits", "val_perplexity") if k in best},
+            "best_validation": {k: best[k] for k in ("step", "val_nats", "val_bits", "val_perplexity", "val_cold_start_nats",
+                                                        "val_cold_start_context_nats", "val_cold_start_ratio") if k in best},
         }

@@ -11,6 +11,9 @@ The loss lives outside the model, since SeqGAN needs per-token log-probabilities
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 from torch import nn
 
@@ -89,3 +92,15 @@ def detach_state(state: State) -> State:
 def select_state(state: State, index: torch.Tensor) -> State:
     """Reorder or repeat the batch dimension (dim 1) of every state tensor."""
     return tuple(s.index_select(1, index) for s in state)
+
+
+@contextlib.contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout) and no autograd inside; the module's previous mode is restored however it ends."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)

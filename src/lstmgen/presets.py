@@ -2,7 +2,7 @@
 
 ``default`` is what ``lstmgen train`` uses when no preset is named; its figures on Tiny Shakespeare and
 Nietzsche are in docs/benchmarks.md. The classic set-ups are reproduced as closely as a stateful
-truncated-BPTT trainer allows (the differences are listed in docs/presets.md).
+truncated-BPTT trainer allows (the differences are listed in docs/guide.md, "Presets").
 """
 
 from __future__ import annotations

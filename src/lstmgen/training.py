@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import GenerationConfig, TrainConfig
 from .data import BatchIterator
-from .evaluation import evaluate
+from .evaluation import evaluate, line_break_id, line_start_positions
 from .generation import default_prompt_ids, generate_text, make_generator
 from .model import RecurrentLanguageModel, detach_state
 from .runtime import resolve_device, set_threads
@@ -74,6 +74,7 @@ def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
 
 
 DEFAULT_EPOCHS = 10.0
+RESET_STREAM = 0x5EED  # salts the stream-reset draws, so they never coincide with another use of the seed
 
 
 def planned_steps(config: TrainConfig, steps_per_epoch: int) -> int | None:
@@ -138,6 +139,9 @@ class Trainer:
         self.tokenizer = tokenizer
         self.batches = BatchIterator(train_tokens, config.batch_size, config.seq_length)
         self.val_tokens = val_tokens if val_tokens is not None and len(val_tokens) >= 2 else None
+        self.cold_start_positions = (
+            line_start_positions(self.val_tokens, line_break_id(tokenizer)) if self.val_tokens is not None else None
+        )
         self.out_dir = Path(out_dir)
         self.hook = hook
         self.log = log or (lambda line: tqdm.write(line, file=sys.stderr))
@@ -204,10 +208,30 @@ class Trainer:
             return "time budget"
         return None
 
+    def _reset_streams(self) -> None:
+        """Reset each stream's carried state to the fresh state with probability state_reset_probability.
+
+        The draw depends only on (seed, step), not on any RNG the run carries, so a resumed run resets the
+        same streams at the same steps.
+        """
+        probability = self.config.state_reset_probability
+        if probability <= 0:
+            return
+        batch = self.config.batch_size
+        reset = np.random.default_rng((self.config.seed, self.step, RESET_STREAM)).random(batch) < probability
+        if probability >= 1 or reset.all():
+            self.state = self.model.init_state(batch, self.device)
+        elif reset.any():
+            mask = torch.from_numpy(reset).to(self.device)[None, :, None]  # [1, B, 1] over states [L, B, H]
+            fresh = self.model.init_state(batch, self.device)
+            self.state = tuple(torch.where(mask, f, s) for f, s in zip(fresh, self.state))
+
     def train_step(self) -> float:
         inputs, targets, starts_epoch = self.batches.next_batch()  # [B, T] each
         if starts_epoch:
             self.state = self.model.init_state(self.config.batch_size, self.device)
+        else:
+            self._reset_streams()
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.config, self.step, self._progress())
         logits, state = self.model(inputs.to(self.device), self.state)  # [B, T, V]
@@ -265,8 +289,13 @@ class Trainer:
         }
         improved = False
         if self.val_tokens is not None:
-            report = evaluate(self.model, self.val_tokens, unknown=self.data_info.get("val_unknown", 0))
+            report = evaluate(self.model, self.val_tokens, unknown=self.data_info.get("val_unknown", 0),
+                              cold_start_positions=self.cold_start_positions)
             record.update(val_nats=report.nats, val_bits=report.bits, val_perplexity=report.perplexity)
+            if report.cold_start is not None:
+                record.update(val_cold_start_nats=report.cold_start.fresh_nats,
+                              val_cold_start_context_nats=report.cold_start.context_nats,
+                              val_cold_start_ratio=report.cold_start.ratio)
             improved = self.best_val is None or report.nats < self.best_val["val_nats"]
         else:
             improved = True  # no validation data: the latest model is the best we know
@@ -279,6 +308,8 @@ class Trainer:
         line = f"step {self.step:>6} | epoch {record['epoch']:.2f} | train {train_loss:.4f}"
         if "val_nats" in record:
             line += f" | val {record['val_nats']:.4f} nats ({record['val_bits']:.3f} bits)"
+        if "val_cold_start_nats" in record:
+            line += f" | cold start {record['val_cold_start_nats']:.3f} vs {record['val_cold_start_context_nats']:.3f} (x{record['val_cold_start_ratio']:.2f})"
         line += f" | {tokens_per_second:,.0f} tok/s | {self.elapsed / 60:.1f} min" + (" | best" if improved else "")
         self.log(line)
         self._samples()
