@@ -7,8 +7,8 @@ For each model (untrained random weights: speed does not depend on the values) a
 measures characters per second for one stream and for 64 streams in one batch, and the time to the
 first character after a 100-character prompt:
 
-* ``fast``: ``lstmgen.generation.generate_tokens`` as the library runs it (hand-stepped LSTM, sampling
-  at temperature 1 with a seeded generator);
+* ``fast``: ``lstmgen.decoding.decode`` as the library runs it (hand-stepped LSTM, sampling at
+  temperature 1 with a seeded generator, each token decoded to text and checked for stop strings);
 * ``reference``: the same iterator with ``fast=False`` (``model.forward`` per token, oneDNN disabled);
 * ``a_nn_lstm``: the obvious loop, ``model(tokens[:, None], state)`` per token with PyTorch's defaults;
 * ``b_window``: the Keras text-generation example's way: re-run the last 60 characters from a zero
@@ -30,8 +30,9 @@ import torch
 
 import lstmgen
 from lstmgen.config import GenerationConfig, ModelConfig
-from lstmgen.generation import generate_tokens
+from lstmgen.decoding import decode
 from lstmgen.model import RecurrentLanguageModel
+from lstmgen.tokenizers import CharTokenizer
 
 MODELS = {
     "2x512": ModelConfig(vocab_size=65, embedding_size=64, hidden_size=512, num_layers=2),
@@ -39,6 +40,7 @@ MODELS = {
 }
 WINDOW = 60
 PROMPT = 100
+TOKENIZER = CharTokenizer([chr(ord("!") + i) for i in range(64)])  # 65 ids: the models' vocabulary
 
 
 def _sample(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -46,12 +48,12 @@ def _sample(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def library(model: RecurrentLanguageModel, batch: int, tokens: int, fast: bool) -> tuple[float, float]:
-    """(characters per second after the first, seconds to the first) through generate_tokens."""
+    """(characters per second after the first, seconds to the first) through lstmgen.decoding.decode."""
     prompt = torch.randint(1, 65, (PROMPT,), generator=torch.Generator().manual_seed(0)).tolist()
     config = GenerationConfig(max_tokens=tokens + 1, num_samples=batch, seed=1)
     generator = torch.Generator().manual_seed(1)
     started = time.perf_counter()
-    steps = generate_tokens(model, prompt, config, generator, banned=(0,), fast=fast)
+    steps = decode(model, TOKENIZER, prompt, config, generator, fast=fast)
     next(steps)
     first = time.perf_counter()
     count = sum(1 for _ in steps)

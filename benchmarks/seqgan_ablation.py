@@ -27,10 +27,10 @@ import torch
 
 from lstmgen.checkpoint import load_checkpoint
 from lstmgen.config import ConfigError
-from lstmgen.gan.command import gan_setting
+from lstmgen.experiments.arguments import gan_setting
+from lstmgen.experiments.seqgan_oracle import curve_gap, measure
 from lstmgen.gan.config import GAN_PRESETS, gan_preset
 from lstmgen.gan.oracle import load_oracle, oracle_tokenizer
-from lstmgen.gan.oracle_benchmark import curve_gap, measure
 from lstmgen.gan.trainer import SeqGANTrainer
 
 

@@ -38,7 +38,7 @@ from lstmgen.presets import PRESETS
 PROMPTS = ["The ", "Python ", "A function ", "In the "]
 MALFORMED = [
     b'{"prompt": "The ", "max_tokens": -3}',
-    b'{"prompt": "The ", "temperature": 7}',
+    b'{"prompt": "The ", "temperature": -7}',
     b'{"prompt": 12}',
     b'{"prompt": "The ", "bogus": true}',
     b'{"prompt": "The ", ',

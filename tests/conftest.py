@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny corpora made here, and one tiny trained run reused by several tests."""
+"""Shared fixtures: tiny corpora made here, one tiny trained run (and its LanguageModel) reused by many tests,
+and ``tiny_model``, the one maker of small random-weight models for the unit tests."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmgen import train
+from lstmgen import LanguageModel, ModelConfig, RecurrentLanguageModel, train
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -54,3 +55,26 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (shared data is only on the project's machines)")
     return path
+
+
+@pytest.fixture(scope="session")
+def lm(tiny_run) -> LanguageModel:
+    """The tiny run's best checkpoint, loaded once (tests that change its weights must use tiny_model instead)."""
+    return LanguageModel.load(tiny_run)
+
+
+def make_tiny_model(vocab_size: int = 30, cell: str = "lstm", embedding_size: int = 16, hidden_size: int = 24,
+                    num_layers: int = 2, tie_weights: bool = False, dropout: float = 0.0, seed: int = 7) -> RecurrentLanguageModel:
+    """A small random-weight model in eval mode, the same for the same arguments (tie_weights sets embedding = hidden)."""
+    torch.manual_seed(seed)
+    if tie_weights:
+        embedding_size = hidden_size
+    config = ModelConfig(vocab_size=vocab_size, cell=cell, embedding_size=embedding_size, hidden_size=hidden_size,
+                         num_layers=num_layers, tie_weights=tie_weights, dropout=dropout)
+    return RecurrentLanguageModel(config).eval()
+
+
+@pytest.fixture
+def tiny_model():
+    """make_tiny_model, as a fixture: tiny_model(cell="gru", num_layers=1, vocab_size=9, ...)."""
+    return make_tiny_model

@@ -47,7 +47,7 @@ class ServeProcess:
     """``lstmgen serve CKPT --port 0`` in a subprocess; the port is read from uvicorn's start-up line."""
 
     def __init__(self, checkpoint: Path, log_path: Path, *flags: str) -> None:
-        self.command = [sys.executable, "-m", "lstmgen.cli", "serve", str(checkpoint), "--host", LOOPBACK, "--port", "0", *flags]
+        self.command = [sys.executable, "-m", "lstmgen", "serve", str(checkpoint), "--host", LOOPBACK, "--port", "0", *flags]
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
         self.url = ""

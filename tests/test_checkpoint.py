@@ -4,19 +4,13 @@ import shutil
 import pytest
 import torch
 
-from lstmgen import CheckpointError, LanguageModel, ModelConfig, RecurrentLanguageModel, load_checkpoint, save_checkpoint
+from lstmgen import CheckpointError, LanguageModel, load_checkpoint, save_checkpoint
 from lstmgen.tokenizers import CharTokenizer
 
 
-def _model(tie=False):
-    torch.manual_seed(0)
-    size = 16 if tie else 8
-    return RecurrentLanguageModel(ModelConfig(vocab_size=6, embedding_size=size, hidden_size=16, num_layers=2, tie_weights=tie))
-
-
 @pytest.mark.parametrize("tie", [False, True])
-def test_round_trip_gives_identical_logits(tmp_path, tie):
-    model, tokenizer = _model(tie), CharTokenizer.fit("abcde")
+def test_round_trip_gives_identical_logits(tmp_path, tiny_model, tie):
+    model, tokenizer = tiny_model(vocab_size=6, embedding_size=8, hidden_size=16, tie_weights=tie), CharTokenizer.fit("abcde")
     save_checkpoint(tmp_path / "ckpt", model, tokenizer)
     loaded = load_checkpoint(tmp_path / "ckpt")
     tokens = torch.randint(0, 6, (2, 9))

@@ -79,7 +79,7 @@ def test_empty_and_binary_corpora_from_cli(tmp_path, capsys):
 
 @pytest.mark.parametrize("command", ["train", "generate", "eval", "info", "presets"])
 def test_help_works_without_a_model(command):
-    result = subprocess.run([sys.executable, "-m", "lstmgen.cli", command, "--help"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "lstmgen", command, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "usage: lstmgen" in result.stdout
 
 
@@ -91,7 +91,43 @@ def test_console_script_is_installed(tmp_path):
 
 def test_stdin_corpus(tmp_path):
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "lstmgen.cli", "train", "-", "--out", str(out), *TINY_FLAGS[:-3], "--no-progress",
+    result = subprocess.run([sys.executable, "-m", "lstmgen", "train", "-", "--out", str(out), *TINY_FLAGS[:-3], "--no-progress",
                              "--sample-length", "0"], input=TINY_TEXT.encode(), capture_output=True, timeout=300)
     assert result.returncode == 0, result.stderr.decode()
     assert (out / "best" / "model.safetensors").exists()
+
+
+def test_help_imports_neither_torch_nor_the_commands():
+    code = ("import sys; from lstmgen.cli import build_parser; build_parser(['--help']).format_help(); "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('lstmgen.cli.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"
+    result = subprocess.run([sys.executable, "-c", code.replace("['--help']", "['train', '--help']").replace(".format_help()", "")],
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "['lstmgen.cli.flags', 'lstmgen.cli.train']"  # only the command asked about, and no torch
+
+
+def test_every_config_field_is_a_flag():
+    import dataclasses
+
+    from lstmgen.cli import build_parser
+    from lstmgen.config import GenerationConfig, ModelConfig, TrainConfig
+
+    for command, classes in (("generate", [GenerationConfig]), ("train", [TrainConfig, ModelConfig])):
+        parser = build_parser([command])
+        actions = {action.dest: action for sub in parser._subparsers._group_actions for action in sub.choices[command]._actions}
+        for cls in classes:
+            for item in dataclasses.fields(cls):
+                if item.name == "vocab_size":
+                    continue  # set by the tokenizer
+                assert item.name in actions, f"{cls.__name__}.{item.name} has no flag on lstmgen {command}"
+                assert item.metadata["help"] in actions[item.name].help
+    generate = build_parser(["generate"]).parse_args(["generate", "x", "--length", "7", "--stop", "a", "--stop", "b", "--top-p", "0.5"])
+    assert (generate.max_tokens, generate.stop, generate.top_p, generate.temperature) == (7, ["a", "b"], 0.5, 1.0)
+    train = build_parser(["train"]).parse_args(["train", "--hidden-size", "64", "--sample-temperatures", "0.5,1"])
+    assert (train.hidden_size, train.sample_temperatures, train.batch_size) == (64, [0.5, 1.0], None)  # unset: the preset's
+
+
+def test_a_bad_flag_value_names_the_field(capsys, tiny_run):
+    code, _, err = run(capsys, "generate", tiny_run, "--top-p", "1.5")
+    assert code == 2 and "top_p must be in (0, 1]" in err

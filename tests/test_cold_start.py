@@ -7,9 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lstmgen import LanguageModel, ModelConfig, RecurrentLanguageModel, TrainConfig, train
+from lstmgen import LanguageModel, TrainConfig, train
 from lstmgen.evaluation import evaluate, line_start_positions
-from lstmgen.metrics import ColdStart
 
 QUIET = dict(progress=False, log=lambda line: None)
 
@@ -54,9 +53,8 @@ def _fresh_losses(model, tokens, start, length):
         return F.cross_entropy(logits[0], segment[0, 1:], reduction="none").double().numpy()
 
 
-def test_cold_start_measure_matches_a_direct_computation():
-    torch.manual_seed(0)
-    model = RecurrentLanguageModel(ModelConfig(vocab_size=9, embedding_size=8, hidden_size=16, num_layers=2))
+def test_cold_start_measure_matches_a_direct_computation(tiny_model):
+    model = tiny_model(vocab_size=9, embedding_size=8, hidden_size=16, seed=0)
     tokens = np.random.default_rng(0).integers(0, 9, 500)
     positions = np.array([3, 100, 250, 480])  # the last segment ends exactly at the end of the stream
     report = evaluate(model, tokens, batch_size=3, seq_length=17, warmup=500, cold_start_positions=positions, cold_start_tokens=20)
@@ -71,10 +69,9 @@ def test_cold_start_measure_matches_a_direct_computation():
     assert cold.ratio == pytest.approx(fresh.mean() / in_context.mean(), rel=1e-5)
 
 
-def test_a_memoryless_model_has_a_cold_start_ratio_of_one():
+def test_a_memoryless_model_has_a_cold_start_ratio_of_one(tiny_model):
     # Forget gate shut and no recurrent weights: each step sees only its input token, so context cannot help.
-    torch.manual_seed(0)
-    model = RecurrentLanguageModel(ModelConfig(vocab_size=7, embedding_size=4, hidden_size=8))
+    model = tiny_model(vocab_size=7, embedding_size=4, hidden_size=8, num_layers=1, seed=0)
     with torch.no_grad():
         model.rnn.weight_hh_l0.zero_()
         model.rnn.weight_ih_l0[8:16].zero_()
@@ -94,12 +91,6 @@ def test_segments_start_at_the_beginnings_of_lines():
     # No line breaks: evenly spaced positions over the stream.
     assert line_start_positions(np.arange(100), 1000, count=5, length=10).tolist() == [0, 22, 45, 68, 90]
     assert line_start_positions(np.arange(5), None, count=5, length=10).tolist() == []
-
-
-def test_cold_start_units_and_description():
-    cold = ColdStart(fresh_nats=2.0, context_nats=1.6, segments=300, segment_tokens=40)
-    assert cold.ratio == pytest.approx(1.25)
-    assert "x1.250" in cold.describe() and cold.to_dict()["ratio"] == pytest.approx(1.25)
 
 
 def test_every_evaluation_reports_cold_start(tiny_run, tiny_text, capsys):
@@ -122,7 +113,7 @@ def test_every_evaluation_reports_cold_start(tiny_run, tiny_text, capsys):
     assert "cold start" in capsys.readouterr().out
 
 
-def test_state_resets_follow_the_probability_and_the_seed(tmp_path):
+def test_state_resets_follow_the_probability_and_the_seed(tmp_path, tiny_model):
     from lstmgen.tokenizers import CharTokenizer
     from lstmgen.training import Trainer
 
@@ -132,7 +123,7 @@ def test_state_resets_follow_the_probability_and_the_seed(tmp_path):
 
     def trainer(probability):
         config = TrainConfig(batch_size=64, seq_length=4, state_reset_probability=probability, sample_length=0, threads=1)
-        model = RecurrentLanguageModel(ModelConfig(vocab_size=tokenizer.vocab_size, embedding_size=4, hidden_size=8))
+        model = tiny_model(vocab_size=tokenizer.vocab_size, embedding_size=4, hidden_size=8, num_layers=1)
         made = Trainer(model, tokenizer, tokens, None, config, tmp_path, **QUIET)
         made.state = tuple(torch.ones_like(s) for s in made.state)
         made.step = 7

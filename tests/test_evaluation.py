@@ -1,22 +1,13 @@
-import math
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from lstmgen import ModelConfig, RecurrentLanguageModel
 from lstmgen.evaluation import evaluate
-from lstmgen.metrics import LossReport
 
 
-def _model():
-    torch.manual_seed(0)
-    return RecurrentLanguageModel(ModelConfig(vocab_size=9, embedding_size=8, hidden_size=16, num_layers=2))
-
-
-def test_full_pass_matches_a_direct_computation():
-    model, tokens = _model(), np.random.default_rng(0).integers(0, 9, 300)
+def test_full_pass_matches_a_direct_computation(tiny_model):
+    model, tokens = tiny_model(vocab_size=9, embedding_size=8, hidden_size=16), np.random.default_rng(0).integers(0, 9, 300)
     with torch.no_grad():
         logits, _ = model.eval()(torch.from_numpy(tokens[None, :-1]))
         direct = F.cross_entropy(logits[0], torch.from_numpy(tokens[1:])).item()
@@ -25,10 +16,3 @@ def test_full_pass_matches_a_direct_computation():
     assert report.nats == pytest.approx(direct, rel=1e-5)
     # Chunks scored side by side, each warmed up on the whole text before it, give the same figure.
     assert evaluate(model, tokens, batch_size=5, seq_length=20, warmup=300).nats == pytest.approx(direct, rel=1e-5)
-
-
-def test_units():
-    report = LossReport(nats=math.log(4), tokens=10)
-    assert report.bits == pytest.approx(2.0)
-    assert report.perplexity == pytest.approx(4.0)
-    assert "2.0000 bits/char" in report.describe("char")

@@ -5,10 +5,25 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lstmgen.gan.oracle import ORACLE_ARRAYS, load_oracle, oracle_model, read_oracle_arrays, reference_step
-from lstmgen.gan.sequences import mean_and_error, sample_sequences, sequence_nll
+from lstmgen.gan.oracle import ORACLE_ARRAYS, load_oracle, oracle_model, read_oracle_arrays
+from lstmgen.gan.sequences import sample_sequences, sequence_nll
+from lstmgen.metrics import mean_and_error
 
 from conftest import shared_file
+
+
+def reference_step(arrays: dict[str, np.ndarray], token: int, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step of the authors' recurrence in float64 NumPy: (logits, h, c) after feeding ``token``."""
+    a = {k: v.astype(np.float64) for k, v in arrays.items()}
+    sigmoid = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
+    x = a["embedding"][token]
+    i = sigmoid(x @ a["Wi"] + h @ a["Ui"] + a["bi"])
+    f = sigmoid(x @ a["Wf"] + h @ a["Uf"] + a["bf"])
+    o = sigmoid(x @ a["Wog"] + h @ a["Uog"] + a["bog"])
+    g = np.tanh(x @ a["Wc"] + h @ a["Uc"] + a["bc"])
+    c = f * c + i * g
+    h = o * np.tanh(c)
+    return h @ a["Wout"] + a["bout"], h, c
 
 
 def _random_arrays(vocab=11, embedding=4, hidden=3, seed=0):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lstmgen.config import ModelConfig
+from conftest import make_tiny_model
 from lstmgen.gan.rollout import policy_gradient_loss, prefix_states, rollout_rewards
 from lstmgen.gan.sequences import start_inputs
 from lstmgen.model import RecurrentLanguageModel
@@ -15,7 +15,7 @@ V, T, FILL = 12, 6, 7
 
 def _always(token: int) -> RecurrentLanguageModel:
     """A policy that puts all its mass on ``token`` whatever the input (huge output bias, zero weights)."""
-    model = RecurrentLanguageModel(ModelConfig(vocab_size=V, embedding_size=4, hidden_size=5))
+    model = make_tiny_model(vocab_size=V, embedding_size=4, hidden_size=5, num_layers=1)
     with torch.no_grad():
         model.output.weight.zero_()
         model.output.bias.fill_(-1e4)
@@ -54,7 +54,7 @@ def test_rewards_equal_a_plain_loop_over_prefixes():
 
 def test_prefix_states_equal_running_each_prefix():
     torch.manual_seed(2)
-    model = RecurrentLanguageModel(ModelConfig(vocab_size=V, embedding_size=4, hidden_size=5))
+    model = make_tiny_model(vocab_size=V, embedding_size=4, hidden_size=5, num_layers=1)
     sequences = torch.randint(0, V, (3, T))
     states, logits = prefix_states(model, sequences, start_token=0)
     inputs = start_inputs(sequences, 0)

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from lstmgen import load_checkpoint
-from lstmgen.config import ConfigError, ModelConfig
+from conftest import make_tiny_model
+from lstmgen.config import ConfigError
 from lstmgen.gan.config import GanConfig
 from lstmgen.gan.oracle import oracle_tokenizer
 from lstmgen.gan.rollout import policy_gradient_loss
 from lstmgen.gan.sequences import sequence_nll, token_log_probabilities
 from lstmgen.gan.trainer import SeqGANTrainer, new_generator
-from lstmgen.model import RecurrentLanguageModel
 
 V, T = 16, 8
 TINY = dict(sequence_length=T, batch_size=16, pretrain_epochs=2, discriminator_embedding=8, filter_sizes=(1, 2, 3),
@@ -29,7 +29,7 @@ def _real() -> torch.Tensor:
 
 def _trainer(out, rounds, real=None, gan=None, **kwargs):
     torch.manual_seed(0)
-    model = RecurrentLanguageModel(ModelConfig(vocab_size=V, embedding_size=8, hidden_size=8))
+    model = make_tiny_model(vocab_size=V, embedding_size=8, hidden_size=8, num_layers=1)
     config = GanConfig(**{**TINY, "rounds": rounds, **(gan or {})})
     return SeqGANTrainer(model, oracle_tokenizer(V), _real() if real is None else real, config, out, progress=False,
                          log=lambda line: None, threads=1, **kwargs)
@@ -86,7 +86,7 @@ def test_new_generator_uses_the_authors_initialisation_or_lstmgens():
 
 def test_constant_reward_ablation_trains_the_generator_without_a_discriminator(tmp_path):
     torch.manual_seed(0)
-    model = RecurrentLanguageModel(ModelConfig(vocab_size=V, embedding_size=8, hidden_size=8))
+    model = make_tiny_model(vocab_size=V, embedding_size=8, hidden_size=8, num_layers=1)
     config = GanConfig(**{**TINY, "rounds": 3, "pretrain_epochs": 0, "reward": "constant"})
     trainer = SeqGANTrainer(model, oracle_tokenizer(V), _real(), config, tmp_path / "run", progress=False,
                             log=lambda line: None, threads=1)
@@ -114,7 +114,7 @@ def test_policy_gradient_reduction_must_be_known():
 def test_summed_and_clipped_policy_gradient_ignores_the_reward_scale():
     """The authors' sum over B x T tokens is clipped at grad_clip, so a round's step does not shrink with the rewards."""
     torch.manual_seed(0)
-    model = RecurrentLanguageModel(ModelConfig(vocab_size=V, embedding_size=8, hidden_size=8))
+    model = make_tiny_model(vocab_size=V, embedding_size=8, hidden_size=8, num_layers=1)
     batch = _real()[:64]
     rewards = torch.rand(batch.shape)
 

@@ -114,6 +114,66 @@ def test_echo_puts_the_prompt_first(client):
     assert result.choices[0].text.startswith(PROMPT) and len(result.choices[0].text) == len(PROMPT) + 5
 
 
+# ----- logprobs and echo, as the openai client's types describe them ----------------------------------
+def test_logprobs_are_the_models_own_for_every_generated_token(client, language_model):
+    result = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=25, seed=4, logprobs=3)
+    choice = result.choices[0]
+    logprobs = choice.logprobs
+    assert "".join(logprobs.tokens) == choice.text and len(logprobs.tokens) == 25
+    assert logprobs.text_offset == [sum(len(t) for t in logprobs.tokens[:i]) for i in range(25)]
+    # Generation reads the prompt from a fresh state, as scoring prompt + completion does: the same numbers.
+    expected = [token.logprob for token in language_model.score(PROMPT + choice.text)][len(PROMPT):]
+    assert logprobs.token_logprobs == pytest.approx(expected, abs=1e-4)
+    for top, chosen in zip(logprobs.top_logprobs, logprobs.token_logprobs):
+        assert len(top) <= 3 and max(top.values()) >= chosen - 1e-6
+    assert result.usage.completion_tokens == 25
+
+
+def test_streamed_logprobs_equal_the_whole_responses(client):
+    whole = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=30, seed=8, logprobs=1, stop=["e"]).choices[0]
+    tokens, values, offsets, text = [], [], [], ""
+    for chunk in client.completions.create(model="tiny", prompt=PROMPT, max_tokens=30, seed=8, logprobs=1, stop=["e"], stream=True):
+        for choice in chunk.choices:
+            text += choice.text
+            if choice.logprobs is not None:
+                tokens += choice.logprobs.tokens
+                values += choice.logprobs.token_logprobs
+                offsets += choice.logprobs.text_offset
+    assert text == whole.text and tokens == whole.logprobs.tokens and values == whole.logprobs.token_logprobs
+    assert offsets == whole.logprobs.text_offset
+    assert "".join(tokens) == whole.text  # the token that completed the stop string is not shown
+
+
+def test_echo_with_no_new_tokens_scores_the_prompt(client, language_model):
+    result = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=0, echo=True, logprobs=2)
+    choice = result.choices[0]
+    assert choice.text == PROMPT and choice.finish_reason == "length"
+    assert choice.logprobs.tokens == list(PROMPT) and choice.logprobs.token_logprobs[0] is None
+    assert choice.logprobs.top_logprobs[0] is None and len(choice.logprobs.top_logprobs[1]) == 2
+    expected = [token.logprob for token in language_model.score(PROMPT)]
+    assert choice.logprobs.token_logprobs[1:] == pytest.approx(expected[1:], abs=1e-5)
+    assert choice.logprobs.text_offset == list(range(len(PROMPT)))
+    assert result.usage.completion_tokens == 0 and result.usage.prompt_tokens == len(PROMPT)
+
+
+def test_echo_and_logprobs_stream_the_prompt_first(client):
+    chunks = list(client.completions.create(model="tiny", prompt=PROMPT, max_tokens=5, seed=1, echo=True, logprobs=0, stream=True))
+    first = chunks[0].choices[0]
+    assert first.text == PROMPT and first.logprobs.tokens == list(PROMPT) and first.logprobs.token_logprobs[0] is None
+    generated = [t for c in chunks[1:] for choice in c.choices if choice.logprobs for t in choice.logprobs.tokens]
+    assert len(generated) == 5
+
+
+def test_usage_counts_generated_tokens_not_text(served):
+    # With a stop string the completion holds fewer characters than tokens generated; usage counts the tokens.
+    greedy = post(served.url, {"prompt": PROMPT, "max_tokens": 40, "temperature": 0}).json()["choices"][0]["text"]
+    stop = greedy[10]
+    body = post(served.url, {"prompt": PROMPT, "max_tokens": 40, "temperature": 0, "stop": [stop]}).json()
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == "stop" and choice["text"] == greedy[: greedy.index(stop)]
+    assert body["usage"]["completion_tokens"] == len(choice["text"]) + 1  # the character that stopped it was generated
+
+
 def test_top_k_extension_reaches_the_sampler(client):
     greedy = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=30, temperature=0).choices[0].text
     top1 = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=30, temperature=1.5, seed=3,
@@ -162,7 +222,6 @@ MALFORMED = [
     ({"max_tokens": 2.5}, 400, "max_tokens"),
     ({"max_tokens": 501}, 400, "max_tokens"),  # over the server's cap (--max-tokens 500)
     ({"temperature": -0.1}, 400, "temperature"),
-    ({"temperature": 2.5}, 400, "temperature"),
     ({"temperature": "hot"}, 400, "temperature"),
     ({"top_p": 0}, 400, "top_p"),
     ({"top_p": 1.5}, 400, "top_p"),
@@ -176,7 +235,8 @@ MALFORMED = [
     ({"stop": 3}, 400, "stop"),
     ({"seed": "1"}, 400, "seed"),
     ({"seed": 2**70}, 400, "seed"),
-    ({"logprobs": 2}, 400, "logprobs"),
+    ({"logprobs": 6}, 400, "logprobs"),  # OpenAI's limit: 5
+    ({"logprobs": 2, "num_beams": 2}, 400, "logprobs"),
     ({"presence_penalty": 0.5}, 400, "presence_penalty"),
     ({"stream_options": {"include_usage": True, "extra": 1}}, 400, "stream_options"),
     ({"tempurature": 0.5}, 400, "tempurature"),  # a misspelt field is an error, not ignored
@@ -190,6 +250,12 @@ def test_malformed_fields_are_named(served, body, status, param):
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["param"] == param and error["type"] and param in error["message"]
+
+
+def test_an_infinite_number_is_named(served):
+    response = post(served.url, b'{"prompt": "the ", "temperature": 1e400}')  # valid JSON whose value is infinity
+    assert response.status_code == 400 and response.json()["error"]["param"] == "temperature", response.text
+    assert "finite" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("content", [b"{bad json", b"", b"[1, 2]", b'"text"', b'{"temperature": NaN}', b"[" * 50_000,
@@ -325,17 +391,29 @@ def test_playground_is_served_and_self_contained(served):
 def test_serve_command_is_registered():
     from lstmgen.cli import build_parser
 
-    args = build_parser().parse_args(["serve", "runs/x", "--port", "9000", "--max-n", "4", "--model-name", "shakespeare"])
+    argv = ["serve", "runs/x", "--port", "9000", "--max-n", "4", "--model-name", "shakespeare"]
+    args = build_parser(argv).parse_args(argv)
     assert (args.checkpoint, args.host, args.port, args.max_n, args.model_name) == ("runs/x", "127.0.0.1", 9000, 4, "shakespeare")
 
 
 def test_serve_command_reports_a_missing_checkpoint(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "lstmgen.cli", "serve", str(tmp_path / "absent"), "--port", "0"],
+    result = subprocess.run([sys.executable, "-m", "lstmgen", "serve", str(tmp_path / "absent"), "--port", "0"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no checkpoint" in result.stderr
 
 
 def test_the_server_never_imports_training():
-    code = "import sys, lstmgen.server.app, lstmgen.server.command; print(sorted(m for m in sys.modules if m in ('lstmgen.training', 'lstmgen.pipeline')))"
+    code = "import sys, lstmgen.server.app, lstmgen.cli.serve; print(sorted(m for m in sys.modules if m in ('lstmgen.training', 'lstmgen.pipeline')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_request_schema_is_derived_from_the_generation_config():
+    from lstmgen.server.schemas import CONFIG_NAMES, CompletionRequest
+
+    assert set(CONFIG_NAMES.values()) == CONFIG_FIELDS  # every GenerationConfig field is a request field
+    assert CONFIG_NAMES["n"] == "num_samples"
+    schema = CompletionRequest.model_json_schema()["properties"]
+    top_p = next(option for option in schema["top_p"]["anyOf"] if option.get("type") == "number")
+    assert (top_p["exclusiveMinimum"], top_p["maximum"]) == (0.0, 1.0)  # the bounds of GenerationConfig.top_p
+    assert "nucleus" in schema["top_p"]["description"] or "probability" in schema["top_p"]["description"]

@@ -18,7 +18,7 @@ REQUESTS = 200
 CONCURRENCY = 20
 MALFORMED = [
     b'{"prompt": "the ", "max_tokens": -3}',
-    b'{"prompt": "the ", "temperature": 7}',
+    b'{"prompt": "the ", "temperature": -7}',
     b'{"prompt": 12}',
     b'{"prompt": "the ", "top_p": "high"}',
     b'{"prompt": "the ", "bogus": true}',

@@ -6,34 +6,42 @@ The public API:
     train                  train (or resume) a model from files, named corpora or a string
     ModelConfig, TrainConfig, GenerationConfig   the validated configurations
     RecurrentLanguageModel the torch module: forward(tokens, state) -> (logits, state), init_state(batch)
+
+Each name is imported on first use (PEP 562), so ``lstmgen --help`` starts without loading torch, and
+applications that only generate (the server) never load the training code.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from .language_model import LanguageModel  # noqa: E402
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
-from .config import ConfigError, GenerationConfig, ModelConfig, TrainConfig  # noqa: E402
-from .corpus import CorpusError, read_corpus  # noqa: E402
-from .data import DataError  # noqa: E402
-from .metrics import LossReport  # noqa: E402
-from .model import RecurrentLanguageModel  # noqa: E402
-from .presets import PRESETS  # noqa: E402
-from .tokenizers import ByteTokenizer, CharTokenizer, TokenizerError, WordTokenizer  # noqa: E402
+import importlib
+from typing import Any
+
+from .version import __version__
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "LanguageModel": "language_model",
+    "train": "pipeline",
+    "CheckpointError": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "ConfigError": "config", "GenerationConfig": "config", "ModelConfig": "config", "TrainConfig": "config",
+    "CorpusError": "corpus", "read_corpus": "corpus",
+    "DataError": "data",
+    "LossReport": "metrics",
+    "RecurrentLanguageModel": "model",
+    "PRESETS": "presets",
+    "ByteTokenizer": "tokenizers", "CharTokenizer": "tokenizers", "TokenizerError": "tokenizers", "WordTokenizer": "tokenizers",
+}
+
+__all__ = ["__version__", *_EXPORTS]
 
 
-
-def __getattr__(name: str):
-    # ``train`` is imported on first use, so applications that only generate (the server) never load
-    # the training code.
-    if name == "train":
-        from .pipeline import train
-
-        return train
-    raise AttributeError(f"module 'lstmgen' has no attribute {name!r}")
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lstmgen' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # the next lookup is an ordinary attribute
+    return value
 
 
-__all__ = [
-    "LanguageModel", "train", "CheckpointError", "load_checkpoint", "save_checkpoint", "ConfigError",
-    "GenerationConfig", "ModelConfig", "TrainConfig", "CorpusError", "read_corpus", "DataError", "LossReport",
-    "RecurrentLanguageModel", "PRESETS", "ByteTokenizer", "CharTokenizer", "TokenizerError", "WordTokenizer",
-]
+def __dir__() -> list[str]:
+    return sorted(__all__)

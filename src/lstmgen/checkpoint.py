@@ -25,7 +25,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import __version__
+from .version import __version__
 from .config import ConfigError, ModelConfig, TrainConfig
 from .model import RecurrentLanguageModel
 from .tokenizers import Tokenizer, TokenizerError, tokenizer_from_dict

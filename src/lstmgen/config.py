@@ -1,163 +1,254 @@
 """Typed, self-validating configuration: what to build, how to train it, how to generate.
 
-Each dataclass checks itself on creation and raises ``ConfigError`` with a message that says which
-value is wrong and what is allowed, so the CLI, the Python API and the server share one set of rules.
+Every knob is declared once, here, as a dataclass field with its metadata (``knob``): help text, bounds,
+allowed values, and the names it goes by on the command line and in the server's requests. Each
+dataclass checks itself on creation from that metadata (types, bounds, choices) plus the rules that tie
+fields together, and raises ``ConfigError`` with the field it is about and a message that says what is
+allowed. The CLI's flags (``lstmgen.cli.flags``) and the server's request schema (``lstmgen.server.schemas``)
+are derived from the same fields, so the library, the CLI and the server share one set of rules.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-
-
-class ConfigError(ValueError):
-    """A configuration value is impossible; the message says which and what is allowed."""
-
 
 CELL_TYPES = ("lstm", "gru", "rnn")
 TOKENIZER_KINDS = ("char", "word", "byte")
 OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "constant")
+DEVICES = "auto, cpu or cuda[:N]"
+SEED_BOUNDS = dict(ge=-(2**63), le=2**64 - 1)  # what torch.Generator.manual_seed takes
 
 
-def _require(condition: bool, message: str) -> None:
+class ConfigError(ValueError):
+    """A configuration value is impossible; ``field`` names it (None when several are at fault)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def knob(default: Any = dataclasses.MISSING, help: str = "", *, ge: float | None = None, gt: float | None = None,
+         le: float | None = None, lt: float | None = None, choices: tuple[str, ...] | None = None, hint: str = "",
+         flag: str | None = None, request: str | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field with what every surface needs to know about it.
+
+    ``ge``/``gt``/``le``/``lt`` bound numbers (None values are always allowed for optional fields);
+    ``choices`` lists allowed strings; ``hint`` is appended to error messages ("0 = greedy");
+    ``flag`` is the command-line flag when it is not ``--field-name``; ``request`` the server's name for it.
+    """
+    metadata = {"help": help, "bounds": {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None},
+                "choices": choices, "hint": hint, "flag": flag, "request": request}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _require(condition: bool, message: str, field: str | None = None) -> None:
     if not condition:
-        raise ConfigError(message)
+        raise ConfigError(message, field)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else f"{value:,}" if abs(value) >= 10_000 else str(value)
+
+
+def describe_bounds(bounds: Mapping[str, float], integer: bool) -> str:
+    """'at least 1', '>= 0', 'positive', 'in (0, 1]', ... for a field's bounds."""
+    if bounds == SEED_BOUNDS:
+        return "any 64-bit integer"
+    low = ("ge", bounds["ge"]) if "ge" in bounds else ("gt", bounds["gt"]) if "gt" in bounds else None
+    high = ("le", bounds["le"]) if "le" in bounds else ("lt", bounds["lt"]) if "lt" in bounds else None
+    if low and high:
+        return f"in {'[' if low[0] == 'ge' else '('}{_number(low[1])}, {_number(high[1])}{']' if high[0] == 'le' else ')'}"
+    if low:
+        if low == ("gt", 0):
+            return "positive"
+        return f"at least {_number(low[1])}" if integer and low[0] == "ge" and low[1] >= 1 else f"{'>=' if low[0] == 'ge' else '>'} {_number(low[1])}"
+    if high:
+        return f"{'<=' if high[0] == 'le' else '<'} {_number(high[1])}"
+    return "valid"
+
+
+def _within(value: float, bounds: Mapping[str, float]) -> bool:
+    return (("ge" not in bounds or value >= bounds["ge"]) and ("gt" not in bounds or value > bounds["gt"])
+            and ("le" not in bounds or value <= bounds["le"]) and ("lt" not in bounds or value < bounds["lt"]))
+
+
+@functools.lru_cache(maxsize=None)
+def field_types(cls: type) -> dict[str, tuple[type, bool]]:
+    """Field name -> (base type, optional) for a config dataclass: int, float, bool, str or tuple."""
+    hints = typing.get_type_hints(cls)
+    types = {}
+    for item in dataclasses.fields(cls):
+        hint = hints[item.name]
+        arguments = typing.get_args(hint)
+        optional = type(None) in arguments
+        base = typing.get_origin(hint) or hint
+        if optional:
+            (base,) = [a for a in arguments if a is not type(None)]
+            base = typing.get_origin(base) or base
+        types[item.name] = (base, optional)
+    return types
+
+
+def _check_fields(config: Any) -> None:
+    """Types, bounds and choices of every field, from its metadata; numbers are normalised (1 -> 1.0 for floats)."""
+    for item, (base, optional) in zip(dataclasses.fields(config), field_types(type(config)).values()):
+        name, value, meta = item.name, getattr(config, item.name), item.metadata
+        hint = f" ({meta['hint']})" if meta.get("hint") else ""
+        if value is None:
+            _require(optional, f"{name} must be set{hint}", name)
+            continue
+        if base is bool:
+            _require(isinstance(value, bool), f"{name} must be true or false, got {value!r}", name)
+        elif base is int:
+            _require(isinstance(value, int) and not isinstance(value, bool), f"{name} must be an integer, got {value!r}", name)
+        elif base is float:
+            _require(isinstance(value, (int, float)) and not isinstance(value, bool), f"{name} must be a number, got {value!r}", name)
+            _require(math.isfinite(value), f"{name} must be a finite number, got {value!r}", name)
+            object.__setattr__(config, name, float(value))
+        elif base is str:
+            _require(isinstance(value, str), f"{name} must be a string, got {value!r}", name)
+        elif base is tuple:
+            _require(isinstance(value, (tuple, list)), f"{name} must be a list, got {value!r}", name)
+            object.__setattr__(config, name, tuple(value))
+        bounds = meta.get("bounds") or {}
+        if bounds and base in (int, float):
+            _require(_within(value, bounds), f"{name} must be {describe_bounds(bounds, base is int)}{hint}, got {value}", name)
+        choices = meta.get("choices")
+        if choices:
+            _require(value in choices, f"{name} must be one of {', '.join(choices)}, got {value!r}", name)
+
+
+def check_value(cls: type, name: str, value: Any) -> Any:
+    """Check one value against the bounds of field ``name`` of config class ``cls`` (for code that takes a
+    knob's value on its own, such as a logits processor); returns it, or raises ConfigError naming the field."""
+    item = next(f for f in dataclasses.fields(cls) if f.name == name)
+    base, _ = field_types(cls)[name]
+    bounds, hint = item.metadata.get("bounds") or {}, item.metadata.get("hint")
+    _require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+             f"{name} must be a finite number, got {value!r}", name)
+    _require(_within(value, bounds), f"{name} must be {describe_bounds(bounds, base is int)}{f' ({hint})' if hint else ''}, got {value}", name)
+    return value
 
 
 def _from_mapping(cls, values: Mapping[str, Any]):
     """Build a config dataclass from a mapping, naming any key the dataclass does not have."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{cls.__name__} must be a mapping of field names to values, got {type(values).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
+    unknown = sorted(str(key) for key in set(values) - names)
     if unknown:
-        raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-    return cls(**values)
+        raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}", unknown[0])
+    try:
+        return cls(**values)
+    except TypeError as error:  # a required field is missing
+        raise ConfigError(f"{cls.__name__}: {error}") from None
+
+
+class _Config:
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]):
+        return _from_mapping(cls, values)
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Shape of the recurrent language model: embedding -> recurrent layers -> dropout -> linear."""
+class ModelConfig(_Config):
+    """Shape of the recurrent language model: embedding -> recurrent layers -> dropout -> linear.
 
-    vocab_size: int
-    cell: str = "lstm"
-    embedding_size: int = 128
-    hidden_size: int = 512
-    num_layers: int = 1
-    dropout: float = 0.0
-    tie_weights: bool = False
+    The upper bounds refuse sizes no CPU or GPU could hold before anything is allocated.
+    """
+
+    vocab_size: int = knob(help="symbols the model predicts over (set by the tokenizer)", ge=2, le=1 << 24)
+    cell: str = knob("lstm", "recurrent cell", choices=CELL_TYPES)
+    embedding_size: int = knob(128, "token embedding size", ge=1, le=1 << 16)
+    hidden_size: int = knob(512, "recurrent state size per layer", ge=1, le=1 << 16)
+    num_layers: int = knob(1, "number of recurrent layers", ge=1, le=64)
+    dropout: float = knob(0.0, "dropout between layers and before the output", ge=0.0, lt=1.0)
+    tie_weights: bool = knob(False, "share the embedding and output weights (needs embedding size = hidden size)")
 
     def __post_init__(self) -> None:
-        _require(self.vocab_size >= 2, f"vocab_size must be at least 2, got {self.vocab_size}")
-        _require(self.cell in CELL_TYPES, f"cell must be one of {', '.join(CELL_TYPES)}, got {self.cell!r}")
-        _require(self.embedding_size >= 1, f"embedding_size must be positive, got {self.embedding_size}")
-        _require(self.hidden_size >= 1, f"hidden_size must be positive, got {self.hidden_size}")
-        _require(self.num_layers >= 1, f"num_layers must be at least 1, got {self.num_layers}")
-        _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        _check_fields(self)
         _require(
             not self.tie_weights or self.embedding_size == self.hidden_size,
             "tie_weights needs embedding_size == hidden_size "
             f"(got {self.embedding_size} and {self.hidden_size}); set both to the same value or turn tying off",
+            "tie_weights",
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "ModelConfig":
-        return _from_mapping(cls, values)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Config):
     """Everything about one training run except the corpus itself."""
 
     # data
-    tokenizer: str = "char"
-    lowercase: bool = False
-    min_frequency: int = 1  # word tokenizer: rarer words become <unk>
-    val_fraction: float = 0.1  # the last 10%: the usual split, so figures compare with published ones
-    test_fraction: float = 0.0
-    batch_size: int = 64
-    seq_length: int = 128  # truncated-BPTT window T
+    tokenizer: str = knob("char", "token unit", choices=TOKENIZER_KINDS)
+    lowercase: bool = knob(False, "lower-case the text before tokenizing (prompts too)")
+    min_frequency: int = knob(1, "word tokenizer: words seen fewer times become <unk>", ge=1)
+    # The last 10%: the usual split, so figures compare with published ones.
+    val_fraction: float = knob(0.1, "fraction at the end of the corpus held out for validation", ge=0.0, lt=1.0)
+    test_fraction: float = knob(0.0, "fraction at the very end held out as a test set", ge=0.0, lt=1.0)
+    batch_size: int = knob(64, "parallel streams B per step", ge=1, le=1 << 20)
+    seq_length: int = knob(128, "truncated-BPTT window T in tokens", ge=1, le=1 << 20)
     # Each window, each stream's carried state is reset to the fresh state with this probability, so the
     # model learns to read from the state generation starts every prompt in (1 = every window starts
     # fresh: stateless training, as the Keras and TensorFlow examples do). See docs/guide.md, "Cold start".
-    state_reset_probability: float = 0.05
+    state_reset_probability: float = knob(0.05, "chance per window that a stream's carried state is reset to the fresh "
+                                          "state generation starts from", ge=0.0, le=1.0, hint="0 = never, 1 = every window")
     # optimisation
-    optimizer: str = "adamw"
-    learning_rate: float = 3e-3
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    schedule: str = "cosine"
-    warmup_steps: int = 50
-    final_lr_fraction: float = 0.02  # cosine anneals to learning_rate * this
+    optimizer: str = knob("adamw", "optimizer", choices=OPTIMIZERS)
+    learning_rate: float = knob(3e-3, "peak learning rate", gt=0.0)
+    weight_decay: float = knob(0.01, "decoupled weight decay on weight matrices", ge=0.0)
+    grad_clip: float = knob(1.0, "clip the gradient norm to this", ge=0.0, hint="0 = no clipping")
+    schedule: str = knob("cosine", "learning-rate schedule after warm-up", choices=SCHEDULES)
+    warmup_steps: int = knob(50, "linear warm-up steps", ge=0)
+    final_lr_fraction: float = knob(0.02, "the cosine schedule anneals to learning_rate times this", ge=0.0, le=1.0)
     # how long
-    max_epochs: float | None = None  # unset: 10 epochs, or no epoch limit when there is a time budget
-    max_steps: int | None = None
-    time_budget: float | None = None  # minutes; the cosine schedule anneals to it
+    max_epochs: float | None = knob(None, "stop after this many passes over the training text (unset: 10, or no limit "
+                                    "with a time budget)", gt=0.0)
+    max_steps: int | None = knob(None, "stop after this many steps (overrides max_epochs)", ge=1)
+    time_budget: float | None = knob(None, "stop after this many minutes; the cosine schedule anneals to it", gt=0.0,
+                                     hint="minutes")
     # evaluation, samples, stopping
-    eval_interval: int = 200  # steps between validation passes and checkpoints; 0 = once per epoch
-    patience: int = 0  # stop after this many evaluations without improvement; 0 = never
-    sample_prompt: str = ""
-    sample_length: int = 200
-    sample_temperatures: tuple[float, ...] = (0.2, 0.5, 1.0, 1.2)
+    eval_interval: int = knob(200, "steps between validation passes, samples and checkpoints", ge=0, hint="0 = once per epoch")
+    patience: int = knob(0, "stop after this many evaluations without improvement", ge=0, hint="0 = never")
+    sample_prompt: str = knob("", "prompt for the samples printed at each evaluation (default: a line break)")
+    sample_length: int = knob(200, "length of those samples in tokens", ge=0, le=100_000, hint="0 = none")
+    sample_temperatures: tuple[float, ...] = knob(help="temperatures of those samples",
+                                                  default_factory=lambda: (0.2, 0.5, 1.0, 1.2))
     # machine
-    seed: int = 1234
-    threads: int = 0  # 0 = choose from the cores that are free now
-    device: str = "auto"
+    seed: int = knob(1234, "random seed: the same seed and settings give the same run", **SEED_BOUNDS)
+    threads: int = knob(0, "CPU threads", ge=0, hint="0 = automatic: the cores free now")
+    device: str = knob("auto", "where to train: " + DEVICES)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sample_temperatures", tuple(float(t) for t in self.sample_temperatures))
-        _require(self.tokenizer in TOKENIZER_KINDS, f"tokenizer must be one of {', '.join(TOKENIZER_KINDS)}, got {self.tokenizer!r}")
-        _require(self.min_frequency >= 1, f"min_frequency must be at least 1, got {self.min_frequency}")
-        _require(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        _require(0.0 <= self.test_fraction < 1.0, f"test_fraction must be in [0, 1), got {self.test_fraction}")
+        _check_fields(self)
+        temperatures = self.sample_temperatures
+        _require(all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t >= 0 for t in temperatures),
+                 f"sample_temperatures must all be numbers >= 0, got {list(temperatures)}", "sample_temperatures")
+        object.__setattr__(self, "sample_temperatures", tuple(float(t) for t in temperatures))
         _require(
             self.val_fraction + self.test_fraction < 0.9,
-            "val_fraction + test_fraction must leave at least 10% of the corpus for training",
+            "val_fraction + test_fraction must leave at least 10% of the corpus for training", "val_fraction",
         )
-        _require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
-        _require(self.seq_length >= 1, f"seq_length must be at least 1, got {self.seq_length}")
-        _require(
-            0.0 <= self.state_reset_probability <= 1.0,
-            f"state_reset_probability must be in [0, 1] (0 = never reset, 1 = every window), got {self.state_reset_probability}",
-        )
-        _require(self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        _require(self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}")
-        _require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        _require(self.grad_clip >= 0, f"grad_clip must be >= 0 (0 = no clipping), got {self.grad_clip}")
-        _require(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        _require(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        _require(0.0 <= self.final_lr_fraction <= 1.0, f"final_lr_fraction must be in [0, 1], got {self.final_lr_fraction}")
-        _require(self.max_epochs is None or self.max_epochs > 0, f"max_epochs must be positive, got {self.max_epochs}")
-        _require(self.max_steps is None or self.max_steps >= 1, f"max_steps must be at least 1, got {self.max_steps}")
-        _require(
-            self.time_budget is None or self.time_budget > 0,
-            f"time_budget is in minutes and must be positive, got {self.time_budget}",
-        )
-        _require(self.eval_interval >= 0, f"eval_interval must be >= 0 (0 = once per epoch), got {self.eval_interval}")
-        _require(self.patience >= 0, f"patience must be >= 0 (0 = no early stopping), got {self.patience}")
-        _require(self.sample_length >= 0, f"sample_length must be >= 0, got {self.sample_length}")
-        _require(all(t >= 0 for t in self.sample_temperatures), "sample_temperatures must all be >= 0")
-        _require(self.threads >= 0, f"threads must be >= 0 (0 = automatic), got {self.threads}")
         _require(
             self.device in ("auto", "cpu") or self.device.startswith("cuda"),
-            f"device must be auto, cpu or cuda[:N], got {self.device!r}",
+            f"device must be {DEVICES}, got {self.device!r}", "device",
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        values["sample_temperatures"] = list(self.sample_temperatures)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "TrainConfig":
-        return _from_mapping(cls, values)
 
 
 @dataclass(frozen=True)
-class GenerationConfig:
+class GenerationConfig(_Config):
     """How to turn next-token distributions into text; shared by the library, the CLI and the server.
 
     Sampling (``num_beams == 1``) runs these processors, in this order, on the logits of each step:
@@ -171,46 +262,31 @@ class GenerationConfig:
     deterministic, so temperature, top-k, top-p, min-p and seed do not apply and are rejected.
     """
 
-    max_tokens: int = 200
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    num_samples: int = 1
-    seed: int | None = None
-    stop: tuple[str, ...] = field(default_factory=tuple)
-    min_p: float | None = None
-    repetition_penalty: float = 1.0
-    no_repeat_ngram_size: int = 0
-    num_beams: int = 1
-    length_penalty: float = 1.0
+    max_tokens: int = knob(200, "tokens to generate per sample", ge=0, flag="--length")
+    temperature: float = knob(1.0, "reweights the distribution as p^(1/T): <1 more predictable, >1 more surprising",
+                              ge=0.0, hint="0 = greedy")
+    top_k: int | None = knob(None, "sample only among the k most likely tokens", ge=1)
+    top_p: float | None = knob(None, "sample only among the most likely tokens totalling probability p", gt=0.0, le=1.0)
+    num_samples: int = knob(1, "independent samples, generated together in one batch (beam search: how many of the "
+                            "best continuations)", ge=1, request="n")
+    seed: int | None = knob(None, "random seed for reproducible samples", **SEED_BOUNDS)
+    stop: tuple[str, ...] = knob(help="stop a sample at this string (repeatable)", default_factory=tuple)
+    min_p: float | None = knob(None, "sample only among tokens at least this fraction as likely as the best one", ge=0.0, le=1.0)
+    repetition_penalty: float = knob(1.0, ">1 makes tokens already in the text less likely", gt=0.0, hint="1 = none")
+    no_repeat_ngram_size: int = knob(0, "never repeat an n-gram of this many tokens", ge=0, hint="0 = off")
+    num_beams: int = knob(1, "beam search with this many beams", ge=1, hint="1 = sample")
+    length_penalty: float = knob(1.0, "beam search: rank continuations by log-probability / length^this")
 
     def __post_init__(self) -> None:
-        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
-        object.__setattr__(self, "stop", stop)
-        _require(self.max_tokens >= 0, f"max_tokens must be >= 0, got {self.max_tokens}")
-        _require(self.temperature >= 0, f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
-        _require(self.top_k is None or self.top_k >= 1, f"top_k must be at least 1 (or unset), got {self.top_k}")
-        _require(
-            self.top_p is None or 0.0 < self.top_p <= 1.0, f"top_p must be in (0, 1] (or unset), got {self.top_p}"
-        )
-        _require(
-            self.min_p is None or 0.0 <= self.min_p <= 1.0, f"min_p must be in [0, 1] (or unset), got {self.min_p}"
-        )
-        _require(
-            self.repetition_penalty > 0,
-            f"repetition_penalty must be positive (1 = none, >1 discourages repeats), got {self.repetition_penalty}",
-        )
-        _require(
-            self.no_repeat_ngram_size >= 0,
-            f"no_repeat_ngram_size must be >= 0 (0 = off), got {self.no_repeat_ngram_size}",
-        )
-        _require(self.num_samples >= 1, f"num_samples must be at least 1, got {self.num_samples}")
-        _require(self.num_beams >= 1, f"num_beams must be at least 1 (1 = no beam search), got {self.num_beams}")
-        _require(all(isinstance(s, str) and s for s in stop), "stop strings must be non-empty strings")
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        _check_fields(self)
+        _require(all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty strings", "stop")
         if self.num_beams == 1:
             _require(
                 self.length_penalty == 1.0,
                 f"length_penalty only applies to beam search; set num_beams > 1 or leave it at 1 (got {self.length_penalty})",
+                "length_penalty",
             )
             return
         ignored = [
@@ -225,22 +301,15 @@ class GenerationConfig:
             not ignored,
             f"beam search (num_beams={self.num_beams}) is deterministic and ranks continuations by the model's own "
             f"probabilities, so it ignores {', '.join(ignored)}; leave them unset (temperature at 1), or use num_beams=1 to sample",
+            "num_beams",  # beam search is what rules the sampling settings out
         )
         _require(
             self.num_samples <= self.num_beams,
             f"beam search returns at most num_beams={self.num_beams} continuations; num_samples must be <= num_beams, "
             f"got {self.num_samples}",
+            "num_beams",
         )
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
-
-    def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        values["stop"] = list(self.stop)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "GenerationConfig":
-        return _from_mapping(cls, values)

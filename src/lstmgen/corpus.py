@@ -35,22 +35,14 @@ class NamedCorpus:
     description: str
 
 
-NAMED_CORPORA: dict[str, NamedCorpus] = {
-    "tinyshakespeare": NamedCorpus(
-        name="tinyshakespeare",
-        url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
-        sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
-        filename="tinyshakespeare.txt",
-        description="Tiny Shakespeare, the char-rnn corpus (1,115,394 characters, 65 distinct)",
-    ),
-    "nietzsche": NamedCorpus(
-        name="nietzsche",
-        url="https://s3.amazonaws.com/text-datasets/nietzsche.txt",
-        sha256="dea01ca2da603db6736fd856c585d073ccf3dca68efe4a59c5e73242cdf0b028",
-        filename="nietzsche.txt",
-        description="Nietzsche in English, the Keras text-generation corpus (600,901 characters)",
-    ),
-}
+NAMED_CORPORA: dict[str, NamedCorpus] = {corpus.name: corpus for corpus in (
+    NamedCorpus("tinyshakespeare", "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+                "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed", "tinyshakespeare.txt",
+                "Tiny Shakespeare, the char-rnn corpus (1,115,394 characters, 65 distinct)"),
+    NamedCorpus("nietzsche", "https://s3.amazonaws.com/text-datasets/nietzsche.txt",
+                "dea01ca2da603db6736fd856c585d073ccf3dca68efe4a59c5e73242cdf0b028", "nietzsche.txt",
+                "Nietzsche in English, the Keras text-generation corpus (600,901 characters)"),
+)}
 
 
 @dataclass(frozen=True)

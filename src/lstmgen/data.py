@@ -82,10 +82,6 @@ class BatchIterator:
     def steps_per_epoch(self) -> int:
         return math.ceil(self.inputs.shape[1] / self.seq_length)
 
-    @property
-    def tokens_per_epoch(self) -> int:
-        return self.inputs.numel()
-
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """Return (inputs [B, T], targets [B, T], starts_epoch); the last window may be shorter than T.
 

@@ -10,7 +10,7 @@ This module never imports the training code: the server and other applications o
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,13 +18,22 @@ import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import GenerationConfig, ModelConfig, TrainConfig
+from .decoding import (DecodeStep, Hypothesis, Stepper, apply_processors, beam_search, build_processors, decode, encode_prompt,
+                       make_generator)
 from .evaluation import evaluate, line_break_id, line_start_positions
-from .beam_search import Hypothesis, beam_search
-from .generation import default_prompt_ids, generate_text, make_generator, single_step_mode
 from .metrics import LossReport
 from .model import RecurrentLanguageModel
-from .sampling import apply_processors, build_processors
 from .tokenizers import Tokenizer
+
+
+@dataclass(frozen=True)
+class TokenScore:
+    """One token of a scored text: its text, log p(token | the text before it) and the likeliest alternatives."""
+
+    token_id: int
+    text: str
+    logprob: float | None  # None for the first token: nothing before it to predict it from
+    top: tuple[tuple[int, float], ...] | None = None  # (id, log p) of the likeliest tokens at its position
 
 
 class LanguageModel:
@@ -50,13 +59,8 @@ class LanguageModel:
 
     # ----- generation ------------------------------------------------------------------------------
     def encode_prompt(self, prompt: str, unknown: str = "error") -> list[int]:
-        """Token ids of a prompt under the ``unknown`` policy; an empty prompt starts from a newline."""
-        if not prompt:
-            return default_prompt_ids(self.tokenizer, "")
-        ids = self.tokenizer.encode(prompt, unknown=unknown).tolist()
-        if not ids:
-            raise ValueError("the prompt holds no known symbols once unknown ones are skipped")
-        return ids
+        """Token ids of a prompt under the ``unknown`` policy; an empty prompt starts from a line break."""
+        return encode_prompt(self.tokenizer, prompt, unknown)
 
     @staticmethod
     def _config(config: GenerationConfig | None, overrides: dict[str, Any]) -> GenerationConfig:
@@ -65,6 +69,17 @@ class LanguageModel:
 
     def _prepare(self, prompt: str, config: GenerationConfig | None, unknown: str, overrides: dict[str, Any]) -> tuple[list[int], GenerationConfig]:
         return self.encode_prompt(prompt, unknown), self._config(config, overrides)
+
+    def decode(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error",
+               logprobs: int | None = None, **overrides: Any) -> Iterator[DecodeStep]:
+        """Sample ``num_samples`` continuations together, yielding one ``DecodeStep`` per step: the tokens,
+        their text, the text released to the reader, log-probabilities (``logprobs``: None = none, 0 = the
+        chosen tokens', k = also the k likeliest alternatives') and each sample's finish reason."""
+        ids, config = self._prepare(prompt, config, unknown, overrides)
+        if config.num_beams > 1:
+            raise ValueError("decode samples; for beam search (num_beams > 1) use beam_search() or stream_batch()")
+        generator = make_generator(config.seed, self.model.output.weight.device)
+        return decode(self.model, self.tokenizer, ids, config, generator, logprobs=logprobs)
 
     def stream_batch(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
         """Yield, per step, the new text of every sample (they are generated together in one batch).
@@ -77,8 +92,7 @@ class LanguageModel:
         if config.num_beams > 1:
             texts = [hypothesis.text for hypothesis in beam_search(self.model, self.tokenizer, ids, config)]
             return iter([texts + [""] * (config.num_samples - len(texts))])  # fewer only if fewer continuations exist
-        generator = make_generator(config.seed, self.model.output.weight.device)
-        return generate_text(self.model, self.tokenizer, ids, config, generator)
+        return (list(record.texts) for record in self.decode(prompt, config, unknown))
 
     def stream(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[str]:
         """Yield the continuation of ``prompt`` piece by piece as it is generated (one sample)."""
@@ -111,17 +125,34 @@ class LanguageModel:
         """The ``count`` likeliest next tokens after ``prompt`` with their probabilities, as sampling sees them
         (after the configuration's processors: temperature, top-k, ...; the model's own with the defaults)."""
         ids, config = self._prepare(prompt, config, unknown, overrides)
-        device = self.model.output.weight.device
-        with single_step_mode():
-            logits, _ = self.model(torch.tensor([ids], device=device))
-            last = logits[:, -1].float()
-            if self.tokenizer.never_generated:
-                last = last.index_fill(-1, torch.tensor(list(self.tokenizer.never_generated), device=device), float("-inf"))
-            history = torch.tensor([ids], device=device)
-            processed = apply_processors(last, build_processors(replace(config, temperature=config.temperature or 1.0)), history)
-            probabilities = processed.softmax(dim=-1)[0]
+        logits = Stepper(self.model, self.tokenizer.never_generated).prefill(ids)  # [1, V]
+        history = torch.tensor([ids], device=logits.device)
+        processed = apply_processors(logits.float(), build_processors(replace(config, temperature=config.temperature or 1.0)), history)
+        probabilities = processed.softmax(dim=-1)[0]
         top = probabilities.topk(min(count, probabilities.numel()))
         return [(self.tokenizer.decode([index]), value) for value, index in zip(top.values.tolist(), top.indices.tolist()) if value > 0]
+
+    def score(self, text: str, top: int = 0, unknown: str = "error") -> list[TokenScore]:
+        """Each token of ``text`` with log p(token | the text before it) under the model, read from a fresh
+        state (as a prompt is), and the ``top`` likeliest tokens at each position; the first token has None."""
+        ids = self.tokenizer.encode(text, unknown=unknown).tolist()
+        logprobs: list[float] = []
+        alternatives: list[tuple[tuple[int, float], ...]] = []
+
+        def observe(logits: torch.Tensor, offset: int) -> None:  # logits [1, C, V] predicting ids[offset + 1 ...]
+            log_p = torch.log_softmax(logits[0].double(), dim=-1)
+            targets = torch.tensor(ids[offset + 1 : offset + 1 + log_p.shape[0]], device=log_p.device)
+            logprobs.extend(log_p[: len(targets)].gather(-1, targets[:, None])[:, 0].tolist())
+            if top > 0:
+                values, index = log_p[: len(targets)].topk(min(top, log_p.shape[-1]), dim=-1)
+                alternatives.extend(tuple(zip(i, v)) for i, v in zip(index.tolist(), values.tolist()))
+
+        if len(ids) > 1:
+            Stepper(self.model, self.tokenizer.never_generated).prefill(ids[:-1], observe=observe)
+        decoder = self.tokenizer.stream_decoder()
+        return [TokenScore(token, decoder.feed(token), None if i == 0 else logprobs[i - 1],
+                           (None if i == 0 else alternatives[i - 1]) if top > 0 else None)
+                for i, token in enumerate(ids)]
 
     # ----- scoring ---------------------------------------------------------------------------------
     def evaluate(self, text: str) -> LossReport:

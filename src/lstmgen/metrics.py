@@ -1,19 +1,31 @@
-"""Units for language-model losses, and what they mean.
+"""Measures: units for language-model losses, entropies, the diversity of generated text, statistics.
 
 Cross-entropy from PyTorch is in nats (natural log) per token. Bits per token = nats / ln 2 (for a
 character model, bits per character: the figure char-rnn papers report). Perplexity = e^nats: the
 effective number of equally likely choices the model hesitates between at each token.
+
+Diversity of generated text (the temperature sweep, the GAN reports), on lower-cased words:
+distinct-n = distinct word n-grams / all word n-grams (Li et al. 2016); repetition = the share of a
+text's word 3-grams that already occurred earlier in it; known words = the share of complete generated
+words found in a vocabulary (the others are invented).
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+LN2 = math.log(2)
 
 
 def nats_to_bits(nats: float) -> float:
-    return nats / math.log(2)
+    return nats / LN2
 
 
 def perplexity(nats: float) -> float:
@@ -78,3 +90,79 @@ class LossReport:
         if self.cold_start is not None:
             text += f"; {self.cold_start.describe()}"
         return text
+
+
+# ----- entropy ----------------------------------------------------------------------------------------
+def entropy_bits(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Entropy in bits of softmax(logits / T) per row, [..., V] -> [...]; T = 0 gives the greedy one-hot's 0.
+
+    -inf logits (tokens that are never generated) contribute nothing.
+    """
+    if temperature == 0:
+        return torch.zeros(logits.shape[:-1], dtype=torch.float64, device=logits.device)
+    log_p = torch.log_softmax(logits.double() / temperature, dim=-1)
+    terms = torch.where(torch.isneginf(log_p), torch.zeros_like(log_p), log_p.exp() * log_p)
+    return -terms.sum(dim=-1) / LN2
+
+
+# ----- statistics -------------------------------------------------------------------------------------
+def mean_and_error(values: torch.Tensor | np.ndarray | Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (sample standard deviation / sqrt(n)); NaN error for n < 2."""
+    array = np.asarray(values, dtype=np.float64)
+    if len(array) < 2:
+        return float(array.mean()), math.nan
+    return float(array.mean()), float(array.std(ddof=1) / math.sqrt(len(array)))
+
+
+# ----- diversity of generated text --------------------------------------------------------------------
+WORD = re.compile(r"\w+")
+
+
+def words(text: str, complete_only: bool = False) -> list[str]:
+    """Lower-cased words of ``text``; ``complete_only`` drops a last word the text may have cut short."""
+    found = WORD.findall(text.lower())
+    if complete_only and found and text and (text[-1].isalnum() or text[-1] == "_"):
+        found = found[:-1]
+    return found
+
+
+def _ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def distinct_n(texts: Iterable[str], n: int) -> float | None:
+    """Distinct word n-grams / all word n-grams, pooled over the texts (None when there are none)."""
+    grams = [gram for text in texts for gram in _ngrams(words(text), n)]
+    return len(set(grams)) / len(grams) if grams else None
+
+
+def repetition_rate(texts: Iterable[str], n: int = 3) -> float | None:
+    """Share of word n-grams that repeat an n-gram seen earlier in the same text (None when there are none)."""
+    repeats = total = 0
+    for text in texts:
+        seen: set[tuple[str, ...]] = set()
+        for gram in _ngrams(words(text), n):
+            repeats += gram in seen
+            total += 1
+            seen.add(gram)
+    return repeats / total if total else None
+
+
+def known_word_share(texts: Iterable[str], vocabulary: set[str] | None) -> tuple[float | None, list[str]]:
+    """Share of complete generated words found in ``vocabulary``, and the invented ones (most frequent first)."""
+    if vocabulary is None:
+        return None, []
+    generated = [word for text in texts for word in words(text, complete_only=True)]
+    if not generated:
+        return None, []
+    invented = Counter(word for word in generated if word not in vocabulary)
+    return 1 - sum(invented.values()) / len(generated), [word for word, _ in invented.most_common(20)]
+
+
+def text_measures(texts: Sequence[str], vocabulary: set[str] | None) -> dict[str, Any]:
+    """distinct-1/2/3, repetition, the known-word share and the invented words of a set of texts."""
+    share, invented = known_word_share(texts, vocabulary)
+    return {
+        "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2), "distinct_3": distinct_n(texts, 3),
+        "repetition": repetition_rate(texts), "known_words": share, "invented": invented,
+    }

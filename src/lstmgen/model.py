@@ -89,18 +89,18 @@ def detach_state(state: State) -> State:
     return tuple(s.detach() for s in state)
 
 
-def select_state(state: State, index: torch.Tensor) -> State:
-    """Reorder or repeat the batch dimension (dim 1) of every state tensor."""
-    return tuple(s.index_select(1, index) for s in state)
-
 
 @contextlib.contextmanager
-def evaluation_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode (no dropout) and no autograd inside; the module's previous mode is restored however it ends."""
+def evaluation_mode(model: nn.Module, inference: bool = True) -> Iterator[None]:
+    """Eval mode (no dropout) and no autograd inside; the module's previous mode is restored however it ends.
+
+    ``inference`` uses torch's inference mode (fastest); False uses ``no_grad``, whose outputs may later
+    enter a computation with gradients (SeqGAN's rewards multiply the generator's log-probabilities).
+    """
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode() if inference else torch.no_grad():
             yield
     finally:
         model.train(was_training)

@@ -3,15 +3,18 @@
 Measured on 2-core machines: when another process holds one of the cores, a 2-thread PyTorch run can
 be 10-100x slower than a 1-thread one, because every parallel region waits for the busy core. So the
 automatic thread count uses only the cores that are free right now (measured over a quarter second),
-and users can always set it themselves (``--threads``).
+and users can always set it themselves (``--threads``). torch is imported inside the functions that need
+it, so the server's limits (and ``lstmgen serve --help``) can count cores without it.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def available_cores() -> int:
@@ -59,12 +62,16 @@ def automatic_threads() -> int:
 
 def set_threads(threads: int = 0) -> int:
     """Set PyTorch's intra-op thread count (0 = automatic) and return it."""
+    import torch
+
     count = threads if threads > 0 else automatic_threads()
     torch.set_num_threads(count)
     return count
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str = "auto") -> "torch.device":
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():

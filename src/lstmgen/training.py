@@ -13,49 +13,30 @@ Ctrl-C or SIGTERM finishes the current step, saves ``last/`` and returns: a kill
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
-
 from .checkpoint import load_checkpoint, save_checkpoint
+from .console import Log, default_log, graceful_interrupts, progress_bar, show_progress
 from .config import GenerationConfig, TrainConfig
 from .data import BatchIterator
 from .evaluation import evaluate, line_break_id, line_start_positions
-from .generation import default_prompt_ids, generate_text, make_generator
+from .decoding import decode, encode_prompt, make_generator
 from .model import RecurrentLanguageModel, detach_state
+from .optimizers import make_optimizer
 from .runtime import resolve_device, set_threads
 from .tokenizers import Tokenizer
 
 # A hook sees every evaluation record; returning True stops training (after saving).
 Hook = Callable[["Trainer", dict[str, Any]], "bool | None"]
-
-OPTIMIZERS: dict[str, Callable[[list[dict[str, Any]], TrainConfig], torch.optim.Optimizer]] = {
-    "adamw": lambda groups, c: torch.optim.AdamW(groups, lr=c.learning_rate),
-    "adam": lambda groups, c: torch.optim.Adam(groups, lr=c.learning_rate),
-    # alpha 0.9 is Keras's RMSprop rho (PyTorch's default is 0.99); the Keras preset relies on it.
-    "rmsprop": lambda groups, c: torch.optim.RMSprop(groups, lr=c.learning_rate, alpha=0.9, eps=1e-7),
-    "sgd": lambda groups, c: torch.optim.SGD(groups, lr=c.learning_rate),
-}
-
-
-def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Decay weight matrices only: biases and the embedding table are left alone, as is usual."""
-    decay, plain = [], []
-    for name, parameter in model.named_parameters():
-        (decay if parameter.ndim >= 2 and not name.startswith("embedding") else plain).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
@@ -88,26 +69,6 @@ def planned_steps(config: TrainConfig, steps_per_epoch: int) -> int | None:
     return max(1, math.ceil(epochs * steps_per_epoch))
 
 
-@contextlib.contextmanager
-def graceful_interrupts(flag: threading.Event) -> Iterator[None]:
-    """Turn the first Ctrl-C / SIGTERM into a request to stop after the current step; a second one aborts."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum, frame):
-        if flag.is_set():
-            raise KeyboardInterrupt
-        flag.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 @dataclass
 class TrainResult:
     out_dir: Path
@@ -127,7 +88,7 @@ class Trainer:
         config: TrainConfig,
         out_dir: str | Path,
         hook: Hook | None = None,
-        log: Callable[[str], None] | None = None,
+        log: Log | None = None,
         progress: bool | None = None,
         data_info: dict[str, Any] | None = None,
     ) -> None:
@@ -144,10 +105,10 @@ class Trainer:
         )
         self.out_dir = Path(out_dir)
         self.hook = hook
-        self.log = log or (lambda line: tqdm.write(line, file=sys.stderr))
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.log = log or default_log
+        self.progress = show_progress(progress)
         self.data_info = data_info or {}
-        self.optimizer = OPTIMIZERS[config.optimizer](parameter_groups(model, config.weight_decay), config)
+        self.optimizer = make_optimizer(config.optimizer, model, config.learning_rate, config.weight_decay)
         self.total_steps = planned_steps(config, self.batches.steps_per_epoch)  # None: the time budget decides
         self.eval_interval = config.eval_interval or self.batches.steps_per_epoch
         # Everything below is the resumable state.
@@ -253,7 +214,7 @@ class Trainer:
         losses: list[float] = []
         tokens_since = 0
         window_start = time.perf_counter()
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step", file=sys.stderr, dynamic_ncols=True)
+        bar = progress_bar(self.total_steps, self.step, self.progress)
         with graceful_interrupts(stop), bar:
             while reason is None:
                 started = time.perf_counter()
@@ -322,12 +283,16 @@ class Trainer:
         config = self.config
         if config.sample_length == 0 or not config.sample_temperatures:
             return
-        prompt_ids = default_prompt_ids(self.tokenizer, config.sample_prompt)
+        try:
+            prompt_ids = encode_prompt(self.tokenizer, config.sample_prompt, unknown="replace")
+        except ValueError as error:
+            self.log(f"--- no samples: {error} (set --sample-prompt)")
+            return
         for temperature in config.sample_temperatures:
             generation = GenerationConfig(max_tokens=config.sample_length, temperature=temperature)
             # A private generator: samples must not consume the training RNG (exact resume depends on it).
             generator = make_generator(config.seed + self.step, self.device)
-            text = "".join(pieces[0] for pieces in generate_text(self.model, self.tokenizer, prompt_ids, generation, generator))
+            text = "".join(record.texts[0] for record in decode(self.model, self.tokenizer, prompt_ids, generation, generator))
             self.log(f"--- temperature {temperature}:\n{config.sample_prompt}{text}")
 
     def _save(self, name: str) -> None:

@@ -1,14 +1,13 @@
-"""SeqGAN with an lstmgen LSTM as the generator: discriminator, rollouts, adversarial trainer, benchmarks.
+"""SeqGAN with an lstmgen LSTM as the generator: discriminator, rollouts, adversarial trainer.
 
     GanConfig, gan_preset, GAN_PRESETS    the settings and the named schedules (seqgan-paper, oracle-2h, quick)
     Discriminator                         SeqGAN's CNN sequence classifier
     rollout_rewards                       batched Monte-Carlo rollout rewards [B, T]
     SeqGANTrainer                         MLE pre-training, D pre-training, adversarial rounds; checkpoints, resume
     load_oracle                           the synthetic benchmark's oracle as a RecurrentLanguageModel
-    run_oracle_benchmark                  the oracle benchmark (lstmgen.gan.oracle_benchmark)
 
-BLEU and the COCO captions experiment live in ``lstmgen.gan.bleu`` and ``lstmgen.gan.coco`` (they need NLTK,
-the ``bleu`` extra) and are not imported here.
+BLEU (``lstmgen.gan.bleu``) needs NLTK, the ``bleu`` extra, and is not imported here. The oracle benchmark and
+the COCO captions study are experiments, in ``lstmgen.experiments``.
 """
 
 from .config import GAN_PRESETS, GanConfig, gan_preset

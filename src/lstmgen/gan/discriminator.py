@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..model import evaluation_mode
 from .config import GanConfig
 
 
@@ -48,14 +49,10 @@ class Discriminator(nn.Module):
         features = gate * F.relu(self.highway_transform(features)) + (1 - gate) * features
         return self.output(self.dropout(features))
 
-    @torch.no_grad()
     def real_probability(self, tokens: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
         """P(real) for each sequence [B, T] -> [B], in eval mode (no dropout), in chunks to bound memory."""
-        was_training = self.training
-        self.eval()
-        scores = [self(chunk).softmax(dim=-1)[:, 1] for chunk in tokens.split(batch_size)]
-        self.train(was_training)
-        return torch.cat(scores)
+        with evaluation_mode(self, inference=False):  # the rewards later multiply log-probabilities with gradients
+            return torch.cat([self(chunk).softmax(dim=-1)[:, 1] for chunk in tokens.split(batch_size)])
 
     def output_penalty(self) -> torch.Tensor:
         return (self.output.weight.square().sum() + self.output.bias.square().sum()) / 2

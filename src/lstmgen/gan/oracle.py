@@ -7,7 +7,7 @@ The authors' oracle (``oracle_params.npz``, arrays stored ``x @ W`` as [in, out]
 
 ``torch.nn.LSTM`` computes the same with gates stacked (i, f, g, o) and weights stored [out, in], so
 weight_ih = cat([Wi, Wf, Wc, Wog], dim=1).T, weight_hh likewise from the U's, bias_ih the concatenated
-biases and bias_hh zero. ``reference_step`` is the recurrence written out in NumPy, for the tests.
+biases and bias_hh zero.
 """
 
 from __future__ import annotations
@@ -54,20 +54,6 @@ def oracle_model(arrays: dict[str, np.ndarray]) -> RecurrentLanguageModel:
 
 def load_oracle(path: str | Path) -> RecurrentLanguageModel:
     return oracle_model(read_oracle_arrays(path))
-
-
-def reference_step(arrays: dict[str, np.ndarray], token: int, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One step of the authors' recurrence in float64 NumPy: (logits, h, c) after feeding ``token``."""
-    a = {k: v.astype(np.float64) for k, v in arrays.items()}
-    sigmoid = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
-    x = a["embedding"][token]
-    i = sigmoid(x @ a["Wi"] + h @ a["Ui"] + a["bi"])
-    f = sigmoid(x @ a["Wf"] + h @ a["Uf"] + a["bf"])
-    o = sigmoid(x @ a["Wog"] + h @ a["Uog"] + a["bog"])
-    g = np.tanh(x @ a["Wc"] + h @ a["Uc"] + a["bc"])
-    c = f * c + i * g
-    h = o * np.tanh(c)
-    return h @ a["Wout"] + a["bout"], h, c
 
 
 def oracle_tokenizer(vocab_size: int = 5000) -> WordTokenizer:

@@ -5,8 +5,8 @@ completions of the prefix y_1..y_t drawn from the rollout policy; the reward of 
 P(real) of Y itself. The authors' code loops over t and over the R rollouts, re-running the prefix
 each time. Here:
 
-1. one pass over the inputs [start, y_1, ..., y_{T-1}] steps the rollout policy once per position and
-   keeps the state after every prefix (t = 1..T-1) and the logits for y_{t+1};
+1. one pass over the inputs [start, y_1, ..., y_{T-1}] steps the rollout policy once per position (the
+   core's ``decoding.Stepper``) and keeps the state after every prefix (t = 1..T-1) and the logits for y_{t+1};
 2. the (T-1) x B x R completions are laid out prefix-major (row = ((t-1) * B + b) * R + r), so the
    rows still running after k extra steps, those with t < T - k, are a leading block: each step runs
    only on live rows, and no work is spent on finished ones;
@@ -21,31 +21,26 @@ from typing import Callable
 
 import torch
 
+from ..decoding import Stepper, sample_categorical
 from ..model import RecurrentLanguageModel, State
-from ..generation import without_onednn
-from ..sampling import sample_categorical
 from .config import POLICY_GRADIENT_REDUCTIONS
 from .sequences import start_inputs
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]  # sequences [N, T] -> P(real) [N]
 
 
-@torch.no_grad()
 def prefix_states(model: RecurrentLanguageModel, sequences: torch.Tensor, start_token: int) -> tuple[list[State], torch.Tensor]:
     """States after each prefix y_1..y_t (t = 1..T-1) and the logits for y_{t+1}: ([State] * (T-1), [T-1, B, V])."""
     inputs = start_inputs(sequences, start_token)  # [B, T]
-    state = model.init_state(sequences.shape[0], sequences.device)
+    stepper = Stepper(model)
+    stepper.prefill(inputs[:, :1], len(inputs))  # the start token
     states, logits = [], []
-    with without_onednn():
-        for t in range(inputs.shape[1]):
-            out, state = model(inputs[:, t : t + 1], state)  # [B, 1, V]; state now covers start, y_1..y_t
-            if t >= 1:
-                states.append(state)
-                logits.append(out[:, -1])
+    for t in range(1, inputs.shape[1]):
+        logits.append(stepper.step(inputs[:, t]).clone())  # [B, V]: after start, y_1..y_t, predicting y_{t+1}
+        states.append(stepper.state())
     return states, torch.stack(logits) if logits else torch.empty(0)
 
 
-@torch.no_grad()
 def rollout_rewards(
     model: RecurrentLanguageModel,
     score: Scorer,
@@ -55,8 +50,6 @@ def rollout_rewards(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Per-token rewards [B, T] for sequences [B, T]: mean P(real) over ``rollouts`` completions of each prefix."""
-    was_training = model.training
-    model.eval()
     batch, length = sequences.shape
     rewards = torch.empty(batch, length)
     rewards[:, -1] = score(sequences).cpu()
@@ -68,6 +61,8 @@ def rollout_rewards(
         next_logits = logits.repeat_interleave(R, dim=1).reshape((length - 1) * batch * R, -1)  # [(T-1)BR, V]
         completed = sequences.repeat(length - 1, 1).repeat_interleave(R, dim=0).clone()  # [(T-1)BR, T]
         prefix_length = torch.arange(1, length).repeat_interleave(batch * R)  # t of every row, ascending
+        stepper = Stepper(model)
+        stepper.load_state(state)  # continue every completion from the state after its prefix
         for k in range(length - 1):
             live = int((prefix_length < length - k).sum())  # rows t < T - k still need position t + k
             if live == 0:
@@ -76,13 +71,9 @@ def rollout_rewards(
             position = prefix_length[:live] + k  # 0-based column t + k
             completed[torch.arange(live), position] = chosen
             if k + 1 < length - 1:
-                state = tuple(s[:, :live] for s in state)
-                with without_onednn():
-                    out, state = model(chosen[:, None], state)
-                next_logits = out[:, -1]
+                next_logits = stepper.step(chosen)  # the live rows are the leading ones; the rest are dropped
         scores = score(completed).cpu().view(length - 1, batch, R)  # [T-1, B, R]
         rewards[:, :-1] = scores.mean(dim=2).transpose(0, 1)  # [B, T-1]
-    model.train(was_training)
     return rewards
 
 

@@ -9,8 +9,9 @@
 With ``reward="constant"`` (an ablation) every reward is 1 and the discriminator is never trained: the
 adversarial phase becomes REINFORCE on the generator's own samples.
 
-The generator is an lstmgen ``RecurrentLanguageModel`` and is trained with the core's optimizer table,
-parameter groups and learning-rate rule. Checkpoints are ordinary lstmgen checkpoints of the generator
+The generator is an lstmgen ``RecurrentLanguageModel``, trained with the core's optimizers
+(``lstmgen.optimizers``) at the constant rates of the GanConfig, and the run talks to its user as training
+does (``lstmgen.console``: log lines, progress bar, Ctrl-C saves ``last/``). Checkpoints are ordinary lstmgen checkpoints of the generator
 (``last/`` with everything needed to resume in trainer_state.pt: the discriminator, the rollout policy,
 the three optimizers, the RNG states, the phase and the history; ``mle/`` at the end of MLE; ``mle-best/``
 at the MLE epoch with the lowest NLL-test when the evaluation reports one).
@@ -20,22 +21,21 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from tqdm import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..config import ModelConfig, TrainConfig
+from ..config import ModelConfig
+from ..console import Log, default_log, graceful_interrupts, progress_bar, show_progress
 from ..model import RecurrentLanguageModel
+from ..optimizers import make_optimizer
 from ..runtime import set_threads
 from ..tokenizers import Tokenizer
-from ..training import OPTIMIZERS, graceful_interrupts, learning_rate, parameter_groups
 from .config import GanConfig
 from .discriminator import Discriminator, held_out_scores, make_discriminator_optimizer, train_discriminator
 from .rollout import policy_gradient_loss, rollout_rewards, update_rollout_policy
@@ -65,13 +65,6 @@ def new_generator(vocab_size: int, embedding_size: int, hidden_size: int, config
     return model
 
 
-def generator_train_config(config: GanConfig, learning_rate: float) -> TrainConfig:
-    """The core TrainConfig that drives the generator's optimizer: Adam, constant rate, no decay."""
-    return TrainConfig(optimizer="adam", learning_rate=learning_rate, weight_decay=0.0, grad_clip=config.grad_clip,
-                       schedule="constant", warmup_steps=0, batch_size=config.batch_size,
-                       seq_length=config.sequence_length, seed=config.seed, sample_length=0)
-
-
 class SeqGANTrainer:
     def __init__(
         self,
@@ -81,7 +74,7 @@ class SeqGANTrainer:
         config: GanConfig,
         out_dir: str | Path,
         evaluate: Evaluation | None = None,
-        log: Callable[[str], None] | None = None,
+        log: Log | None = None,
         progress: bool | None = None,
         threads: int = 0,
     ) -> None:
@@ -99,16 +92,15 @@ class SeqGANTrainer:
         self.d_real, self.d_heldout = self.real[: len(self.real) - config.d_holdout], self.real[len(self.real) - config.d_holdout :]
         self.out_dir = Path(out_dir)
         self.evaluate = evaluate
-        self.log = log or (lambda line: tqdm.write(line, file=sys.stderr))
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.log = log or default_log
+        self.progress = show_progress(progress)
         vocab = generator.config.vocab_size
         self.discriminator = Discriminator.from_config(vocab, config)
         self.rollout = copy.deepcopy(generator)
-        self.mle_config = generator_train_config(config, config.generator_learning_rate)
-        self.pg_config = generator_train_config(config, config.adversarial_learning_rate)
-        # Two Adam optimizers over the same weights, as in the authors' code (pre-training and adversarial).
-        self.mle_optimizer = OPTIMIZERS["adam"](parameter_groups(generator, 0.0), self.mle_config)
-        self.pg_optimizer = OPTIMIZERS["adam"](parameter_groups(generator, 0.0), self.pg_config)
+        # Two Adam optimizers over the same weights at constant rates, as in the authors' code (pre-training and
+        # adversarial).
+        self.mle_optimizer = make_optimizer("adam", generator, config.generator_learning_rate)
+        self.pg_optimizer = make_optimizer("adam", generator, config.adversarial_learning_rate)
         self.d_optimizer = make_discriminator_optimizer(self.discriminator, config)
         self.rng = torch.Generator().manual_seed(config.seed)  # every draw and shuffle of the run
         # Resumable state.
@@ -200,8 +192,6 @@ class SeqGANTrainer:
         return {**record, **(after if kept else before), "d_steps_kept": self.d_steps_kept[0], "d_steps_taken": self.d_steps_kept[1]}
 
     def _mle_unit(self) -> dict[str, Any]:
-        for group in self.mle_optimizer.param_groups:
-            group["lr"] = learning_rate(self.mle_config, self.completed, self.completed / max(self._units("mle"), 1))
         loss = mle_epoch(self.generator, self.mle_optimizer, self.real, self.config.batch_size, self.config.start_token,
                          self.config.grad_clip, self.rng)
         return {"train_nll": loss}
@@ -239,7 +229,7 @@ class SeqGANTrainer:
         total = sum(self._units(p) for p in PHASES[:-1])
         done_before = sum(self._units(p) for p in PHASES[: PHASES.index(self.phase)]) + self.completed
         stop = threading.Event()
-        bar = tqdm(total=total, initial=min(done_before, total), disable=not self.progress, unit="unit", file=sys.stderr, dynamic_ncols=True)
+        bar = progress_bar(total, min(done_before, total), self.progress, unit="unit")
         with graceful_interrupts(stop), bar:
             if self.phase == "mle" and self.completed == 0 and not self.history:
                 self._evaluate_and_log({}, initial=True)
@@ -297,7 +287,7 @@ class SeqGANTrainer:
             self.out_dir / name,
             self.generator,
             self.tokenizer,
-            self.mle_config,
+            None,  # no TrainConfig: the GanConfig in extra["gan"] describes this run
             trainer_state=self.state_dict() if with_state else None,
             metrics=self.history,
             extra={"gan": self.config.to_dict(), "phase": self.phase, "completed": self.completed},

@@ -12,14 +12,11 @@ failures are 400s naming the field, an unknown model 404, a too-large body 413, 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
-import re
 import time
 import uuid
 from contextlib import asynccontextmanager
-from functools import partial
 from importlib import resources
 from typing import Any, AsyncIterator
 
@@ -31,22 +28,17 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from .. import __version__
-from ..config import ConfigError, GenerationConfig
 from ..language_model import LanguageModel
-from ..tokenizers import TokenizerError
+from ..version import __version__
+from .completions import Completion
 from .limits import ServerLimits
-from .schemas import APIError, CompletionRequest, validation_error
+from .schemas import CONFIG_NAMES, APIError, CompletionRequest, validation_error
 from .workers import Busy, GenerationJob, GenerationPool
 
 logger = logging.getLogger("lstmgen.server")
 
 STATIC_DIR = resources.files("lstmgen.server") / "static"
-CONFIG_FIELDS = {field.name for field in dataclasses.fields(GenerationConfig)}
-# Request fields passed straight to GenerationConfig when set (n, max_tokens and stop are mapped apart).
-SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "no_repeat_ngram_size", "num_beams",
-                   "length_penalty", "seed")
-REQUEST_NAMES = {"num_samples": "n"}  # GenerationConfig field -> request field, where they differ
+OPENAI_SETTINGS = {"max_tokens", "temperature", "top_p", "n", "stop", "seed"}  # the rest of GenerationConfig: extensions
 DISCONNECT_POLL_SECONDS = 0.5
 
 
@@ -56,99 +48,6 @@ def model_id(model: LanguageModel) -> str:
         return "lstmgen"
     path = model.path
     return (path.parent.name if path.name in ("best", "last") else path.name) or "lstmgen"
-
-
-class Completion:
-    """What one request asked for, checked and tokenized, and the text of its choices as it arrives."""
-
-    def __init__(self, request: CompletionRequest, model: LanguageModel, limits: ServerLimits) -> None:
-        self.request = request
-        self.model = model
-        self.prompts = request.prompts
-        self.n = request.n or 1
-        self.config = self._config(limits)  # checks the counts first, before tokenizing anything
-        self.prompt_tokens = sum(self._check_prompt(prompt, limits) for prompt in self.prompts)
-        self.texts = [""] * (len(self.prompts) * self.n)  # choice index = prompt index * n + sample
-
-    def _check_prompt(self, prompt: str, limits: ServerLimits) -> int:
-        try:
-            ids = self.model.tokenizer.encode(prompt, unknown=self.request.unknown)
-        except TokenizerError as error:
-            symbols = self.model.tokenizer.unknown_symbols(prompt)
-            if not symbols:
-                raise APIError(400, f"prompt: {error}", "prompt") from None
-            listed = ", ".join(f"{symbol!r} (x{count})" for symbol, count in symbols.most_common(20))
-            raise APIError(400, f"prompt holds symbols the model's vocabulary lacks: {listed}. Remove them, or set "
-                           "\"unknown\" to \"skip\" (drop them) or \"replace\" (use the unknown symbol)", "prompt") from None
-        if prompt and len(ids) == 0:
-            raise APIError(400, "prompt holds no symbol the model knows once unknown ones are skipped", "prompt")
-        if len(ids) > limits.max_prompt_tokens:
-            raise APIError(400, f"prompt is {len(ids)} tokens long, more than this server's limit of {limits.max_prompt_tokens}",
-                           "prompt", code="context_length_exceeded")
-        return len(ids)
-
-    def _config(self, limits: ServerLimits) -> GenerationConfig:
-        request = self.request
-        max_tokens = limits.default_max_tokens if request.max_tokens is None else request.max_tokens
-        if max_tokens > limits.max_tokens:
-            raise APIError(400, f"max_tokens is {max_tokens}, more than this server's limit of {limits.max_tokens}", "max_tokens")
-        if self.n > limits.max_n:
-            raise APIError(400, f"n is {self.n}, more than this server's limit of {limits.max_n}", "n")
-        if not self.prompts or len(self.prompts) > limits.max_prompts:
-            raise APIError(400, f"prompt must be a string or a list of 1 to {limits.max_prompts} strings", "prompt")
-        if len(self.prompts) * self.n > limits.max_choices:
-            raise APIError(400, f"{len(self.prompts)} prompts x n={self.n} is more than this server's limit of "
-                           f"{limits.max_choices} choices per request", "n")
-        if (request.num_beams or 1) > limits.max_n:
-            raise APIError(400, f"num_beams is {request.num_beams}, more than this server's limit of {limits.max_n}", "num_beams")
-        if len(request.stops) > limits.max_stop:
-            raise APIError(400, f"stop holds {len(request.stops)} strings; at most {limits.max_stop} are allowed", "stop")
-        values: dict[str, Any] = {"max_tokens": max_tokens, "num_samples": self.n, "stop": tuple(request.stops)}
-        for name in SAMPLING_FIELDS:
-            value = getattr(request, name)
-            if value is None:
-                continue
-            if name not in CONFIG_FIELDS:
-                raise APIError(400, f"{name} is not supported by this version of lstmgen ({__version__})", name)
-            values[name] = value
-        try:
-            return GenerationConfig(**values)
-        except ConfigError as error:  # its message names the field first (or explains beam search's rules)
-            message = str(error)
-            named = [word for word in re.findall(r"[a-z_]+", message) if word in CONFIG_FIELDS]
-            param = REQUEST_NAMES.get(named[0], named[0]) if named else None
-            raise APIError(400, message, param) from None
-
-    def runs(self) -> list:
-        """One generation per prompt; each yields, per step, the new text of its n samples."""
-        return [partial(self.model.stream_batch, prompt, self.config, unknown=self.request.unknown) for prompt in self.prompts]
-
-    def add(self, steps: list[tuple[int, list[str]]]) -> dict[int, str]:
-        """Record new text; return it by choice index (choices with nothing new left out)."""
-        new: dict[int, str] = {}
-        for prompt_index, pieces in steps:
-            for sample, piece in enumerate(pieces):
-                if piece:
-                    index = prompt_index * self.n + sample
-                    self.texts[index] += piece
-                    new[index] = new.get(index, "") + piece
-        return new
-
-    def completion_tokens(self, index: int) -> int:
-        return len(self.model.tokenizer.encode(self.texts[index], unknown="replace"))
-
-    def finish_reason(self, index: int) -> str:
-        # A choice cut by a stop string holds fewer tokens than the budget; one that used it all ran out.
-        if self.config.stop and self.completion_tokens(index) < self.config.max_tokens:
-            return "stop"
-        return "length"
-
-    def usage(self) -> dict[str, int]:
-        completion = sum(self.completion_tokens(index) for index in range(len(self.texts)))
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion, "total_tokens": self.prompt_tokens + completion}
-
-    def echoed(self, index: int) -> str:
-        return self.prompts[index // self.n] if self.request.echo else ""
 
 
 class GenerationStream(StreamingResponse):
@@ -247,7 +146,7 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
     @app.get("/info")
     async def info() -> dict[str, Any]:
         return {"id": name, "lstmgen_version": __version__, "model": model.info(), "limits": limits.to_dict(),
-                "extensions": sorted(set(SAMPLING_FIELDS) & CONFIG_FIELDS - {"temperature", "top_p", "seed"})}
+                "extensions": sorted(set(CONFIG_NAMES) - OPENAI_SETTINGS)}
 
     def model_card() -> dict[str, Any]:
         return {"id": name, "object": "model", "created": created, "owned_by": "lstmgen"}
@@ -301,25 +200,28 @@ async def _collect(request: Request, completion: Completion, job: GenerationJob,
                     return Response(status_code=499)  # nobody reads it: the client has gone
     finally:
         job.cancel()
-    choices = [{"text": completion.echoed(index) + text, "index": index, "logprobs": None, "finish_reason": completion.finish_reason(index)}
-               for index, text in enumerate(completion.texts)]
+    choices = [{"text": choice.text, "index": index, "logprobs": completion.logprobs_of(index, final=True),
+                "finish_reason": completion.finish_reason(index)} for index, choice in enumerate(completion.choices)]
     return JSONResponse({**header, "choices": choices, "usage": completion.usage()})
 
 
 async def _stream(completion: Completion, job: GenerationJob, header: dict[str, Any], include_usage: bool) -> AsyncIterator[str]:
     """Server-sent events shaped like OpenAI's: text chunks, a chunk of finish reasons, usage, [DONE]."""
     extra = {"usage": None} if include_usage else {}
-    choice_count = len(completion.texts)
+    choice_count = len(completion.choices)
     try:
         if completion.request.echo:
-            choices = [{"text": completion.echoed(index), "index": index, "logprobs": None, "finish_reason": None} for index in range(choice_count)]
+            choices = [{"text": completion.choices[index].text, "index": index, "logprobs": completion.logprobs_of(index, final=False),
+                        "finish_reason": None} for index in range(choice_count)]
             yield _event({**header, "choices": choices, **extra})
         async for steps in job.batches():
             new = completion.add(steps)
             if new:
-                choices = [{"text": text, "index": index, "logprobs": None, "finish_reason": None} for index, text in sorted(new.items())]
+                choices = [{"text": text, "index": index, "logprobs": completion.logprobs_of(index, final=False), "finish_reason": None}
+                           for index, text in sorted(new.items())]
                 yield _event({**header, "choices": choices, **extra})
-        choices = [{"text": "", "index": index, "logprobs": None, "finish_reason": completion.finish_reason(index)} for index in range(choice_count)]
+        choices = [{"text": "", "index": index, "logprobs": completion.logprobs_of(index, final=True),
+                    "finish_reason": completion.finish_reason(index)} for index in range(choice_count)]
         yield _event({**header, "choices": choices, **extra})
         if include_usage:
             yield _event({**header, "choices": [], "usage": completion.usage()})

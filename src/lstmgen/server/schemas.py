@@ -8,11 +8,14 @@ otherwise, naming the field.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-SEED_RANGE = dict(ge=-(2**63), le=2**64 - 1)  # what torch.Generator.manual_seed takes
+from ..config import GenerationConfig, field_types
+
+MAX_LOGPROBS = 5
 
 
 class APIError(Exception):
@@ -40,41 +43,51 @@ class StreamOptions(_Strict):
     include_usage: bool = False
 
 
-class CompletionRequest(_Strict):
-    """OpenAI's completions parameters, plus lstmgen's extensions (top_k, min_p, repetition_penalty, ...)."""
+def _generation_fields() -> dict[str, Any]:
+    """One request field per GenerationConfig field, typed and bounded from its metadata; unset = the library's default.
+
+    The request name is the field's ``request`` metadata when it has one (``num_samples`` is OpenAI's ``n``).
+    ``max_tokens`` stays optional: unset, the server's limits give OpenAI's default (16).
+    """
+    types = field_types(GenerationConfig)
+    fields: dict[str, Any] = {}
+    for item in dataclasses.fields(GenerationConfig):
+        base, _ = types[item.name]
+        annotation: Any = {int: int, float: float, bool: bool, str: str}.get(base)
+        if base is tuple:
+            annotation = str | list[str]  # stop: one string or a list of them
+        name = item.metadata.get("request") or item.name
+        fields[name] = (annotation | None, Field(None, description=item.metadata.get("help"), **(item.metadata.get("bounds") or {})))
+    return fields
+
+
+# Request field -> GenerationConfig field, where they differ.
+CONFIG_NAMES = {(f.metadata.get("request") or f.name): f.name for f in dataclasses.fields(GenerationConfig)}
+REQUEST_NAMES = {config: request for request, config in CONFIG_NAMES.items()}
+
+
+class _CompletionBase(_Strict):
+    """OpenAI's completions parameters that are not generation settings."""
 
     model: str | None = None
-    prompt: str | list[str] = ""  # "" starts from a newline
-    max_tokens: int | None = Field(None, ge=0)  # None: the server's default (16, as OpenAI)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)  # 0 = greedy
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
-    n: int | None = Field(None, ge=1)
-    stop: str | list[str] | None = None
-    seed: int | None = Field(None, **SEED_RANGE)
+    prompt: str | list[str] = ""  # "" starts from a line break
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     echo: bool | None = False
+    logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS)  # OpenAI's limit: the 5 likeliest tokens
     user: str | None = None  # accepted and ignored, as a courtesy to clients that always send it
     # OpenAI parameters accepted only at the values that change nothing here.
-    logprobs: int | None = None
     best_of: int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     logit_bias: dict[str, float] | None = None
     suffix: str | None = None
-    # lstmgen extensions.
-    top_k: int | None = Field(None, ge=1)
-    min_p: float | None = Field(None, ge=0.0, le=1.0)
-    repetition_penalty: float | None = Field(None, gt=0.0)
-    no_repeat_ngram_size: int | None = Field(None, ge=0)
-    num_beams: int | None = Field(None, ge=1)  # beam search: the n best of num_beams, all at the end
-    length_penalty: float | None = None
-    unknown: Literal["error", "skip", "replace"] = "error"  # prompt symbols the vocabulary lacks
+    unknown: Literal["error", "skip", "replace"] = "error"  # lstmgen: prompt symbols the vocabulary lacks
 
     def check_unsupported(self) -> None:
         """Refuse OpenAI parameters at values this server cannot honour."""
-        if self.logprobs:
-            raise APIError(400, "logprobs is not supported by this server; leave it unset", "logprobs")
+        if self.logprobs is not None and (self.num_beams or 1) > 1:
+            raise APIError(400, "logprobs is not available with beam search (num_beams > 1)", "logprobs")
         if self.best_of not in (None, 1, self.n or 1):
             raise APIError(400, "best_of is not supported by this server; leave it unset or equal to n", "best_of")
         for name in ("presence_penalty", "frequency_penalty"):
@@ -94,6 +107,13 @@ class CompletionRequest(_Strict):
         if self.stop is None:
             return []
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+CompletionRequest = create_model("CompletionRequest", __base__=_CompletionBase, **_generation_fields())
+CompletionRequest.__doc__ = ("OpenAI's completions parameters; the generation settings (temperature, top_p, n, stop, "
+                             "seed, and lstmgen's top_k, min_p, repetition_penalty, ...) are GenerationConfig's fields.")
+
+
 
 
 def validation_error(error: ValidationError) -> APIError:

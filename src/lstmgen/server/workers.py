@@ -16,10 +16,10 @@ import asyncio
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
-Run = Callable[[], Iterator[list[str]]]  # starts one generation: per step, the new text of each sample
-Step = tuple[int, list[str]]  # (which run, the new text of each of its samples)
+Run = Callable[[], Iterator[Any]]  # starts one generation: yields one record per step (lstmgen.decoding.DecodeStep)
+Step = tuple[int, Any]  # (which run, one of its records)
 
 _DONE = object()
 
@@ -127,11 +127,11 @@ class GenerationPool:
                     break
                 iterator = run()  # made here, so the whole generation runs on this thread
                 try:
-                    for pieces in iterator:
+                    for record in iterator:
                         if job.cancelled:
                             break
                         steps += 1
-                        job.emit((index, pieces))
+                        job.emit((index, record))
                 finally:
                     close = getattr(iterator, "close", None)  # a generator: run its cleanup on this thread
                     if close is not None:

@@ -1,4 +1,6 @@
-"""``lstmgen serve CKPT``: load a checkpoint and serve it with uvicorn (loopback only unless told)."""
+"""``lstmgen serve CKPT``: load a checkpoint and serve it with uvicorn (loopback only unless told).
+
+FastAPI and uvicorn (the ``server`` extra) are imported only when serving."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import argparse
 import ipaddress
 import sys
 
-from .limits import ServerLimits
+from ..server.limits import ServerLimits
 
 LIMIT_FLAGS = {
     "--max-tokens": ("max_tokens", "most tokens a request may ask for per choice"),
@@ -17,14 +19,10 @@ LIMIT_FLAGS = {
 }
 
 
-def add_serve_command(subparsers) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     defaults = ServerLimits()
-    parser = subparsers.add_parser(
-        "serve", help="serve a checkpoint over HTTP: OpenAI-style completions and a web playground",
-        description="Serve a checkpoint: POST /v1/completions (OpenAI's protocol, streaming), GET /v1/models, "
-        "GET /health, and a playground at /. Listens on loopback unless --host says otherwise.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser.description = ("Serve a checkpoint: POST /v1/completions (OpenAI's protocol, streaming), GET /v1/models, "
+                          "GET /health, and a playground at /. Listens on loopback unless --host says otherwise.")
     parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint or run directory")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (0 = any free port)")
@@ -35,10 +33,10 @@ def add_serve_command(subparsers) -> None:
                         help="torch threads per process; one-token steps are too small to split, so workers run requests in parallel instead")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    parser.set_defaults(handler=serve)
+    parser.set_defaults(handler=run)
 
 
-def serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
     except ImportError:
@@ -47,7 +45,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from ..language_model import LanguageModel
     from ..runtime import set_threads
-    from .app import create_app
+    from ..server.app import create_app
 
     limits = ServerLimits(**{field: getattr(args, field) for field, _ in LIMIT_FLAGS.values()})
     set_threads(args.threads)

@@ -1,7 +1,8 @@
-"""Sampling: small pure logits -> logits transforms, and the choice of the next token.
+"""Logits processors: small pure logits -> logits transforms, in a documented order.
 
-Processors run in this order on the logits [B, V] of each step (ids the tokenizer never generates are
-already -inf):
+The stepper's logits [B, V] come with the ids that are never generated already at -inf (``SuppressTokens``:
+the character tokenizer's unknown symbol, which is not text). The sampling processors then run in
+this order:
 
     1. repetition penalty  tokens already in the text (prompt included) become less likely (CTRL's rule)
     2. no-repeat n-gram    tokens that would repeat an n-gram already in the text are forbidden
@@ -12,7 +13,7 @@ already -inf):
 
 The penalties come first because they change what the model prefers; temperature then reshapes that
 distribution, and the truncations cut its tail last, so top-p and min-p measure the probabilities that
-are actually sampled from. Each processor is validated when built (the message says what is allowed),
+are actually sampled from. Each processor is validated when built, against its GenerationConfig field's bounds (the message says what is allowed),
 never edits its input, and always keeps at least one token. Temperature 0 means greedy decoding: the
 penalties still apply, the reshaping and truncations are skipped (they cannot change the most likely
 token), and the most likely token is taken.
@@ -26,9 +27,8 @@ from __future__ import annotations
 from typing import Protocol, Sequence
 
 import torch
-import torch.nn.functional as F
 
-from .config import ConfigError, GenerationConfig
+from ..config import ConfigError, GenerationConfig, check_value
 
 
 class LogitsProcessor(Protocol):
@@ -46,8 +46,43 @@ def _keep_one(original: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
     return drop & ~(emptied & best)
 
 
+class SuppressTokens:
+    """Ids that are never generated (not text, e.g. the unknown symbol) get -inf.
+
+    The stepper applies it to every step's logits; the hand-stepped LSTM folds it into a -inf output bias,
+    so there it costs nothing per step. It may empty a row only if every id is suppressed, which the
+    constructor refuses when it knows the vocabulary size.
+    """
+
+    needs_history = False
+
+    def __init__(self, ids: Sequence[int], vocab_size: int | None = None) -> None:
+        self.ids = tuple(sorted({int(i) for i in ids}))
+        if vocab_size is not None:
+            if any(not 0 <= i < vocab_size for i in self.ids):
+                raise ConfigError(f"suppressed token ids must be in [0, {vocab_size}), got {list(self.ids)}")
+            if len(self.ids) >= vocab_size:
+                raise ConfigError("every token id is suppressed: nothing could ever be generated")
+        self._index: dict[torch.device, torch.Tensor] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.ids)
+
+    def __call__(self, logits: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.ids:
+            return logits
+        index = self._index.get(logits.device)
+        if index is None:
+            index = self._index[logits.device] = torch.tensor(self.ids, dtype=torch.long, device=logits.device)
+        return logits.index_fill(-1, index, float("-inf"))
+
+
 class Temperature:
-    """Divide the logits by T: T < 1 sharpens the distribution (predictable), T > 1 flattens it (surprising)."""
+    """Divide the logits by T: T < 1 sharpens the distribution (predictable), T > 1 flattens it (surprising).
+
+    The row's largest logit is subtracted first (softmax does not change), so even a tiny T cannot overflow:
+    the best token's logit becomes 0 and the others fall towards -inf, the greedy limit.
+    """
 
     needs_history = False
 
@@ -57,7 +92,10 @@ class Temperature:
         self.temperature = float(temperature)
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
-        return logits / self.temperature
+        shifted = logits - logits.amax(dim=-1, keepdim=True)  # [B, V], the best at 0
+        if self.temperature < torch.finfo(logits.dtype).tiny:  # T rounds to 0 in the logits' precision: the limit itself
+            return shifted.masked_fill(shifted < 0, float("-inf"))
+        return shifted / self.temperature
 
 
 class TopK:
@@ -66,9 +104,7 @@ class TopK:
     needs_history = False
 
     def __init__(self, k: int) -> None:
-        if k < 1:
-            raise ConfigError(f"top_k must be at least 1, got {k}")
-        self.k = int(k)
+        self.k = int(check_value(GenerationConfig, "top_k", k))
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
         k = min(self.k, logits.shape[-1])
@@ -77,16 +113,20 @@ class TopK:
 
 
 class TopP:
-    """Nucleus sampling: keep the fewest most-likely tokens whose total probability reaches p."""
+    """Nucleus sampling: keep the fewest most-likely tokens whose total probability reaches p.
+
+    p = 1 keeps every token exactly (float32 cumulative sums can round to 1 before the last tokens with
+    probability, so it is not computed at all).
+    """
 
     needs_history = False
 
     def __init__(self, p: float) -> None:
-        if not 0.0 < p <= 1.0:
-            raise ConfigError(f"top_p must be in (0, 1], got {p}")
-        self.p = float(p)
+        self.p = float(check_value(GenerationConfig, "top_p", p))
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
+        if self.p >= 1.0:
+            return logits
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
         probabilities = sorted_logits.softmax(dim=-1)
         # Drop a token when the tokens before it already reach p; the first token is always kept.
@@ -102,11 +142,11 @@ class MinP:
     needs_history = False
 
     def __init__(self, min_p: float) -> None:
-        if not 0.0 <= min_p <= 1.0:
-            raise ConfigError(f"min_p must be in [0, 1], got {min_p}")
-        self.min_p = float(min_p)
+        self.min_p = float(check_value(GenerationConfig, "min_p", min_p))
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
+        if self.min_p <= 0.0:
+            return logits
         # p_i >= min_p * p_max  <=>  logit_i >= logit_max + log(min_p); the best token always passes.
         threshold = logits.max(dim=-1, keepdim=True).values + torch.log(torch.tensor(self.min_p, dtype=logits.dtype))
         return logits.masked_fill(logits < threshold, float("-inf"))
@@ -123,9 +163,7 @@ class RepetitionPenalty:
     needs_history = True
 
     def __init__(self, penalty: float) -> None:
-        if not penalty > 0:
-            raise ConfigError(f"repetition_penalty must be positive (1 = none, > 1 discourages repeats), got {penalty}")
-        self.penalty = float(penalty)
+        self.penalty = float(check_value(GenerationConfig, "repetition_penalty", penalty))
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
         if history is None or history.shape[-1] == 0:
@@ -163,9 +201,10 @@ class NoRepeatNGram:
 
 
 def build_processors(config: GenerationConfig) -> list[LogitsProcessor]:
-    """The processors a configuration asks for, in the documented order.
+    """The sampling processors a configuration asks for, in the documented order.
 
-    Greedy decoding keeps only the penalties: the reshaping and truncations cannot change the argmax.
+    Greedy decoding and beam search keep only the penalties: the reshaping and truncations cannot change
+    the argmax, and beam search ranks by the model's own probabilities.
     """
     processors: list[LogitsProcessor] = []
     if config.repetition_penalty != 1.0:
@@ -195,66 +234,3 @@ def apply_processors(
     for processor in processors:
         logits = processor(logits, history)
     return logits
-
-
-def choose_tokens(
-    logits: torch.Tensor,
-    config: GenerationConfig,
-    processors: Sequence[LogitsProcessor],
-    generator: torch.Generator | None = None,
-    history: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Pick one token per row of logits [B, V] -> [B] (``history`` [B, L]: the ids so far, for the penalties)."""
-    logits = apply_processors(logits.float(), processors, history)
-    if config.greedy:
-        return logits.argmax(dim=-1)
-    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)
-
-
-SAMPLER_BLOCK = 128  # ids per block of sample_categorical: ~sqrt(V) for V = 5,000-20,000
-
-
-def sample_categorical(logits: torch.Tensor, generator: torch.Generator | None = None, block: int = SAMPLER_BLOCK) -> torch.Tensor:
-    """One exact draw per row of logits [N, V] -> [N], from softmax(logits): for many rows and a large vocabulary.
-
-    ``torch.multinomial`` is exact too but slow there on a CPU (about 3 s for 19,456 rows x 5,000 ids, the
-    SeqGAN rollout batch); this two-level inverse-CDF draw takes about a sixth of that.
-
-    Two uniform draws are replaced by one: u ~ U(0, total mass) selects the block whose cumulative mass
-    first exceeds u, and the remainder of u inside that block selects the id, so every id is drawn with
-    probability exactly weight / total (up to float rounding).
-    """
-    rows, vocab = logits.shape
-    weights = (logits.float() - logits.float().amax(dim=-1, keepdim=True)).exp()  # [N, V], max weight 1
-    pad = (-vocab) % block
-    if pad:
-        weights = F.pad(weights, (0, pad))
-    weights = weights.view(rows, -1, block)  # [N, nb, block]
-    block_mass = weights.sum(dim=-1)  # [N, nb]
-    cumulative = block_mass.cumsum(dim=-1)
-    u = torch.rand(rows, 1, generator=generator, device=logits.device) * cumulative[:, -1:]  # [N, 1]
-    chosen = torch.searchsorted(cumulative, u).clamp_(max=block_mass.shape[1] - 1)  # [N, 1]
-    remainder = u - (cumulative.gather(1, chosen) - block_mass.gather(1, chosen))
-    inside = weights.gather(1, chosen[:, :, None].expand(-1, 1, block)).squeeze(1)  # [N, block]
-    offset = torch.searchsorted(inside.cumsum(dim=-1), remainder).clamp_(max=block - 1)
-    tokens = (chosen * block + offset).squeeze(1)
-    # Float rounding can land u in a zero-weight pad slot at the very end; fall back to the last real id.
-    return tokens.clamp_(max=vocab - 1)
-
-
-def reweight(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
-    """The textbook temperature formula on probabilities: p^(1/T) renormalised (the Keras example's)."""
-    powered = probabilities.double() ** (1.0 / temperature)
-    return powered / powered.sum(dim=-1, keepdim=True)
-
-
-def entropy_bits(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Entropy in bits of softmax(logits / T) per row, [..., V] -> [...]; T = 0 gives the greedy one-hot's 0.
-
-    -inf logits (tokens that are never generated) contribute nothing.
-    """
-    if temperature == 0:
-        return torch.zeros(logits.shape[:-1], dtype=torch.float64, device=logits.device)
-    log_p = torch.log_softmax(logits.double() / temperature, dim=-1)
-    terms = torch.where(torch.isneginf(log_p), torch.zeros_like(log_p), log_p.exp() * log_p)
-    return -terms.sum(dim=-1) / torch.log(torch.tensor(2.0, dtype=torch.float64))

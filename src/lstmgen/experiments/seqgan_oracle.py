@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import time
@@ -26,18 +27,20 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..config import ModelConfig
+from ..gan.config import GanConfig, gan_preset
+from ..gan.oracle import load_oracle, oracle_tokenizer
+from ..gan.sequences import sample_sequences, sequence_nll
+from ..gan.trainer import SeqGANTrainer, new_generator
+from ..metrics import mean_and_error
 from ..model import RecurrentLanguageModel
-from .config import GanConfig, gan_preset
-from .oracle import load_oracle, oracle_tokenizer
-from .sequences import mean_and_error, sample_sequences, sequence_nll
-from .trainer import SeqGANTrainer, new_generator
+from .arguments import add_common_arguments, common_changes
 
 PAPER_TABLE = {"random": 10.310, "mle": 9.038, "seqgan": 8.736}
 
 
 @dataclass(frozen=True)
 class OracleBenchmarkConfig:
-    oracle_path: str = "../shared/data/seqgan-oracle/oracle_params.npz"
+    oracle_path: str  # the oracle's weights, oracle_params.npz
     preset: str = "oracle-2h"
     gan_overrides: dict[str, Any] = field(default_factory=dict)
     train_size: int = 10_000
@@ -56,8 +59,19 @@ class OracleBenchmarkConfig:
         return gan_preset(self.preset, **self.gan_overrides)
 
 
-QUICK = OracleBenchmarkConfig(preset="quick", train_size=1_000, test_size=1_000, eval_samples=300, eval_test_size=1_000, final_samples=1_000,
-                              temperatures=(0.8, 1.0, 1.25), sweep_samples=500)
+QUICK = dict(preset="quick", train_size=1_000, test_size=1_000, eval_samples=300, eval_test_size=1_000, final_samples=1_000,
+             temperatures=(0.8, 1.0, 1.25), sweep_samples=500)
+
+
+def add_arguments(parser: argparse.ArgumentParser, oracle_default: str | None = None) -> None:
+    add_common_arguments(parser, "runs/seqgan-oracle")
+    parser.add_argument("--oracle", default=oracle_default, required=oracle_default is None, metavar="NPZ",
+                        help="the oracle's weights (oracle_params.npz; see docs/gan.md)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+
+
+def from_arguments(args: argparse.Namespace) -> OracleBenchmarkConfig:
+    return OracleBenchmarkConfig(oracle_path=args.oracle, **common_changes(args, QUICK))
 
 
 def _evaluation(oracle: RecurrentLanguageModel, test: torch.Tensor, samples: int, start_token: int, seed: int) -> Callable:

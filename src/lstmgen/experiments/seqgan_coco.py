@@ -9,6 +9,7 @@ of test.txt, self-BLEU-2..5 each against the other generated captions (see bleu.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import time
@@ -20,12 +21,13 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..checkpoint import load_checkpoint
+from ..gan.bleu import bleu, self_bleu
+from ..gan.config import gan_preset
+from ..gan.sequences import sample_sequences, sequence_nll
+from ..gan.trainer import SeqGANTrainer, new_generator
 from ..model import RecurrentLanguageModel
 from ..tokenizers import WordTokenizer
-from .bleu import bleu, self_bleu
-from .config import gan_preset
-from .sequences import sample_sequences, sequence_nll
-from .trainer import SeqGANTrainer, new_generator
+from .arguments import add_common_arguments, common_changes
 
 START, EOS = 0, 1
 TEXYGEN = {
@@ -70,7 +72,7 @@ def decode_captions(sequences: torch.Tensor, tokenizer: WordTokenizer) -> list[l
 
 @dataclass(frozen=True)
 class CocoBenchmarkConfig:
-    data_dir: str = "../shared/data/coco-captions"
+    data_dir: str  # holds train.txt and test.txt
     preset: str = "oracle-2h"
     gan_overrides: dict[str, Any] = field(default_factory=dict)
     max_words: int = 20
@@ -83,8 +85,22 @@ class CocoBenchmarkConfig:
     threads: int = 0
 
 
-QUICK = CocoBenchmarkConfig(preset="quick", samples=100, references=1000, mle_temperatures=(1.0,),
-                            gan_overrides={"pretrain_epochs": 2, "rounds": 2, "eval_interval": 1})
+QUICK = dict(preset="quick", samples=100, references=1000, mle_temperatures=(1.0,),
+             gan_overrides={"pretrain_epochs": 2, "rounds": 2, "eval_interval": 1})
+
+
+def add_arguments(parser: argparse.ArgumentParser, data_default: str | None = None) -> None:
+    add_common_arguments(parser, "runs/seqgan-coco")
+    parser.add_argument("--data", default=data_default, required=data_default is None, metavar="DIR",
+                        help="directory with train.txt and test.txt (one caption per line)")
+    parser.add_argument("--samples", type=int, help="generated captions per BLEU figure")
+
+
+def from_arguments(args: argparse.Namespace) -> CocoBenchmarkConfig:
+    changes = common_changes(args, QUICK)
+    if args.samples is not None:
+        changes["samples"] = args.samples
+    return CocoBenchmarkConfig(data_dir=args.data, **changes)
 
 
 def run_coco_benchmark(config: CocoBenchmarkConfig, out_dir: str | Path, log: Callable[[str], None] = print,

@@ -9,7 +9,10 @@ module steps the same weights by hand:
 * every later layer does one fused matmul, ``[x, h] @ [W_ih, W_hh]^T + b`` ([B, In+H] x [In+H, 4H]);
 * every tensor a step touches is allocated once, up front; each step writes into the same buffers with
   ``out=`` and in-place operations (gates [B, 4H], cell state [B, H], logits [B, V]);
-* ids that must never be generated get a -inf output bias, so masking them costs nothing per step.
+* ids that must never be generated get a -inf output bias, so masking them costs nothing per step;
+* a step may feed fewer streams than the decoder holds: the leading ones step, the others are dropped
+  (SeqGAN's rollouts finish their shortest completions first), and ``select`` reorders or repeats
+  streams (beam search).
 
 The arithmetic is PyTorch's own LSTM (gates i, f, g, o in blocks of H), so the logits match the
 reference path to float rounding and, for a fixed seed, the sampled tokens are the same (tested).
@@ -23,7 +26,7 @@ from typing import Sequence
 
 import torch
 
-from .model import RecurrentLanguageModel, State
+from ..model import RecurrentLanguageModel, State
 
 
 def supports_fast_decoding(model: torch.nn.Module) -> bool:
@@ -83,11 +86,13 @@ def _weights(model: RecurrentLanguageModel, banned: Sequence[int]) -> _Weights:
 
 
 class FastLSTMDecoder:
-    """Steps an LSTM language model one token at a time for a fixed batch of B streams.
+    """Steps an LSTM language model one token at a time for up to B streams.
 
         decoder = FastLSTMDecoder(model, batch_size=B, banned=(0,))
         decoder.load_state(state)          # the state after the prompt (from model.forward)
         logits = decoder.step(tokens)      # tokens [B] int64 -> logits [B, V] (a buffer, reused next step)
+
+    ``lstmgen.decoding.Stepper`` drives it; nothing else should need to.
 
     The weights are laid out for decoding (transposed, fused, the embedding folded into layer 0) once per
     version of the model's parameters and shared by later decoders of the same model.
@@ -103,6 +108,8 @@ class FastLSTMDecoder:
         self.weights, self.biases = weights.weights, weights.biases
         self.output_weight, self.output_bias = weights.output_weight, weights.output_bias
         self.batch_size, self.hidden, self.layers = batch_size, hidden, layers
+        self.rows = batch_size  # streams still stepping: always the leading rows of every buffer
+        self._cache: dict[int, _Views] = {}
         vocab = self.output_bias.shape[0]
         empty = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)  # noqa: E731
         # inputs[l] = [x_l, h_l] of layer l >= 1, so the fused matmul reads one contiguous buffer [B, 2H];
@@ -119,47 +126,87 @@ class FastLSTMDecoder:
         return self.h0 if layer == 0 else self.inputs[layer - 1][:, self.hidden :]
 
     def load_state(self, state: State) -> None:
-        """Copy a model state (h [L, B, H], c [L, B, H]) into the decoder's buffers."""
+        """Copy a model state (h [L, n, H], c [L, n, H], n <= batch_size) into the leading n rows."""
         h, c = state
+        rows = h.shape[1]
+        if rows > self.batch_size:
+            raise ValueError(f"a state of {rows} streams does not fit a decoder of {self.batch_size}")
         for layer in range(self.layers):
-            self._hidden(layer).copy_(h[layer])
-            self.cells[layer].copy_(c[layer])
+            self._hidden(layer)[:rows].copy_(h[layer])
+            self.cells[layer][:rows].copy_(c[layer])
+        self.rows = rows
 
     def state(self) -> State:
-        """The current state as the model's (h, c) tuple of [L, B, H] tensors (copies)."""
-        h = torch.stack([self._hidden(layer) for layer in range(self.layers)])
-        c = torch.stack(list(self.cells))
+        """The current state as the model's (h, c) tuple of [L, n, H] tensors (copies)."""
+        n = self.rows
+        h = torch.stack([self._hidden(layer)[:n] for layer in range(self.layers)])
+        c = torch.stack([cell[:n] for cell in self.cells])
         return h, c
 
-    def _cell(self, layer: int, out: torch.Tensor) -> None:
-        """PyTorch's LSTM cell on self.gates [B, 4H] (i, f, g, o), in place; the new h goes to ``out``."""
-        hidden, gates, cell = self.hidden, self.gates, self.cells[layer]
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the streams ``rows`` [k] (reordered, repeated or dropped) as the leading k streams."""
+        if len(rows) > self.batch_size:
+            raise ValueError(f"cannot select {len(rows)} streams in a decoder of {self.batch_size}")
+        for layer in range(self.layers):
+            hidden, cell = self._hidden(layer), self.cells[layer]
+            hidden[: len(rows)] = hidden[: self.rows].index_select(0, rows)
+            cell[: len(rows)] = cell[: self.rows].index_select(0, rows)
+        self.rows = len(rows)
+
+    def _views(self, n: int) -> "_Views":
+        """The buffers' leading n rows, made once per n (slicing every step would cost more than the cell)."""
+        views = self._cache.get(n)
+        if views is None:
+            views = self._cache[n] = _Views(self, n)
+        return views
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token to each of the leading n streams, tokens [n] -> logits [n, V] (a reused buffer).
+
+        Streams beyond n are dropped. No autograd context is needed: every tensor involved is detached,
+        so nothing records a graph.
+        """
+        n = len(tokens)
+        if n > self.rows:
+            raise ValueError(f"{n} tokens for {self.rows} streams: a step feeds at most one token per stream")
+        self.rows = n
+        v = self._views(n)
+        torch.index_select(self.table, 0, tokens, out=v.gates)  # x @ W_ih0 + biases
+        v.gates.addmm_(v.h0, self.weight_hh0)  # + h @ W_hh0
+        # Layer 0's new h goes to layer 1's x half (or to h0 for a one-layer model); h0 is read above first.
+        self._cell(v, 0)
+        if self.layers > 1:
+            v.h0.copy_(v.outputs[0])
+        for layer in range(1, self.layers):
+            torch.addmm(self.biases[layer - 1], v.inputs[layer - 1], self.weights[layer - 1], out=v.gates)
+            self._cell(v, layer)
+            if layer < self.layers - 1:
+                v.own_hidden[layer].copy_(v.outputs[layer])
+        torch.addmm(self.output_bias, v.top_hidden, self.output_weight, out=v.logits)
+        return v.logits
+
+    def _cell(self, v: "_Views", layer: int) -> None:
+        """PyTorch's LSTM cell on gates [n, 4H] (i, f, g, o), in place; the new h goes to v.outputs[layer]."""
+        hidden, gates, cell = self.hidden, v.gates, v.cells[layer]
         gates[:, : 2 * hidden].sigmoid_()  # i, f
         gates[:, 3 * hidden :].sigmoid_()  # o
         gates[:, 2 * hidden : 3 * hidden].tanh_()  # g
         cell.mul_(gates[:, hidden : 2 * hidden])  # c = f * c
         cell.addcmul_(gates[:, :hidden], gates[:, 2 * hidden : 3 * hidden])  # c += i * g
-        torch.tanh(cell, out=self.scratch)
-        torch.mul(gates[:, 3 * hidden :], self.scratch, out=out)  # h = o * tanh(c)
+        torch.tanh(cell, out=v.scratch)
+        torch.mul(gates[:, 3 * hidden :], v.scratch, out=v.outputs[layer])  # h = o * tanh(c)
 
-    def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Feed one token per stream, tokens [B] -> logits [B, V] for the next one (a reused buffer).
 
-        No autograd context is needed: every tensor involved is detached, so nothing records a graph.
-        """
-        torch.index_select(self.table, 0, tokens, out=self.gates)  # x @ W_ih0 + biases
-        self.gates.addmm_(self.h0, self.weight_hh0)  # + h @ W_hh0
-        # Layer 0's new h goes to layer 1's x half (or to h0 for a one-layer model); h0 is read above first.
-        self._cell(0, self.inputs[0][:, : self.hidden] if self.layers > 1 else self.h0)
-        if self.layers > 1:
-            self.h0.copy_(self.inputs[0][:, : self.hidden])
-        for layer in range(1, self.layers):
-            inputs = self.inputs[layer - 1]  # [B, 2H] = [x, h]
-            torch.addmm(self.biases[layer - 1], inputs, self.weights[layer - 1], out=self.gates)
-            last = layer == self.layers - 1
-            target = inputs[:, self.hidden :] if last else self.inputs[layer][:, : self.hidden]
-            self._cell(layer, target)
-            if not last:
-                inputs[:, self.hidden :].copy_(target)
-        torch.addmm(self.output_bias, self._hidden(self.layers - 1), self.output_weight, out=self.logits)
-        return self.logits
+class _Views:
+    """The leading n rows of every buffer of a decoder, and where each layer's new h is written."""
+
+    def __init__(self, decoder: FastLSTMDecoder, n: int) -> None:
+        hidden, layers = decoder.hidden, decoder.layers
+        self.gates, self.scratch, self.logits = decoder.gates[:n], decoder.scratch[:n], decoder.logits[:n]
+        self.h0 = decoder.h0[:n]
+        self.cells = [cell[:n] for cell in decoder.cells]
+        self.inputs = [buffer[:n] for buffer in decoder.inputs]  # [x_l, h_l] of layers l >= 1
+        self.own_hidden = [self.h0] + [buffer[:, hidden:] for buffer in self.inputs]  # h_l, where layer l reads it
+        # Layer l's new h goes to the next layer's x half; the top layer's to its own h slot (h0 for one layer).
+        self.outputs = [self.inputs[l][:, :hidden] for l in range(layers - 1)] + [self.own_hidden[layers - 1]]
+        self.top_hidden = self.own_hidden[layers - 1]

@@ -23,11 +23,12 @@ from typing import Sequence
 
 import torch
 
-from .config import GenerationConfig
-from .generation import single_step_mode
-from .model import RecurrentLanguageModel, select_state
-from .sampling import apply_processors, build_processors, needs_history
-from .tokenizers import Tokenizer
+from ..config import GenerationConfig
+from ..model import RecurrentLanguageModel
+from ..tokenizers import Tokenizer
+from .generation import FINISH_LENGTH, FINISH_STOP
+from .processors import apply_processors, build_processors, needs_history
+from .stepper import Stepper
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,11 @@ class Hypothesis:
     token_ids: tuple[int, ...]  # its generated tokens (including the one that completed a stop string)
     log_probability: float  # natural log of its probability given the prompt
     score: float  # log_probability / len(token_ids) ** length_penalty: what the search ranks by
+    finish_reason: str = FINISH_LENGTH  # "stop" when it ended at a stop string
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "tokens": len(self.token_ids), "log_probability": self.log_probability, "score": self.score}
+        return {"text": self.text, "tokens": len(self.token_ids), "log_probability": self.log_probability, "score": self.score,
+                "finish_reason": self.finish_reason}
 
 
 def _score(log_probability: float, length: int, length_penalty: float) -> float:
@@ -64,9 +67,7 @@ def beam_search(
     beams, length_penalty = config.num_beams, config.length_penalty
     if config.max_tokens == 0:
         return [Hypothesis("", (), 0.0, 0.0)] * config.num_samples
-    device = model.output.weight.device
     processors = build_processors(config)  # only the penalties: beam search rejects the sampling options
-    banned = torch.as_tensor(list(tokenizer.never_generated), dtype=torch.long, device=device)
     prompt = list(prompt_ids)
 
     def continuation(ids: Sequence[int]) -> str:
@@ -74,61 +75,53 @@ def beam_search(
         return "".join(decoder.feed(token) for token in ids)
 
     finished: list[Hypothesis] = []
-    was_training = model.training
-    model.eval()
-    try:
-        with single_step_mode():
-            logits, state = model(torch.tensor([prompt], device=device), model.init_state(1, device))  # prefill once
-            state = tuple(s.expand(-1, beams, -1).contiguous() for s in state)
-            last = logits[:, -1].expand(beams, -1)  # [K, V]
-            vocab = last.shape[-1]
-            # All beams start identical; only the first is live, or the top-K would hold K copies of one path.
-            scores = torch.full((beams,), float("-inf"), dtype=torch.float64, device=device)
-            scores[0] = 0.0
-            sequences: list[list[int]] = [[] for _ in range(beams)]
-            for step in range(config.max_tokens):
-                if len(banned):
-                    last = last.index_fill(-1, banned, float("-inf"))
-                history = None
-                if needs_history(processors):
-                    history = torch.tensor([prompt + seq for seq in sequences], dtype=torch.long, device=device)
-                log_probs = torch.log_softmax(apply_processors(last.float(), processors, history).double(), dim=-1)
-                candidates = (scores[:, None] + log_probs).view(-1)  # [K * V]
-                top_scores, top_index = candidates.topk(min(2 * beams, candidates.numel()))
-                rows, tokens, new_scores, new_sequences = [], [], [], []
-                for score, index in zip(top_scores.tolist(), top_index.tolist()):
-                    if score == float("-inf") or len(rows) == beams:
-                        break
-                    row, token = divmod(index, vocab)
-                    sequence = sequences[row] + [token]
-                    if config.stop:
-                        text = continuation(sequence)
-                        cut = _first_stop(text, config.stop)
-                        if cut is not None:
-                            finished.append(Hypothesis(text[:cut], tuple(sequence), score, _score(score, len(sequence), length_penalty)))
-                            continue
-                    rows.append(row)
-                    tokens.append(token)
-                    new_scores.append(score)
-                    new_sequences.append(sequence)
-                if not rows or step + 1 == config.max_tokens:
-                    sequences, scores = new_sequences, torch.tensor(new_scores, dtype=torch.float64)
-                    break
-                if _search_is_over(finished, new_scores, step + 1, config):
-                    sequences, scores = [], torch.tensor([], dtype=torch.float64)
-                    break
-                # Keep K rows: fill any shortfall (stops took candidates) with dead copies of the first.
-                dead = beams - len(rows)
-                rows += [rows[0]] * dead
-                tokens += [tokens[0]] * dead
-                new_sequences += [list(new_sequences[0]) for _ in range(dead)]
-                scores = torch.tensor(new_scores + [float("-inf")] * dead, dtype=torch.float64, device=device)
-                sequences = new_sequences
-                state = select_state(state, torch.tensor(rows, device=device))
-                logits, state = model(torch.tensor(tokens, device=device)[:, None], state)  # [K, 1] -> [K, 1, V]
-                last = logits[:, -1]
-    finally:
-        model.train(was_training)
+    stepper = Stepper(model, tokenizer.never_generated)
+    device = stepper.device
+    last = stepper.prefill(prompt, beams)  # [K, V]: the prompt once, its state copied to every beam
+    vocab = last.shape[-1]
+    # All beams start identical; only the first is live, or the top-K would hold K copies of one path.
+    scores = torch.full((beams,), float("-inf"), dtype=torch.float64, device=device)
+    scores[0] = 0.0
+    sequences: list[list[int]] = [[] for _ in range(beams)]
+    for step in range(config.max_tokens):
+        history = None
+        if needs_history(processors):
+            history = torch.tensor([prompt + seq for seq in sequences], dtype=torch.long, device=device)
+        log_probs = torch.log_softmax(apply_processors(last.float(), processors, history).double(), dim=-1)
+        candidates = (scores[:, None] + log_probs).view(-1)  # [K * V]
+        top_scores, top_index = candidates.topk(min(2 * beams, candidates.numel()))
+        rows, tokens, new_scores, new_sequences = [], [], [], []
+        for score, index in zip(top_scores.tolist(), top_index.tolist()):
+            if score == float("-inf") or len(rows) == beams:
+                break
+            row, token = divmod(index, vocab)
+            sequence = sequences[row] + [token]
+            if config.stop:
+                text = continuation(sequence)
+                cut = _first_stop(text, config.stop)
+                if cut is not None:
+                    finished.append(Hypothesis(text[:cut], tuple(sequence), score, _score(score, len(sequence), length_penalty),
+                                               FINISH_STOP))
+                    continue
+            rows.append(row)
+            tokens.append(token)
+            new_scores.append(score)
+            new_sequences.append(sequence)
+        if not rows or step + 1 == config.max_tokens:
+            sequences, scores = new_sequences, torch.tensor(new_scores, dtype=torch.float64)
+            break
+        if _search_is_over(finished, new_scores, step + 1, config):
+            sequences, scores = [], torch.tensor([], dtype=torch.float64)
+            break
+        # Keep K rows: fill any shortfall (stops took candidates) with dead copies of the first.
+        dead = beams - len(rows)
+        rows += [rows[0]] * dead
+        tokens += [tokens[0]] * dead
+        new_sequences += [list(new_sequences[0]) for _ in range(dead)]
+        scores = torch.tensor(new_scores + [float("-inf")] * dead, dtype=torch.float64, device=device)
+        sequences = new_sequences
+        stepper.select(torch.tensor(rows, device=device))
+        last = stepper.step(torch.tensor(tokens, device=device))  # [K] -> [K, V]
     for sequence, score in zip(sequences, scores.tolist()):
         if score > float("-inf"):
             finished.append(Hypothesis(continuation(sequence), tuple(sequence), score, _score(score, len(sequence), length_penalty)))

@@ -1,10 +1,19 @@
+"""lstmgen.decoding.processors: each transform on hand-built logits, no model."""
+
 import math
 
 import pytest
 import torch
 
 from lstmgen.config import ConfigError, GenerationConfig
-from lstmgen.sampling import Temperature, TopK, TopP, build_processors, choose_tokens, reweight, sample_categorical
+from lstmgen.decoding import (MinP, NoRepeatNGram, RepetitionPenalty, SuppressTokens, Temperature, TopK, TopP, apply_processors,
+                              build_processors)
+
+
+def reweight(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The textbook temperature formula on probabilities: p^(1/T) renormalised (the Keras example's)."""
+    powered = probabilities.double() ** (1.0 / temperature)
+    return powered / powered.sum(dim=-1, keepdim=True)
 
 
 def test_temperature_equals_classic_reweighting():
@@ -18,10 +27,18 @@ def test_temperature_equals_classic_reweighting():
         assert ours[0].tolist() == pytest.approx([m / sum(manual) for m in manual], abs=1e-6)
 
 
+def test_a_tiny_temperature_is_the_greedy_limit_not_an_overflow():
+    logits = torch.tensor([[2.0, 1.0, float("-inf"), 1.999]])
+    for t in (1e-45, 5e-324, 1e-30):
+        probabilities = Temperature(t)(logits).softmax(-1)
+        assert torch.isfinite(probabilities).all()
+        assert probabilities.tolist() == [[1.0, 0.0, 0.0, 0.0]]
+
+
 def test_processors_do_not_edit_their_input_and_keep_one_token():
     logits = torch.tensor([[3.0, 1.0, 2.0, 0.0]])
     original = logits.clone()
-    for processor in (Temperature(0.5), TopK(2), TopP(0.5)):
+    for processor in (Temperature(0.5), TopK(2), TopP(0.5), MinP(0.9), SuppressTokens([1, 2])):
         out = processor(logits)
         assert torch.equal(logits, original)
         assert torch.isfinite(out).sum() >= 1
@@ -32,40 +49,23 @@ def test_processors_do_not_edit_their_input_and_keep_one_token():
     assert torch.isfinite(TopP(0.8)(logits)).tolist() == [[True, False, True, False]]
 
 
-def test_greedy_is_argmax_and_top_k_one_is_greedy():
-    torch.manual_seed(0)
-    logits = torch.randn(16, 30)
-    assert torch.equal(choose_tokens(logits, GenerationConfig(temperature=0), []), logits.argmax(-1))
-    config = GenerationConfig(temperature=1.0, top_k=1)
-    assert torch.equal(choose_tokens(logits, config, build_processors(config)), logits.argmax(-1))
+def test_top_p_of_one_keeps_every_token():
+    # float32 cumulative sums reach 1.0 before the last tokens with some probability: p = 1 must not drop them.
+    logits = torch.cat([torch.tensor([[30.0]]), torch.full((1, 999), -5.0)], dim=1)
+    assert torch.equal(TopP(1.0)(logits), logits)
+    cumulative = logits.softmax(-1).sort(descending=True).values.cumsum(-1)
+    assert bool((cumulative[0, :-1] >= 1.0).any())  # the rounding that used to drop tokens is real here
 
 
-def test_sampling_follows_the_distribution():
-    logits = torch.log(torch.tensor([[0.7, 0.2, 0.1]])).expand(20000, 3)
-    generator = torch.Generator().manual_seed(1)
-    tokens = choose_tokens(logits, GenerationConfig(), [], generator)
-    freq = torch.bincount(tokens, minlength=3).double() / len(tokens)
-    assert freq.tolist() == pytest.approx([0.7, 0.2, 0.1], abs=0.015)
-
-
-@pytest.mark.parametrize("values, message", [
-    (dict(temperature=-1), "temperature must be >= 0"), (dict(top_p=0), "top_p must be in"), (dict(top_p=1.5), "top_p"),
-    (dict(top_k=0), "top_k must be at least 1"), (dict(num_samples=0), "num_samples"), (dict(max_tokens=-1), "max_tokens"),
-])
-def test_impossible_generation_configs(values, message):
-    with pytest.raises(ConfigError, match=message):
-        GenerationConfig(**values)
-
-
-def test_processor_order_and_greedy_skips_them():
-    assert build_processors(GenerationConfig(temperature=0, top_k=3)) == []
-    kinds = [type(p).__name__ for p in build_processors(GenerationConfig(temperature=0.5, top_k=3, top_p=0.9))]
-    assert kinds == ["Temperature", "TopK", "TopP"]
-    assert math.isclose(reweight(torch.tensor([0.5, 0.5]), 0.1).sum().item(), 1.0)
-
-
-# ----- the processors added for issue 3 ---------------------------------------------------------------
-from lstmgen.sampling import MinP, NoRepeatNGram, RepetitionPenalty, entropy_bits  # noqa: E402
+def test_suppress_tokens_sets_minus_infinity_and_refuses_to_suppress_everything():
+    logits = torch.zeros(2, 4)
+    out = SuppressTokens([0, 3], vocab_size=4)(logits)
+    assert torch.isneginf(out).tolist() == [[True, False, False, True]] * 2
+    assert torch.equal(SuppressTokens([])(logits), logits) and not SuppressTokens([])
+    with pytest.raises(ConfigError, match="every token id is suppressed"):
+        SuppressTokens([0, 1], vocab_size=2)
+    with pytest.raises(ConfigError, match=r"in \[0, 4\)"):
+        SuppressTokens([4], vocab_size=4)
 
 
 def test_min_p_keeps_tokens_at_least_that_fraction_of_the_best():
@@ -110,62 +110,31 @@ def test_no_repeat_ngram_keeps_the_best_token_when_everything_would_be_banned():
     assert torch.isfinite(out).tolist() == [[False, True, False]]
 
 
-@pytest.mark.parametrize("values, message", [
-    (dict(min_p=1.5), "min_p must be in"), (dict(repetition_penalty=0), "repetition_penalty must be positive"),
-    (dict(no_repeat_ngram_size=-1), "no_repeat_ngram_size"), (dict(num_beams=0), "num_beams must be at least 1"),
-    (dict(length_penalty=0.5), "length_penalty only applies to beam search"),
-    (dict(num_beams=4, temperature=0.7), "ignores temperature"), (dict(num_beams=4, temperature=0), "ignores temperature"),
-    (dict(num_beams=4, top_k=5, top_p=0.9), "ignores top_k, top_p"), (dict(num_beams=4, min_p=0.1), "ignores min_p"),
-    (dict(num_beams=4, seed=1), "ignores seed"), (dict(num_beams=2, num_samples=3), "num_samples must be <= num_beams"),
-])
-def test_impossible_combinations_are_rejected(values, message):
-    with pytest.raises(ConfigError, match=message):
-        GenerationConfig(**values)
-
-
 def test_processor_constructors_say_what_is_allowed():
     for build, message in ((lambda: MinP(-0.1), "min_p must be in"), (lambda: RepetitionPenalty(0), "positive"),
-                           (lambda: NoRepeatNGram(0), "at least 1"), (lambda: Temperature(0), "greedy")):
+                           (lambda: NoRepeatNGram(0), "at least 1"), (lambda: Temperature(0), "greedy"),
+                           (lambda: TopK(0), "at least 1"), (lambda: TopP(0.0), "top_p must be in")):
         with pytest.raises(ConfigError, match=message):
             build()
 
 
-def test_full_processor_order():
+def test_processor_order_greedy_and_beam_search_keep_only_the_penalties():
     config = GenerationConfig(temperature=0.7, top_k=5, top_p=0.9, min_p=0.05, repetition_penalty=1.3, no_repeat_ngram_size=3)
     assert [type(p).__name__ for p in build_processors(config)] == [
         "RepetitionPenalty", "NoRepeatNGram", "Temperature", "TopK", "TopP", "MinP"]
-    # Greedy and beam search keep only the penalties.
+    assert build_processors(GenerationConfig(temperature=0, top_k=3)) == []
+    assert [type(p).__name__ for p in build_processors(GenerationConfig(temperature=0.5, top_k=3, top_p=0.9))] == [
+        "Temperature", "TopK", "TopP"]
     greedy = GenerationConfig(temperature=0, top_k=5, repetition_penalty=1.3)
     assert [type(p).__name__ for p in build_processors(greedy)] == ["RepetitionPenalty"]
     beams = GenerationConfig(num_beams=3, no_repeat_ngram_size=2)
     assert [type(p).__name__ for p in build_processors(beams)] == ["NoRepeatNGram"]
+    assert build_processors(GenerationConfig(top_p=1.0, min_p=0.0)) == []  # no-op values build nothing
 
 
-def test_greedy_applies_the_penalties():
+def test_apply_processors_runs_them_in_order():
     logits = torch.tensor([[3.0, 2.5, 0.0]])
     history = torch.tensor([[0]])
     config = GenerationConfig(temperature=0, repetition_penalty=2.0)
-    assert choose_tokens(logits, config, build_processors(config), history=history).tolist() == [1]  # 3/2 < 2.5
-
-
-def test_entropy_bits_is_the_entropy_of_the_reweighted_distribution():
-    logits = torch.tensor([[2.0, 1.0, 0.1, float("-inf")], [0.0, 0.0, 0.0, 0.0]])
-    for t in (0.3, 1.0, 2.0):
-        p = reweight(logits.double().softmax(-1), t)
-        manual = [-sum(x * math.log2(x) for x in row if x > 0) for row in p.tolist()]
-        assert entropy_bits(logits, t).tolist() == pytest.approx(manual, abs=1e-9)
-    assert entropy_bits(logits, 1.0)[1].item() == pytest.approx(2.0)  # four equal choices: 2 bits
-    assert entropy_bits(logits, 0).tolist() == [0.0, 0.0]
-    assert entropy_bits(logits[:1], 1e-3).item() == pytest.approx(0.0, abs=1e-9)  # T -> 0: the one-hot
-
-
-def test_sample_categorical_is_exact():
-    torch.manual_seed(0)
-    logits = torch.randn(300) * 2  # 300 ids: three blocks of 128, the last one padded
-    logits[5] = float("-inf")
-    draws = sample_categorical(logits.expand(200_000, -1).contiguous(), torch.Generator().manual_seed(1))
-    frequencies = torch.bincount(draws, minlength=300).double() / len(draws)
-    probabilities = logits.double().softmax(dim=0)
-    assert frequencies[5] == 0
-    assert 0.5 * (frequencies - probabilities).abs().sum() < 0.02  # total variation; multinomial gives ~0.013 here
-    assert int(draws.max()) < 300
+    assert apply_processors(logits, build_processors(config), history).argmax(-1).tolist() == [1]  # 3/2 < 2.5
+    assert math.isclose(reweight(torch.tensor([0.5, 0.5]), 0.1).sum().item(), 1.0)

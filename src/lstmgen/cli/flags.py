@@ -1,0 +1,81 @@
+"""Command-line flags derived from the config dataclasses' fields: names, types, choices, help.
+
+A field ``batch_size`` becomes ``--batch-size`` (or its metadata's ``flag``), typed from its annotation,
+with the field's help text, allowed values and bounds in the help. ``defaults`` None leaves every flag
+unset unless given (the preset decides); otherwise each flag defaults to the field's own default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any, Iterable
+
+from ..config import describe_bounds, field_types
+
+
+def floats(text: str) -> list[float]:
+    """Comma-separated numbers: '0.2,0.5,1.0'."""
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def flag_name(item: dataclasses.Field) -> str:
+    return item.metadata.get("flag") or "--" + item.name.replace("_", "-")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, use_defaults: bool,
+                     skip: Iterable[str] = ()) -> list[str]:
+    """Add one flag per field of ``cls`` (but ``skip``); returns the field names added."""
+    types = field_types(cls)
+    added = []
+    for item in dataclasses.fields(cls):
+        if item.name in skip:
+            continue
+        base, _ = types[item.name]
+        meta = item.metadata
+        text = meta.get("help", "")
+        bounds = meta.get("bounds")
+        if bounds:
+            text += f"; {describe_bounds(bounds, base is int)}"
+        if meta.get("hint"):
+            text += f" ({meta['hint']})"
+        options: dict[str, Any] = {"dest": item.name, "help": text}
+        if item.default is not dataclasses.MISSING:
+            default = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            default = item.default_factory()
+        else:
+            default = None
+        if base is bool:
+            options.update(action="store_true", default=(default if use_defaults else None))
+        elif base is tuple:
+            element = typing_element(cls, item.name)
+            if element is float:
+                options.update(type=floats, metavar="X,Y,...", default=(list(default) if use_defaults else None))
+                options["help"] += " (comma-separated)"
+            else:
+                options.update(action="append", default=(list(default) if use_defaults else None))
+        else:
+            options.update(type=base, default=(default if use_defaults else None))
+            if meta.get("choices"):
+                options["choices"] = list(meta["choices"])
+        parser.add_argument(flag_name(item), **options)
+        added.append(item.name)
+    return added
+
+
+def typing_element(cls: type, name: str) -> type:
+    """The element type of a tuple[X, ...] field."""
+    import typing
+
+    return typing.get_args(typing.get_type_hints(cls)[name])[0]
+
+
+def config_values(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
+    """The values of the given fields that were set on the command line (None = not given)."""
+    values = vars(args)
+    return {name: (tuple(values[name]) if isinstance(values[name], list) else values[name])
+            for name in names if values.get(name) is not None}

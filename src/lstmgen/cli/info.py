@@ -1,0 +1,41 @@
+"""``lstmgen info CKPT``: the model, its parameters, the tokenizer and the training history."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint or run directory")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..language_model import LanguageModel
+
+    info = LanguageModel.load(args.checkpoint).info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    model, tokenizer, training = info["model"], info["tokenizer"], info["training"]
+    print(f"checkpoint   {info['path']}")
+    print(f"model        {model['cell'].upper()} {model['num_layers']} x {model['hidden_size']}, embedding {model['embedding_size']}, "
+          f"dropout {model['dropout']}, tied weights {'yes' if model['tie_weights'] else 'no'}")
+    print(f"tokenizer    {tokenizer['kind']}, {tokenizer['vocab_size']} symbols{', lower-cased' if tokenizer['lowercase'] else ''}")
+    print("parameters")
+    for row in info["parameter_table"]:
+        print(f"  {row['name']:<28} {'x'.join(map(str, row['shape'])):>14} {row['count']:>12,}")
+    print(f"  {'total':<28} {'':>14} {info['parameters']:>12,}")
+    data = training.get("data", {})
+    print(f"training     {training['steps']} steps, {training['evaluations']} evaluations, preset {data.get('preset', '?')}, "
+          f"corpus {', '.join(data.get('sources', [])) or '?'}")
+    best = info["best_validation"]
+    if best:
+        print(f"best val     step {best['step']}: {best['val_nats']:.4f} nats/token, {best['val_bits']:.4f} bits/token, "
+              f"perplexity {best['val_perplexity']:.3f}")
+        if "val_cold_start_nats" in best:
+            print(f"cold start   {best['val_cold_start_nats']:.4f} nats/token from a fresh state vs "
+                  f"{best['val_cold_start_context_nats']:.4f} in context (x{best['val_cold_start_ratio']:.3f})")
+    return 0

@@ -1,0 +1,49 @@
+"""``lstmgen train [CORPUS ...]``: every TrainConfig and ModelConfig field is a flag; the preset fills the rest."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import ModelConfig, TrainConfig
+from ..presets import PRESETS
+from .flags import add_config_flags, config_values
+
+ENCODING_ERRORS = ("strict", "replace", "ignore")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Train a recurrent language model. With no CORPUS the embedded default (Python's documentation "
+                          "text) is used; a name such as nietzsche or tinyshakespeare downloads that corpus once. Flags "
+                          "left unset take the preset's value.")
+    parser.add_argument("corpus", nargs="*", metavar="CORPUS", help="files, directories, globs, - for stdin, or a named corpus")
+    parser.add_argument("--val", metavar="FILE", help="validation text to use instead of splitting off the end of the corpus")
+    parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="starting settings; flags override them")
+    parser.add_argument("--out", default="runs/latest", metavar="DIR", help="run directory (best/ and last/ checkpoints, metrics)")
+    parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
+    parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    parser.add_argument("--encoding", default="utf-8", help="text encoding of the corpus files")
+    parser.add_argument("--encoding-errors", default="strict", choices=ENCODING_ERRORS, help="what to do with invalid bytes")
+    parser.add_argument("--glob", default="*.txt", help="file pattern when a CORPUS is a directory")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    training = parser.add_argument_group("training (TrainConfig)")
+    parser.set_defaults(train_fields=add_config_flags(training, TrainConfig, use_defaults=False))
+    model = parser.add_argument_group("model (ModelConfig)")
+    parser.set_defaults(model_fields=add_config_flags(model, ModelConfig, use_defaults=False, skip=("vocab_size",)))
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pipeline import train
+
+    result = train(
+        args.corpus, out_dir=args.resume or args.out, preset=args.preset, val=args.val, resume=args.resume,
+        model=config_values(args, args.model_fields), progress=False if args.no_progress else None, encoding=args.encoding,
+        encoding_errors=args.encoding_errors, glob=args.glob, overwrite=args.overwrite,
+        **config_values(args, args.train_fields),
+    )
+    best = result.best_val or {}
+    if "val_nats" in best:
+        print(f"best validation (step {best['step']}): {best['val_nats']:.4f} nats/token, {best['val_bits']:.4f} bits/token, "
+              f"perplexity {best['val_perplexity']:.3f}")
+    print(f"checkpoints in {result.out_dir} (best/ and last/); try: lstmgen generate {result.out_dir}")
+    return 0

@@ -1,0 +1,23 @@
+"""Decoding: everything between a trained model and the tokens it writes.
+
+    processors.py   logits -> logits transforms in a documented order (SuppressTokens, penalties, temperature, top-k/p, min-p)
+    choosers.py     greedy, multinomial (seeded torch.Generator), the exact large-batch sampler SeqGAN uses
+    stepper.py      the one place a model is stepped token by token: prefill once, then step (fast LSTM or model.forward)
+    fast_lstm.py    the hand-stepped LSTM the stepper uses for LSTM models
+    generation.py   decode(): one record per step (tokens, text, log-probabilities, finish reasons); stop strings
+    beam_search.py  the most probable continuations, on the same stepper
+"""
+
+from .beam_search import Hypothesis, beam_search
+from .choosers import greedy, multinomial, sample_categorical
+from .generation import FINISH_LENGTH, FINISH_STOP, DecodeStep, decode, encode_prompt, make_generator
+from .processors import (LogitsProcessor, MinP, NoRepeatNGram, RepetitionPenalty, SuppressTokens, Temperature, TopK, TopP,
+                         apply_processors, build_processors, needs_history)
+from .stepper import Stepper, stepping_mode, without_onednn
+
+__all__ = [
+    "Hypothesis", "beam_search", "greedy", "multinomial", "sample_categorical", "FINISH_LENGTH", "FINISH_STOP",
+    "DecodeStep", "decode", "encode_prompt", "make_generator", "LogitsProcessor", "MinP",
+    "NoRepeatNGram", "RepetitionPenalty", "SuppressTokens", "Temperature", "TopK", "TopP", "apply_processors",
+    "build_processors", "needs_history", "Stepper", "stepping_mode", "without_onednn",
+]

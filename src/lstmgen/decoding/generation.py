@@ -1,0 +1,172 @@
+"""Generation as an iterator of per-step records: prefill the prompt once, then one token per step.
+
+``decode`` yields a ``DecodeStep`` per step for every sample together: the token each sample chose, the
+text that token decodes to, the text released to the reader (stop strings are held back until they
+prove not to be one, and cut off when they are), the log-probability of the token under the model and,
+when asked, of the likeliest alternatives, and the finish reason on the step a sample finishes
+("stop": it reached a stop string; "length": it used its whole token budget). Everything else (the CLI's
+printing, ``LanguageModel.stream``, the server's chunks, usage and ``logprobs``) reads these records.
+
+Log-probabilities are those of the model's own next-token distribution over the tokens it can generate
+(suppressed ids excluded, before the sampling processors), the distribution OpenAI's ``logprobs`` report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+
+from ..config import GenerationConfig
+from ..model import RecurrentLanguageModel
+from ..tokenizers import Tokenizer
+from .choosers import greedy, multinomial
+from .processors import apply_processors, build_processors, needs_history
+from .stepper import Stepper
+
+FINISH_STOP = "stop"
+FINISH_LENGTH = "length"
+
+
+@dataclass(frozen=True)
+class DecodeStep:
+    """One step of every sample. A sample that has finished has token None, empty texts and no log-probability."""
+
+    tokens: tuple[int | None, ...]  # the token each sample chose
+    pieces: tuple[str, ...]  # the text each chosen token decodes to ("" while a multi-byte character is incomplete)
+    texts: tuple[str, ...]  # the text released to the reader this step (after stop-string hold-back)
+    logprobs: tuple[float | None, ...] | None  # log p(token) under the model, when asked
+    top_logprobs: tuple[tuple[tuple[int, float], ...] | None, ...] | None  # the likeliest (id, log p), when asked
+    finish_reasons: tuple[str | None, ...]  # set on the step a sample finishes
+    logits: torch.Tensor | None = None  # [B, V] the model's logits the tokens were drawn from, when asked (a buffer)
+
+
+def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator | None:
+    if seed is None:
+        return None
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return generator
+
+
+def encode_prompt(tokenizer: Tokenizer, prompt: str, unknown: str = "error") -> list[int]:
+    """Token ids of a prompt under the ``unknown`` policy (error, skip, replace).
+
+    Generation needs at least one token to start from: an empty prompt starts from a line break, the
+    start a fresh state knows best in text (every line of the corpus follows one).
+    """
+    if not prompt:
+        ids = tokenizer.encode("\n", unknown="skip").tolist()
+        if not ids:
+            raise ValueError("this model's vocabulary has no line break to start an empty prompt from; give a prompt")
+        return ids
+    ids = tokenizer.encode(prompt, unknown=unknown).tolist()
+    if not ids:
+        raise ValueError("the prompt holds no known symbols once unknown ones are skipped")
+    return ids
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest end of ``text`` that could still grow into a stop string."""
+    longest = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:size]):
+                longest = size
+                break
+    return longest
+
+
+class _Texts:
+    """The text of every sample, decoded incrementally, with stop strings applied."""
+
+    def __init__(self, tokenizer: Tokenizer, prompt_ids: Sequence[int], batch: int, stops: Sequence[str]) -> None:
+        self.decoders = [tokenizer.stream_decoder(prompt_ids) for _ in range(batch)]
+        self.stops = stops
+        self.texts = [""] * batch
+        self.emitted = [0] * batch  # characters released so far
+        self.done = [False] * batch
+
+    def add(self, row: int, token: int, last: bool) -> tuple[str, str, str | None]:
+        """Feed a sample's token: (its piece, the newly released text, the finish reason or None)."""
+        piece = self.decoders[row].feed(token)
+        text = self.texts[row] = self.texts[row] + piece
+        start = self.emitted[row]
+        hits = [i for i in (text.find(s, max(0, start - len(s))) for s in self.stops) if i >= 0]
+        reason = None
+        if hits:
+            text = self.texts[row] = text[: min(hits)]
+            safe, reason = len(text), FINISH_STOP
+        elif last:  # the budget is spent: release what was held back for a stop string that never came
+            safe, reason = len(text), FINISH_LENGTH
+        else:
+            safe = len(text) - _held_back(text, self.stops)
+        self.emitted[row] = max(start, safe)
+        self.done[row] = reason is not None
+        return piece, text[start:safe], reason
+
+
+def decode(
+    model: RecurrentLanguageModel,
+    tokenizer: Tokenizer,
+    prompt_ids: Sequence[int],
+    config: GenerationConfig,
+    generator: torch.Generator | None = None,
+    logprobs: int | None = None,
+    keep_logits: bool = False,
+    fast: bool | None = None,
+) -> Iterator[DecodeStep]:
+    """Sample ``config.num_samples`` continuations of a non-empty prompt together, one record per step.
+
+    ``logprobs`` None computes no log-probabilities; 0 the chosen tokens'; k > 0 also the k likeliest
+    tokens'. ``keep_logits`` adds the logits each step drew from (the temperature sweep's entropy).
+    ``fast`` picks the stepping path (None: the hand-stepped LSTM for LSTM models); both draw the same tokens.
+    """
+    if config.num_beams > 1:
+        raise ValueError("decode samples; beam search (num_beams > 1) runs through lstmgen.decoding.beam_search")
+    batch = config.num_samples
+    if config.max_tokens == 0:
+        return
+    stepper = Stepper(model, tokenizer.never_generated, fast)
+    processors = build_processors(config)
+    logits = stepper.prefill(prompt_ids, batch)  # [B, V]
+    history = None
+    if needs_history(processors):  # [B, P + max_tokens], filled as tokens are chosen
+        history = torch.empty(batch, len(prompt_ids) + config.max_tokens, dtype=torch.long, device=stepper.device)
+        history[:, : len(prompt_ids)] = torch.as_tensor(list(prompt_ids), dtype=torch.long)
+    texts = _Texts(tokenizer, prompt_ids, batch, config.stop)
+    for step in range(config.max_tokens):
+        with stepper.inference:  # entered once per step, and left before the record goes to the caller
+            if step:
+                logits = stepper.step(tokens)  # [B] -> [B, V]
+            seen = None if history is None else history[:, : len(prompt_ids) + step]
+            processed = apply_processors(logits.float(), processors, seen)
+            tokens = greedy(processed) if config.greedy else multinomial(processed, generator)  # [B]
+            if history is not None:
+                history[:, len(prompt_ids) + step] = tokens
+            chosen_logprobs = top = None
+            if logprobs is not None:
+                log_p = torch.log_softmax(logits.double(), dim=-1)  # [B, V]: the model's distribution
+                chosen_logprobs = log_p.gather(-1, tokens[:, None])[:, 0].tolist()
+                if logprobs > 0:
+                    values, ids = log_p.topk(min(logprobs, log_p.shape[-1]), dim=-1)
+                    top = [tuple(zip(i, v)) for i, v in zip(ids.tolist(), values.tolist())]
+            chosen = tokens.tolist()
+        last = step + 1 == config.max_tokens
+        ids, pieces, released, reasons = [], [], [], []
+        for row, token in enumerate(chosen):
+            if texts.done[row]:
+                ids.append(None), pieces.append(""), released.append(""), reasons.append(None)
+                continue
+            piece, text, reason = texts.add(row, token, last)
+            ids.append(token), pieces.append(piece), released.append(text), reasons.append(reason)
+        finished_before = [token is None for token in ids]
+        yield DecodeStep(
+            tokens=tuple(ids), pieces=tuple(pieces), texts=tuple(released),
+            logprobs=None if chosen_logprobs is None else tuple(None if f else v for f, v in zip(finished_before, chosen_logprobs)),
+            top_logprobs=None if top is None else tuple(None if f else t for f, t in zip(finished_before, top)),
+            finish_reasons=tuple(reasons), logits=logits if keep_logits else None,
+        )
+        if all(texts.done):
+            return

@@ -1,0 +1,166 @@
+"""The one place a model is stepped token by token: prefill a prompt once, then one recurrent step per token.
+
+    stepper = Stepper(model, suppress=tokenizer.never_generated)
+    logits = stepper.prefill(prompt_ids, batch_size=4)   # [4, V]: the prompt once, its state copied to 4 streams
+    logits = stepper.step(tokens)                         # tokens [4] -> logits [4, V] for the next token
+
+Generation, beam search, next-token candidates, the temperature sweep's scoring, the server and SeqGAN's
+sampling and rollouts all run on it. It owns what stepping needs:
+
+* **the path**: LSTM models step through ``FastLSTMDecoder`` (hand-stepped, preallocated, fused); other
+  cells through ``model.forward`` one token at a time. Both give the same logits to float rounding, so
+  a seeded sampler draws the same tokens through either (tested);
+* **the mode**: every call runs in torch's inference mode (no autograd bookkeeping: a third of the cost of
+  a one-token step of a small LSTM), the model in eval mode (no dropout) and without oneDNN (its one-token
+  LSTM calls cost milliseconds on a CPU), and restores all of it afterwards, so a generation suspended
+  between tokens leaves nothing switched for its caller. The logits and states it returns are inference
+  tensors: read them or copy them; tokens drawn from them are ordinary tensors SeqGAN can train on;
+* **suppressed ids** (``SuppressTokens``, e.g. the unknown symbol): -inf in every logits row it returns
+  (for the LSTM path a -inf output bias, free per step);
+* **streams**: ``prefill`` copies one prompt's state to every stream or reads one prompt per stream;
+  ``step`` may feed fewer streams than it holds (the leading ones continue, the rest are dropped);
+  ``select`` reorders or repeats them (beam search); ``state``/``load_state`` read and seed the carried
+  state (rollouts continue from the state after a prefix).
+
+The logits returned by ``step`` may be a buffer the next step overwrites: copy them to keep them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Callable, Iterator, Sequence
+
+import torch
+
+from ..model import RecurrentLanguageModel, State
+from .fast_lstm import FastLSTMDecoder, supports_fast_decoding
+from .processors import SuppressTokens
+
+PREFILL_CHUNK = 1024  # prompt tokens per model.forward call: bounds the prefill logits [B, C, V]
+
+# Prefill sees each chunk's logits [B, C, V] (suppressed ids at -inf) and the offset of its first position.
+LogitsObserver = Callable[[torch.Tensor, int], None]
+
+
+@contextlib.contextmanager
+def without_onednn() -> Iterator[None]:
+    """oneDNN off inside: its one-token LSTM calls cost milliseconds each on a CPU."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # oneDNN's flag setter warns about Intel GPUs
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
+
+
+@contextlib.contextmanager
+def stepping_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode, inference mode, no oneDNN; the model's previous mode is restored however the call ends."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), without_onednn():
+            yield
+    finally:
+        model.train(was_training)
+
+
+class Stepper:
+    """Steps one model for a batch of streams, one token per stream per call; see the module docstring."""
+
+    def __init__(self, model: RecurrentLanguageModel, suppress: Sequence[int] = (), fast: bool | None = None) -> None:
+        self.model = model
+        self.device = model.output.weight.device
+        vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+        self.suppress = SuppressTokens(suppress, vocab)
+        self.fast = supports_fast_decoding(model) if fast is None else bool(fast)
+        if self.fast and not supports_fast_decoding(model):
+            raise ValueError("the hand-stepped path steps LSTM models only; use fast=False (model.forward)")
+        self.batch_size = 0
+        self._state: State | None = None  # the reference path's state, or the fast path's until its decoder exists
+        self._decoder: FastLSTMDecoder | None = None
+        # One reusable inference-mode context for this stepper (one generation, one thread): a loop that steps
+        # once per token enters it once per step (``with stepper.inference:``) around the step and the choice of
+        # the next token, and leaves it before handing anything to its caller.
+        self.inference = torch.inference_mode()
+
+    # ----- the prompt --------------------------------------------------------------------------------
+    def prefill(self, ids: Sequence[int] | torch.Tensor, batch_size: int = 1, state: State | None = None,
+                observe: LogitsObserver | None = None) -> torch.Tensor:
+        """Read a prompt once and return the next-token logits of every stream, [batch_size, V].
+
+        ``ids`` is one prompt [P] (its state is copied to ``batch_size`` streams) or one per stream [B, P].
+        ``state`` continues from a carried state instead of the fresh one. ``observe`` sees the logits of
+        every prompt position, chunk by chunk (for scoring a text without holding [P, V] at once).
+        """
+        tokens = torch.as_tensor(ids, dtype=torch.long, device=self.device)
+        if tokens.ndim == 1:
+            tokens = tokens[None]  # [1, P]
+        if tokens.ndim != 2 or tokens.shape[1] == 0:
+            raise ValueError("generation needs a prompt of at least one token")
+        rows = tokens.shape[0]
+        if rows != 1 and rows != batch_size:
+            raise ValueError(f"{rows} prompts for {batch_size} streams: give one prompt, or one per stream")
+        with stepping_mode(self.model):
+            state = state if state is not None else self.model.init_state(rows, self.device)
+            for start in range(0, tokens.shape[1], PREFILL_CHUNK):
+                logits, state = self.model(tokens[:, start : start + PREFILL_CHUNK], state)  # [rows, C, V]
+                if observe is not None:
+                    observe(self._suppressed(logits), start)
+            last = logits[:, -1]  # [rows, V]
+            if rows != batch_size:  # one prompt for every stream: the same start for each
+                state = tuple(s.expand(-1, batch_size, -1).contiguous() for s in state)
+                last = last.expand(batch_size, -1)
+        self.load_state(state)
+        return self._suppressed(last)
+
+    # ----- one token per stream ----------------------------------------------------------------------
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed tokens [n] to the leading n streams (the others are dropped) -> next-token logits [n, V]."""
+        n = tokens.shape[0]
+        if n > self.batch_size:
+            raise ValueError(f"{n} tokens for {self.batch_size} streams: a step feeds at most one token per stream")
+        self.batch_size = n
+        if self.fast:
+            if self._decoder is not None and torch.is_inference_mode_enabled():  # the per-token loop: nothing else to do
+                return self._decoder.step(tokens)  # suppressed ids already -inf (output bias)
+            with torch.inference_mode():  # the decoder's buffers are inference tensors: made and changed only here
+                if self._decoder is None:  # built at the first step, so it never delays the first token
+                    self._decoder = FastLSTMDecoder(self.model, self._state[0].shape[1], banned=self.suppress.ids)
+                    self._decoder.load_state(self._state)
+                    self._state = None
+                return self._decoder.step(tokens)
+        state = self._state if n == self._state[0].shape[1] else tuple(s[:, :n] for s in self._state)
+        with stepping_mode(self.model):
+            logits, self._state = self.model(tokens[:, None], state)  # one step: [n, 1] -> [n, 1, V]
+        return self._suppressed(logits[:, -1])
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the streams ``rows`` [k] (reordered, repeated or dropped) as the leading k streams."""
+        rows = torch.as_tensor(rows, dtype=torch.long, device=self.device)
+        if self._decoder is not None:
+            with torch.inference_mode():
+                self._decoder.select(rows)
+        else:
+            self._state = tuple(s.index_select(1, rows) for s in self._state)
+        self.batch_size = len(rows)
+
+    def state(self) -> State:
+        """The carried state of the current streams, a tuple of [L, n, H] tensors (copies for the fast path)."""
+        if self._decoder is not None:
+            with torch.inference_mode():
+                return self._decoder.state()
+        return tuple(s[:, : self.batch_size] for s in self._state)
+
+    def load_state(self, state: State) -> None:
+        """Continue from ``state`` (a tuple of [L, n, H] tensors): n streams, as after a prefill."""
+        rows = state[0].shape[1]
+        if self._decoder is not None and rows <= self._decoder.batch_size:
+            with torch.inference_mode():
+                self._decoder.load_state(state)
+        else:
+            self._decoder = None  # (re)built at the next step for this many streams
+            self._state = tuple(s.detach() for s in state)
+        self.batch_size = rows
+
+    def _suppressed(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.suppress(logits) if self.suppress else logits

@@ -1,0 +1,190 @@
+"""One completion request, from its checked settings to OpenAI's response shapes, built on the decoding records.
+
+A request has one or more prompts and ``n`` samples each: choice ``i`` is sample ``i % n`` of prompt
+``i // n``. The generation of each prompt yields ``DecodeStep`` records (or, for beam search, one
+``BeamResult`` at the end); ``Completion.add`` files them into the choices. Everything a response says
+comes from the records: the text released so far, the number of generated tokens (usage), the finish
+reason, and OpenAI's ``logprobs`` (``tokens``, ``token_logprobs``, ``top_logprobs``, ``text_offset``) for
+the tokens whose text has been released. Nothing is re-encoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Iterator
+
+from ..config import ConfigError, GenerationConfig
+from ..decoding import FINISH_LENGTH, DecodeStep
+from ..language_model import LanguageModel
+from ..tokenizers import TokenizerError
+from .limits import ServerLimits
+from .schemas import CONFIG_NAMES, REQUEST_NAMES, APIError, CompletionRequest
+
+
+@dataclass(frozen=True)
+class BeamResult:
+    """Beam search's continuations of one prompt, known only at the end."""
+
+    texts: tuple[str, ...]
+    token_counts: tuple[int, ...]
+    finish_reasons: tuple[str, ...]
+
+
+@dataclass
+class _Token:
+    text: str
+    logprob: float | None
+    top: tuple[tuple[int, float], ...] | None
+    offset: int  # where its text starts in the choice's text (echoed prompt included)
+
+
+@dataclass
+class Choice:
+    text: str = ""  # released so far (with the echoed prompt first)
+    tokens: int = 0  # generated tokens
+    finish_reason: str | None = None
+    entries: list[_Token] = field(default_factory=list)  # log-probability entries, echoed prompt first
+    sent: int = 0  # entries already sent in a streamed chunk
+    length: int = 0  # characters of every token fed so far (released or held back)
+
+
+class Completion:
+    """What one request asked for, checked and tokenized, and its choices as they arrive."""
+
+    def __init__(self, request: CompletionRequest, model: LanguageModel, limits: ServerLimits) -> None:
+        self.request = request
+        self.model = model
+        self.prompts = request.prompts
+        self.n = request.n or 1
+        self.logprobs = request.logprobs
+        self.config = self._config(limits)  # checks the counts first, before tokenizing anything
+        self.prompt_tokens = sum(self._check_prompt(prompt, limits) for prompt in self.prompts)
+        self.choices = [Choice() for _ in range(len(self.prompts) * self.n)]
+        if request.echo:
+            self._echo()
+
+    # ----- checks --------------------------------------------------------------------------------
+    def _check_prompt(self, prompt: str, limits: ServerLimits) -> int:
+        try:
+            ids = self.model.tokenizer.encode(prompt, unknown=self.request.unknown)
+        except TokenizerError as error:
+            symbols = self.model.tokenizer.unknown_symbols(prompt)
+            if not symbols:
+                raise APIError(400, f"prompt: {error}", "prompt") from None
+            listed = ", ".join(f"{symbol!r} (x{count})" for symbol, count in symbols.most_common(20))
+            raise APIError(400, f"prompt holds symbols the model's vocabulary lacks: {listed}. Remove them, or set "
+                           "\"unknown\" to \"skip\" (drop them) or \"replace\" (use the unknown symbol)", "prompt") from None
+        if prompt and len(ids) == 0:
+            raise APIError(400, "prompt holds no symbol the model knows once unknown ones are skipped", "prompt")
+        if len(ids) > limits.max_prompt_tokens:
+            raise APIError(400, f"prompt is {len(ids)} tokens long, more than this server's limit of {limits.max_prompt_tokens}",
+                           "prompt", code="context_length_exceeded")
+        return len(ids)
+
+    def _config(self, limits: ServerLimits) -> GenerationConfig:
+        request = self.request
+        max_tokens = limits.default_max_tokens if request.max_tokens is None else request.max_tokens
+        if max_tokens > limits.max_tokens:
+            raise APIError(400, f"max_tokens is {max_tokens}, more than this server's limit of {limits.max_tokens}", "max_tokens")
+        if self.n > limits.max_n:
+            raise APIError(400, f"n is {self.n}, more than this server's limit of {limits.max_n}", "n")
+        if not self.prompts or len(self.prompts) > limits.max_prompts:
+            raise APIError(400, f"prompt must be a string or a list of 1 to {limits.max_prompts} strings", "prompt")
+        if len(self.prompts) * self.n > limits.max_choices:
+            raise APIError(400, f"{len(self.prompts)} prompts x n={self.n} is more than this server's limit of "
+                           f"{limits.max_choices} choices per request", "n")
+        if (request.num_beams or 1) > limits.max_n:
+            raise APIError(400, f"num_beams is {request.num_beams}, more than this server's limit of {limits.max_n}", "num_beams")
+        if len(request.stops) > limits.max_stop:
+            raise APIError(400, f"stop holds {len(request.stops)} strings; at most {limits.max_stop} are allowed", "stop")
+        values: dict[str, Any] = {CONFIG_NAMES[name]: getattr(request, name) for name in CONFIG_NAMES
+                                  if getattr(request, name) is not None}
+        values.update(max_tokens=max_tokens, num_samples=self.n, stop=tuple(request.stops))
+        try:
+            return GenerationConfig(**values)
+        except ConfigError as error:  # the error names its field; answer with the request's name for it
+            raise APIError(400, str(error), REQUEST_NAMES.get(error.field, error.field)) from None
+
+    # ----- generation ----------------------------------------------------------------------------
+    def runs(self) -> list:
+        """One generation per prompt; each yields DecodeStep records (beam search: one BeamResult)."""
+        return [partial(self._run, prompt) for prompt in self.prompts]
+
+    def _run(self, prompt: str) -> Iterator[DecodeStep | BeamResult]:
+        if self.config.num_beams > 1:
+            found = self.model.beam_search(prompt, self.config, unknown=self.request.unknown)
+            missing = self.config.num_samples - len(found)  # fewer only if fewer distinct continuations exist
+            yield BeamResult(tuple(h.text for h in found) + ("",) * missing, tuple(len(h.token_ids) for h in found) + (0,) * missing,
+                             tuple(h.finish_reason for h in found) + (FINISH_LENGTH,) * missing)
+            return
+        yield from self.model.decode(prompt, self.config, unknown=self.request.unknown, logprobs=self.logprobs)
+
+    def _echo(self) -> None:
+        """Each choice starts with its prompt; with logprobs, the prompt's tokens scored (the first has None)."""
+        for prompt_index, prompt in enumerate(self.prompts):
+            scored = self.model.score(prompt, top=self.logprobs or 0, unknown=self.request.unknown) if self.logprobs is not None else []
+            for sample in range(self.n):
+                choice = self.choices[prompt_index * self.n + sample]
+                offset = 0
+                for token in scored:
+                    choice.entries.append(_Token(token.text, token.logprob, token.top, offset))
+                    offset += len(token.text)
+                choice.text, choice.length = prompt, len(prompt)
+
+    def add(self, steps: list[tuple[int, DecodeStep | BeamResult]]) -> dict[int, str]:
+        """File new records; return the newly released text by choice index (choices with nothing new left out)."""
+        new: dict[int, str] = {}
+        for prompt_index, record in steps:
+            for sample in range(self.n):
+                index = prompt_index * self.n + sample
+                choice = self.choices[index]
+                if isinstance(record, BeamResult):
+                    text, choice.tokens, choice.finish_reason = record.texts[sample], record.token_counts[sample], record.finish_reasons[sample]
+                elif record.tokens[sample] is None:
+                    continue  # this sample has finished
+                else:
+                    text = record.texts[sample]
+                    choice.tokens += 1
+                    choice.finish_reason = record.finish_reasons[sample] or choice.finish_reason
+                    if record.logprobs is not None:
+                        choice.entries.append(_Token(record.pieces[sample], record.logprobs[sample],
+                                                     record.top_logprobs[sample] if record.top_logprobs else None, choice.length))
+                    choice.length += len(record.pieces[sample])
+                if text:
+                    choice.text += text
+                    new[index] = new.get(index, "") + text
+        return new
+
+    # ----- responses -----------------------------------------------------------------------------
+    def finish_reason(self, index: int) -> str:
+        return self.choices[index].finish_reason or FINISH_LENGTH  # max_tokens 0: nothing was generated
+
+    def _decode_top(self, top: tuple[tuple[int, float], ...] | None) -> dict[str, float] | None:
+        if top is None:
+            return None
+        return {self.model.tokenizer.token_text(token): value for token, value in top}
+
+    def logprobs_of(self, index: int, final: bool) -> dict[str, Any] | None:
+        """OpenAI's logprobs object for the entries not sent yet whose text is released (all that remain when final)."""
+        if self.logprobs is None:
+            return None
+        choice = self.choices[index]
+        released = len(choice.text)
+        chosen = []
+        for entry in choice.entries[choice.sent :]:
+            visible = entry.offset < released if final else entry.offset + len(entry.text) <= released
+            if not visible:
+                break
+            chosen.append(entry)
+        if final:
+            choice.sent = len(choice.entries)  # the rest made up a stop string: never shown
+        else:
+            choice.sent += len(chosen)
+        return {"tokens": [e.text for e in chosen], "token_logprobs": [e.logprob for e in chosen],
+                "top_logprobs": [self._decode_top(e.top) for e in chosen] if self.logprobs else None,
+                "text_offset": [e.offset for e in chosen]}
+
+    def usage(self) -> dict[str, int]:
+        completion = sum(choice.tokens for choice in self.choices)
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion, "total_tokens": self.prompt_tokens + completion}

@@ -1,0 +1,63 @@
+"""lstmgen.decoding.fast_lstm: the hand-stepped LSTM computes PyTorch's LSTM, for every shape it supports."""
+
+import pytest
+import torch
+
+from lstmgen import GenerationConfig
+from lstmgen.decoding.fast_lstm import FastLSTMDecoder, supports_fast_decoding
+from lstmgen.decoding.generation import decode
+
+
+@pytest.mark.parametrize("layers, tie", [(1, False), (2, False), (3, True)])
+def test_fast_decoder_matches_the_model_step_by_step(tiny_model, layers, tie):
+    model = tiny_model(num_layers=layers, tie_weights=tie)
+    tokens = torch.randint(1, 30, (3, 25), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected, final = model(tokens)
+        decoder = FastLSTMDecoder(model, 3, banned=(0,))
+        decoder.load_state(model.init_state(3))
+        for t in range(tokens.shape[1]):
+            logits = decoder.step(tokens[:, t])
+            assert torch.isneginf(logits[:, 0]).all()  # banned ids cost nothing per step: -inf output bias
+            assert torch.allclose(logits[:, 1:], expected[:, t, 1:], atol=1e-5)
+        for ours, theirs in zip(decoder.state(), final):
+            assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_other_cells_are_refused(tiny_model):
+    for cell in ("gru", "rnn"):
+        model = tiny_model(cell=cell)
+        assert not supports_fast_decoding(model)
+        with pytest.raises(ValueError, match="LSTM models only"):
+            FastLSTMDecoder(model, 1)
+
+
+class _Plain:
+    """A stand-in tokenizer: ids are their own text; nothing is suppressed."""
+
+    never_generated = ()
+
+    def stream_decoder(self, context=()):
+        class Decoder:
+            def feed(self, token):
+                return f"<{token}>"
+
+        return Decoder()
+
+
+def _greedy_tokens(model, fast=None):
+    records = decode(model, _Plain(), [1, 2], GenerationConfig(max_tokens=30, temperature=0), fast=fast)
+    return torch.tensor([record.tokens[0] for record in records])
+
+
+def test_fast_decoder_sees_weight_changes(tiny_model):
+    model = tiny_model()
+    before = _greedy_tokens(model)
+    with torch.no_grad():
+        model.output.bias[before[5]] += 100.0  # in place: the version counter moves
+    after = _greedy_tokens(model)
+    assert (after[1:] == before[5]).all()
+    model.output.bias.data[before[5]] -= 200.0  # through .data: the counter does not move, the sum does
+    again = _greedy_tokens(model)
+    assert torch.equal(again, _greedy_tokens(model, fast=False))
+    assert not (again[1:] == before[5]).any()
