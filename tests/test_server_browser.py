@@ -50,10 +50,10 @@ class SlowModel:
     def __getattr__(self, name: str):
         return getattr(self.model, name)
 
-    def stream_batch(self, *args, **kwargs):
-        for pieces in self.model.stream_batch(*args, **kwargs):
+    def decode(self, *args, **kwargs):  # what the server generates through: one record per step
+        for record in self.model.decode(*args, **kwargs):
             time.sleep(self.delay)
-            yield pieces
+            yield record
 
 
 @pytest.fixture(scope="module")
