@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("info", "describe a checkpoint: model, parameters, tokenizer, training"),
     "presets": ("presets", "list the presets and their settings"),
     "sweep": ("sweep", "measure what temperature does to the samples (entropy, NLL, diversity, invented words)"),
+    "export": ("export", "export the one-step decoder as ONNX, checked against PyTorch with onnxruntime"),
     "serve": ("serve", "serve a checkpoint over HTTP: OpenAI-style completions and a web playground"),
     "gan": ("gan", "SeqGAN: adversarial training, the oracle benchmark, COCO captions"),
 }
