@@ -79,3 +79,19 @@ def test_mismatched_tokenizer(tiny_run, tmp_path):
     (path / "tokenizer.json").write_text(json.dumps(CharTokenizer.fit("ab").to_dict()))
     with pytest.raises(CheckpointError, match="different runs"):
         LanguageModel.load(path)
+
+
+def test_trainer_state_is_loaded_onto_the_cpu_safely(tiny_run, monkeypatch):
+    """A checkpoint trained on a GPU holds CUDA tensors in trainer_state.pt: they must be mapped to the CPU, and
+    nothing but tensors and plain data may be unpickled."""
+    calls = []
+    original = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    state = load_checkpoint(tiny_run, with_trainer_state=True, prefer="last").trainer_state
+    assert calls and all(call.get("map_location") == "cpu" and call.get("weights_only") is True for call in calls)
+    assert all(s.device.type == "cpu" for s in state["recurrent_state"])

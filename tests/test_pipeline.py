@@ -9,10 +9,20 @@ from lstmgen import ConfigError, LanguageModel, train
 QUIET = dict(progress=False, log=lambda line: None)
 
 
-def test_resume_with_a_different_corpus_is_refused(tmp_path):
+def test_resume_reads_only_the_runs_own_store_and_checks_it(tmp_path):
     train(text=TINY_TEXT, out_dir=tmp_path / "run", model=TINY_MODEL, **{**TINY_SETTINGS, "max_steps": 5}, **QUIET)
-    with pytest.raises(ConfigError, match="corpus differs"):
+    with pytest.raises(ConfigError, match="pass no text"):
         train(text=TINY_TEXT + "more", resume=tmp_path / "run", **QUIET)
+    other = tmp_path / "other.txt"
+    other.write_text(TINY_TEXT + "more", encoding="utf-8")
+    with pytest.raises(ConfigError, match="without a corpus"):
+        train([str(other)], resume=tmp_path / "run", **QUIET)
+    tokens = tmp_path / "run" / "data" / "tokens.bin"
+    data = bytearray(tokens.read_bytes())
+    data[100] ^= 1  # one bit flipped inside the stream the run trains on
+    tokens.write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match="corrupt"):
+        train(resume=tmp_path / "run", max_steps=10, **QUIET)
 
 
 def test_existing_run_is_not_overwritten_silently(tiny_run):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
-from lstmgen import LanguageModel, TrainConfig, load_checkpoint, train
+from lstmgen import ConfigError, LanguageModel, TrainConfig, load_checkpoint, train
 from lstmgen.training import learning_rate
 
 QUIET = dict(progress=False, log=lambda line: None)
@@ -50,7 +50,7 @@ def test_resume_equals_uninterrupted(tmp_path):
     stopped = train(text=TINY_TEXT, out_dir=tmp_path / "split", model=RESUME_MODEL, hook=lambda trainer, record: record["step"] == 10,
                     **RESUME_SETTINGS, **QUIET)
     assert stopped.steps == 10 and stopped.stop_reason == "stopped by hook"
-    resumed = train(text=TINY_TEXT, resume=tmp_path / "split", **QUIET)
+    resumed = train(resume=tmp_path / "split", **QUIET)
     assert resumed.steps == 30
     _assert_same_weights(_weights(tmp_path / "whole"), _weights(tmp_path / "split"))
     history = [json.loads(line)["step"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
@@ -67,7 +67,7 @@ def test_interrupt_saves_and_resumes_exactly(tmp_path):
 
     stopped = train(text=TINY_TEXT, out_dir=tmp_path / "split", model=RESUME_MODEL, hook=interrupt, **RESUME_SETTINGS, **QUIET)
     assert stopped.stop_reason == "interrupted" and stopped.steps == 11
-    train(text=TINY_TEXT, resume=tmp_path / "split", **QUIET)
+    train(resume=tmp_path / "split", **QUIET)
     _assert_same_weights(_weights(tmp_path / "whole"), _weights(tmp_path / "split"))
 
 
@@ -96,3 +96,28 @@ def test_planned_steps():
     assert planned_steps(TrainConfig(), 100) == 1000  # no limit named: 10 epochs
     assert planned_steps(TrainConfig(time_budget=2.0), 100) is None  # the budget alone decides
     assert planned_steps(TrainConfig(time_budget=2.0, max_epochs=2), 100) == 200
+
+
+def test_precision_is_checked_and_bf16_trains_on_a_cpu(tmp_path):
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+        train(text=TINY_TEXT, out_dir=tmp_path / "fp16", model=TINY_MODEL, precision="fp16", device="cpu",
+              **{**TINY_SETTINGS, "max_steps": 2}, **QUIET)
+    result = train(text=TINY_TEXT, out_dir=tmp_path / "bf16", model=TINY_MODEL, precision="bf16", device="cpu",
+                   **{**TINY_SETTINGS, "max_steps": 20}, **QUIET)
+    weights = load_checkpoint(tmp_path / "bf16").model.state_dict()
+    assert all(w.dtype == torch.float32 for w in weights.values())  # checkpoints stay float32
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] + 1.0 and np.isfinite(result.best_val["val_nats"])
+
+
+def test_devices_are_validated():
+    with pytest.raises(ConfigError, match="device must be"):
+        TrainConfig(device="tpu")
+    from lstmgen.runtime import resolve_device
+
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match="no Metal"):
+            resolve_device("mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    assert resolve_device("cpu").type == "cpu"

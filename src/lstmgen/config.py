@@ -21,7 +21,8 @@ CELL_TYPES = ("lstm", "gru", "rnn")
 TOKENIZER_KINDS = ("char", "word", "byte")
 OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "constant")
-DEVICES = "auto, cpu or cuda[:N]"
+DEVICES = "auto, cpu, cuda[:N] or mps"
+PRECISIONS = ("fp32", "bf16", "fp16")
 SEED_BOUNDS = dict(ge=-(2**63), le=2**64 - 1)  # what torch.Generator.manual_seed takes
 
 
@@ -228,8 +229,12 @@ class TrainConfig(_Config):
                                                   default_factory=lambda: (0.2, 0.5, 1.0, 1.2))
     # machine
     seed: int = knob(1234, "random seed: the same seed and settings give the same run", **SEED_BOUNDS)
-    threads: int = knob(0, "CPU threads", ge=0, hint="0 = automatic: the cores free now")
+    threads: int = knob(0, "CPU threads", ge=0, hint="0 = automatic: the cores free now (shared between torchrun's processes)")
     device: str = knob("auto", "where to train: " + DEVICES)
+    precision: str = knob("fp32", "arithmetic of the forward pass: fp32, bf16 (CPU or GPU) or fp16 (CUDA, with loss "
+                          "scaling); weights and checkpoints stay fp32", choices=PRECISIONS)
+    distributed_timeout: float = knob(300.0, "under torchrun: seconds a rank waits for the others before the job ends "
+                                      "with an error (a dead or stalled rank never hangs the job)", gt=0.0)
 
     def __post_init__(self) -> None:
         _check_fields(self)
@@ -242,7 +247,7 @@ class TrainConfig(_Config):
             "val_fraction + test_fraction must leave at least 10% of the corpus for training", "val_fraction",
         )
         _require(
-            self.device in ("auto", "cpu") or self.device.startswith("cuda"),
+            self.device in ("auto", "cpu", "mps") or self.device == "cuda" or (self.device.startswith("cuda:") and self.device[5:].isdigit()),
             f"device must be {DEVICES}, got {self.device!r}", "device",
         )
 

@@ -8,18 +8,22 @@ corpus named, the embedded default is the Python documentation text that ships i
 
 from __future__ import annotations
 
+import codecs
 import glob as globbing
 import hashlib
+import io
 import os
+import shutil
 import sys
 import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Iterator, Sequence
 
 DEFAULT_CORPUS = "pydoc"
+BLOCK_BYTES = 4 << 20  # bytes read at a time when streaming a corpus
 
 
 class CorpusError(ValueError):
@@ -177,3 +181,88 @@ def read_corpus(
     if not text.strip():
         raise CorpusError(f"the corpus ({', '.join(names)}) holds only whitespace")
     return Corpus(text, tuple(names))
+
+
+# ----- streaming: the corpus read in blocks, never held whole -----------------------------------------
+@dataclass(frozen=True)
+class Source:
+    """One text of a corpus: a file on disk, or bytes held in memory (the embedded default, a string)."""
+
+    name: str
+    path: Path | None = None
+    data: bytes | None = None
+    encoding: str = "utf-8"
+
+    def open(self) -> BinaryIO:
+        return open(self.path, "rb") if self.path is not None else io.BytesIO(self.data)
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path is not None else len(self.data)
+
+
+def resolve_sources(sources: Sequence[str] = (), pattern: str = "*.txt", encoding: str = "utf-8", stdin: BinaryIO | None = None,
+                    spool_dir: str | os.PathLike | None = None) -> list[Source]:
+    """The texts ``sources`` name (as read_corpus reads them), without reading them.
+
+    Standard input can be read only once, so it is copied to a file in ``spool_dir`` (block by block).
+    """
+    if not sources:
+        return [Source(DEFAULT_CORPUS, data=default_corpus_text().encode("utf-8"))]
+    resolved: list[Source] = []
+    for source in sources:
+        if source == "-":
+            if spool_dir is None:
+                raise CorpusError("reading a corpus from standard input needs a directory to spool it to")
+            target = Path(spool_dir) / "stdin.txt"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as handle:
+                shutil.copyfileobj(stdin if stdin is not None else sys.stdin.buffer, handle, BLOCK_BYTES)
+            resolved.append(Source("-", path=target, encoding=encoding))
+        elif source == DEFAULT_CORPUS and not Path(source).exists():
+            resolved.append(Source(DEFAULT_CORPUS, data=default_corpus_text().encode("utf-8")))
+        elif source in NAMED_CORPORA and not Path(source).exists():
+            resolved.append(Source(source, path=fetch_named_corpus(source)))
+        else:
+            resolved.extend(Source(str(path), path=path, encoding=encoding) for path in _expand(source, pattern))
+    return resolved
+
+
+def text_source(text: str, name: str = "<text>") -> Source:
+    return Source(name, data=text.encode("utf-8", errors="surrogatepass"))
+
+
+def iter_blocks(source: Source, errors: str = "strict", block: int = BLOCK_BYTES) -> Iterator[tuple[bytes, str]]:
+    """(raw bytes, decoded text) of a source, block by block, with the checks of ``decode_bytes``:
+    empty and binary (NUL) files are refused, and invalid bytes are reported at their offset in the file."""
+    try:
+        decoder = codecs.getincrementaldecoder(source.encoding)(errors=errors)
+    except LookupError as error:
+        raise CorpusError(f"unknown encoding {source.encoding!r}") from error
+    offset = 0
+    utf16 = source.encoding.lower().replace("-", "").replace("_", "").startswith("utf16")
+    with source.open() as handle:
+        while True:
+            data = handle.read(block)
+            if not data:
+                break
+            if offset == 0 and b"\x00" in data[:65536] and not utf16:
+                raise CorpusError(f"{source.name} looks like a binary file (it contains NUL bytes), not text")
+            try:
+                text = decoder.decode(data)
+            except UnicodeDecodeError as error:
+                raise CorpusError(
+                    f"{source.name}: invalid {source.encoding} at byte offset {offset + error.start} ({error.reason}). Pass the "
+                    "right --encoding (for example latin-1), or --encoding-errors replace to replace invalid bytes."
+                ) from error
+            offset += len(data)
+            yield data, text
+        try:
+            tail = decoder.decode(b"", final=True)
+        except UnicodeDecodeError as error:
+            raise CorpusError(f"{source.name}: the file ends inside a {source.encoding} character (byte offset {offset}); "
+                              "pass --encoding-errors replace to replace it") from error
+        if tail:
+            yield b"", tail
+    if offset == 0:
+        raise CorpusError(f"{source.name} is empty: a corpus needs some text")

@@ -19,14 +19,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 class DataError(ValueError):
     """The data cannot be batched as asked; the message says what to change."""
+
+
+REGIONS = ("train", "val", "test")
+
+
+def split_bounds(length: int, val_fraction: float = 0.1, test_fraction: float = 0.0) -> dict[str, tuple[int, int]]:
+    """[start, end) of the train, val and test regions of a sequence of ``length``: contiguous, in that order.
+
+    The default (last 10% for validation) is the usual split of char-rnn and the Keras example, so
+    figures compare directly with published ones.
+    """
+    train = int(length * (1.0 - val_fraction - test_fraction))  # floor: 1,115,394 chars -> 1,003,854 + 111,540
+    test = int(round(length * test_fraction))
+    return {"train": (0, train), "val": (train, length - test), "test": (length - test, length)}
 
 
 @dataclass(frozen=True)
@@ -37,53 +53,45 @@ class Splits:
 
 
 def split_contiguous(sequence: Sequence, val_fraction: float = 0.1, test_fraction: float = 0.0) -> Splits:
-    """Split a text or token stream contiguously: train first, then validation, then test (the end).
-
-    The default (last 10% for validation) is the usual split of char-rnn and the Keras example, so
-    figures compare directly with published ones.
-    """
+    """Split a text or token stream contiguously (``split_bounds``): train first, then validation, then test."""
     n = len(sequence)
-    n_train = int(n * (1.0 - val_fraction - test_fraction))  # floor: 1,115,394 chars -> 1,003,854 + 111,540
-    n_test = int(round(n * test_fraction))
-    n_val = n - n_train - n_test
-    if n_train < 2:
+    bounds = split_bounds(n, val_fraction, test_fraction)
+    if bounds["train"][1] < 2:
         raise DataError(f"the corpus has {n} symbols, too few to train on after the validation/test split")
-    if val_fraction > 0 and n_val < 2:
+    if val_fraction > 0 and bounds["val"][1] - bounds["val"][0] < 2:
         raise DataError(f"the corpus has {n} symbols: too few for a validation split of {val_fraction:.0%}")
-    return Splits(sequence[:n_train], sequence[n_train : n_train + n_val], sequence[n_train + n_val :])
-
-
-def fold_streams(tokens: np.ndarray, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fold a token stream into inputs and targets of shape [B, n], targets shifted by one token."""
-    per_stream = (len(tokens) - 1) // batch_size
-    if per_stream < 1:
-        raise DataError(
-            f"{len(tokens)} tokens cannot fill {batch_size} parallel streams; lower --batch-size "
-            f"(at most {max(1, len(tokens) - 1)}) or use a longer corpus"
-        )
-    used = per_stream * batch_size
-    array = np.asarray(tokens, dtype=np.int64)
-    inputs = torch.from_numpy(array[:used].reshape(batch_size, per_stream).copy())
-    targets = torch.from_numpy(array[1 : used + 1].reshape(batch_size, per_stream).copy())
-    return inputs, targets
+    return Splits(*(sequence[slice(*bounds[name])] for name in REGIONS))
 
 
 class BatchIterator:
-    """Windows of [B, T] (inputs, targets) over B parallel streams, with a resumable cursor."""
+    """Windows of [B, T] (inputs, targets) over B parallel streams, with a resumable cursor.
 
-    def __init__(self, tokens: np.ndarray, batch_size: int, seq_length: int) -> None:
+    ``tokens`` may be a memory map: each window is gathered from it when asked for, so nothing copies the
+    stream. ``rows`` = (first, last) keeps only those streams of the B (a distributed rank's share); the
+    layout, the windows and the cursor are those of all B streams.
+    """
+
+    def __init__(self, tokens: np.ndarray, batch_size: int, seq_length: int, rows: tuple[int, int] | None = None) -> None:
         self.batch_size = batch_size
         self.seq_length = seq_length
-        self.inputs, self.targets = fold_streams(tokens, batch_size)  # [B, n] each
+        self.tokens = tokens
+        self.per_stream = (len(tokens) - 1) // batch_size  # stream b reads tokens[b * n : (b + 1) * n] (+1 for targets)
+        if self.per_stream < 1:
+            raise DataError(
+                f"{len(tokens)} tokens cannot fill {batch_size} parallel streams; lower --batch-size "
+                f"(at most {max(1, len(tokens) - 1)}) or use a longer corpus"
+            )
+        first, last = rows if rows is not None else (0, batch_size)
+        self.starts = np.arange(first, last, dtype=np.int64) * self.per_stream  # [b]: where each kept stream begins
         self.epoch = 0
         self.window = 0
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(self.inputs.shape[1] / self.seq_length)
+        return math.ceil(self.per_stream / self.seq_length)
 
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
-        """Return (inputs [B, T], targets [B, T], starts_epoch); the last window may be shorter than T.
+    def next_batch(self) -> tuple["torch.Tensor", "torch.Tensor", bool]:
+        """Return (inputs [b, T], targets [b, T], starts_epoch); the last window may be shorter than T.
 
         ``starts_epoch`` is True for the first window of an epoch: the caller resets the carried state
         there, since the streams jump back to their beginnings.
@@ -92,10 +100,14 @@ class BatchIterator:
             self.epoch += 1
             self.window = 0
         start = self.window * self.seq_length
-        end = start + self.seq_length
+        end = min(start + self.seq_length, self.per_stream)
         starts_epoch = self.window == 0
         self.window += 1
-        return self.inputs[:, start:end], self.targets[:, start:end], starts_epoch
+        import torch  # here, not at the top: `lstmgen prepare` imports this module and needs no torch
+
+        index = self.starts[:, None] + np.arange(start, end + 1)  # [b, t + 1]: the window and the token after it
+        window = torch.from_numpy(np.asarray(self.tokens[index], dtype=np.int64))
+        return window[:, :-1], window[:, 1:], starts_epoch
 
     @property
     def progress(self) -> float:

@@ -14,14 +14,14 @@ of the held-out text from a fresh state: the segment's first token is given, as 
 symbol would be, and the next K - 1 are scored. ``cold_start.fresh_nats`` is their mean NLL from the
 fresh state, ``cold_start.context_nats`` the mean NLL of the same tokens in the full pass (with all
 the text before them), and ``ratio`` = fresh / context (1.0 = the fresh state costs nothing). The
-segments start at the beginnings of lines (where prompts start) when the text has line breaks, else at
-evenly spaced positions; up to ``COLD_START_SEGMENTS`` of them, spread evenly over the stream.
+segments start at the beginnings of lines (where prompts start: the first line start after each of up to
+``COLD_START_SEGMENTS`` evenly spaced points) when the text has line breaks, else at the points themselves.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -53,25 +53,29 @@ def _rows(predictions: int, batch_size: int, warmup: int) -> list[_Row]:
 
 
 def line_start_positions(tokens: Sequence[int] | np.ndarray, separator: int | None, count: int = COLD_START_SEGMENTS,
-                         length: int = COLD_START_TOKENS) -> np.ndarray:
-    """Start positions of up to ``count`` cold-start segments of ``length`` tokens, spread evenly over the stream.
+                         length: int = COLD_START_TOKENS, scan: int = 4096) -> np.ndarray:
+    """Start positions of up to ``count`` cold-start segments of ``length`` tokens, spread over the stream.
 
-    Positions follow a ``separator`` token (a line break) and are not one themselves (no empty lines);
-    without a separator, or with no such position, they are evenly spaced over the stream.
+    From each of ``count`` evenly spaced points, the first line start at or after it within ``scan`` tokens:
+    a position that follows a ``separator`` token (a line break) and is not one itself (no empty lines).
+    Without a separator, or when no point finds one, the points themselves. Only small windows of the
+    stream are read, so it may be a memory map of any size.
     """
-    array = np.asarray(tokens)
+    array = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)
     last = len(array) - length  # the latest start whose segment fits
     if last < 0 or count < 1:
         return np.zeros(0, dtype=np.int64)
-    candidates = np.zeros(0, dtype=np.int64)
-    if separator is not None and last >= 1:
-        head = array[: last + 1]
-        candidates = np.flatnonzero((head[:-1] == separator) & (head[1:] != separator)) + 1
-    if len(candidates) == 0:
-        candidates = np.arange(last + 1, dtype=np.int64)
-    if len(candidates) > count:
-        candidates = candidates[np.linspace(0, len(candidates) - 1, count).round().astype(int)]
-    return np.unique(candidates).astype(np.int64)
+    points = np.unique(np.linspace(0, last, min(count, last + 1)).round().astype(np.int64))
+    if separator is None or last < 1:
+        return points
+    found = []
+    for point in points.tolist():
+        start = max(point, 1)
+        window = np.asarray(array[start - 1 : min(start + scan, last + 1)])  # window[i] is the token before start + i
+        hits = np.flatnonzero((window[:-1] == separator) & (window[1:] != separator))
+        if len(hits):
+            found.append(start + int(hits[0]))
+    return np.unique(np.array(found, dtype=np.int64)) if found else points
 
 
 def line_break_id(tokenizer) -> int | None:
@@ -106,64 +110,65 @@ def evaluate(
     unknown: int = 0,
     cold_start_positions: np.ndarray | None = None,
     cold_start_tokens: int = COLD_START_TOKENS,
+    shard: tuple[int, int] = (0, 1),
+    reduce: Callable[[list[float]], list[float]] | None = None,
 ) -> LossReport:
     """Mean negative log-likelihood (nats/token) of ``tokens[1:]`` given everything before each token.
 
     With ``cold_start_positions`` (segment starts, see ``line_start_positions``) the report also holds the
-    cold-start measure of those segments.
+    cold-start measure of those segments. ``shard`` = (index, count) scores only every count-th chunk and
+    segment (from index), and ``reduce`` sums the partial sums over the shards (a distributed run's
+    all-reduce): the report is then the exact full pass, whatever the number of shards.
     """
-    array = np.asarray(tokens)
+    array = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)
     if len(array) < 2:
         raise ValueError(f"evaluation needs at least 2 tokens, got {len(array)}")
-    # Predictions the cold-start measure needs in context: p .. p + K - 2 for every segment start p, sorted.
-    wanted = np.zeros(0, dtype=np.int64)
-    if cold_start_positions is not None and len(cold_start_positions):
-        wanted = np.unique((np.asarray(cold_start_positions)[:, None] + np.arange(cold_start_tokens - 1)).ravel())
-    rows = _rows(len(array) - 1, batch_size, warmup)
+    index, count = shard
+    positions = np.zeros(0, dtype=np.int64) if cold_start_positions is None else np.asarray(cold_start_positions, dtype=np.int64)
+    # Predictions the cold-start measure scores in context: p .. p + K - 2 for every segment start p, with their
+    # multiplicity (segments may overlap; each segment's tokens count once per segment, as in the fresh sum).
+    wanted, weight = np.unique((positions[:, None] + np.arange(cold_start_tokens - 1)).ravel(), return_counts=True)
+    rows = _rows(len(array) - 1, batch_size, warmup)[index::count]
+    sums = [0.0, 0.0, 0.0, 0.0]  # NLL, tokens scored, in-context NLL of the wanted predictions, their weight
     device = model.output.weight.device
-    total = 0.0
-    count = 0
-    found_index: list[np.ndarray] = []
-    found_loss: list[np.ndarray] = []
     with evaluation_mode(model):
-        state = model.init_state(len(rows), device)
-        width = max(row.end - row.first for row in rows)
-        for column in range(0, width, seq_length):
-            inputs = np.zeros((len(rows), seq_length), dtype=np.int64)
-            targets = np.zeros((len(rows), seq_length), dtype=np.int64)
-            scored = np.zeros((len(rows), seq_length), dtype=bool)
-            for r, row in enumerate(rows):
-                lo = row.first + column  # prediction index of this window's first column
-                hi = min(lo + seq_length, row.end)
-                if hi <= lo:
-                    continue  # this row has ended; its padding is never scored (and a causal model ignores it)
-                inputs[r, : hi - lo] = array[lo:hi]
-                targets[r, : hi - lo] = array[lo + 1 : hi + 1]
-                scored[r, max(row.start, lo) - lo : hi - lo] = True
-            logits, state = model(torch.from_numpy(inputs).to(device), state)  # [B, S, V]
-            state = detach_state(state)
-            losses = F.cross_entropy(logits.transpose(1, 2).float(), torch.from_numpy(targets).to(device), reduction="none")
-            losses = losses.double().cpu().numpy()  # [B, S]
-            total += float(losses[scored].sum())
-            count += int(scored.sum())
-            if len(wanted):
+        if rows:
+            state = model.init_state(len(rows), device)
+            width = max(row.end - row.first for row in rows)
+            for column in range(0, width, seq_length):
+                inputs = np.zeros((len(rows), seq_length), dtype=np.int64)
+                targets = np.zeros((len(rows), seq_length), dtype=np.int64)
+                scored = np.zeros((len(rows), seq_length), dtype=bool)
+                for r, row in enumerate(rows):
+                    lo = row.first + column  # prediction index of this window's first column
+                    hi = min(lo + seq_length, row.end)
+                    if hi <= lo:
+                        continue  # this row has ended; its padding is never scored (and a causal model ignores it)
+                    inputs[r, : hi - lo] = array[lo:hi]
+                    targets[r, : hi - lo] = array[lo + 1 : hi + 1]
+                    scored[r, max(row.start, lo) - lo : hi - lo] = True
+                logits, state = model(torch.from_numpy(inputs).to(device), state)  # [B, S, V]
+                state = detach_state(state)
+                losses = F.cross_entropy(logits.transpose(1, 2).float(), torch.from_numpy(targets).to(device), reduction="none")
+                losses = losses.double().cpu().numpy()  # [B, S]
+                sums[0] += float(losses[scored].sum())
+                sums[1] += int(scored.sum())
                 for r, row in enumerate(rows):
                     lo = row.first + column
                     first, last = np.searchsorted(wanted, [max(row.start, lo), min(lo + seq_length, row.end)])
                     if last > first:
-                        found_index.append(wanted[first:last])
-                        found_loss.append(losses[r, wanted[first:last] - lo])
-    report = LossReport(nats=total / count, tokens=count, unknown=unknown)
-    if len(wanted) == 0:
+                        sums[2] += float((losses[r, wanted[first:last] - lo] * weight[first:last]).sum())
+                        sums[3] += float(weight[first:last].sum())
+        fresh = fresh_state_losses(model, array, positions[index::count], cold_start_tokens) if len(positions) else None
+    sums += [float(fresh.sum()), float(fresh.numel())] if fresh is not None else [0.0, 0.0]
+    if reduce is not None:
+        sums = reduce(sums)
+    total, scored_count, context_sum, context_count, fresh_sum, fresh_count = sums
+    report = LossReport(nats=total / scored_count, tokens=int(scored_count), unknown=unknown)
+    if not len(positions):
         return report
-    order = np.argsort(np.concatenate(found_index), kind="stable")
-    context = np.concatenate(found_loss)[order]  # aligned with ``wanted``
-    lookup = dict(zip(wanted.tolist(), context.tolist()))
-    positions = np.asarray(cold_start_positions)
-    in_context = np.array([[lookup[p + k] for k in range(cold_start_tokens - 1)] for p in positions.tolist()])
-    fresh = fresh_state_losses(model, array, positions, cold_start_tokens).numpy()
     return LossReport(
         nats=report.nats, tokens=report.tokens, unknown=unknown,
-        cold_start=ColdStart(fresh_nats=float(fresh.mean()), context_nats=float(in_context.mean()),
+        cold_start=ColdStart(fresh_nats=fresh_sum / fresh_count, context_nats=context_sum / context_count,
                              segments=len(positions), segment_tokens=cold_start_tokens),
     )

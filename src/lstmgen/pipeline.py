@@ -1,13 +1,18 @@
-"""``train``: from a corpus to a run directory (read -> split -> fit the tokenizer -> encode -> Trainer).
+"""``train``: from a corpus to a run directory (sources -> token store -> Trainer).
 
     from lstmgen import train
     result = train(["my.txt"], out_dir="runs/mine", time_budget=3)   # keywords set TrainConfig fields
+    train(data="data/shakespeare", out_dir="runs/big")                # a store made by `lstmgen prepare`
     train(resume="runs/mine")                                         # continue exactly where it stopped
+
+A corpus is tokenized into a token store first (``lstmgen.store``: streamed, never held in memory as one
+string): into ``RUN/data`` for a corpus named by files, or a store the user prepared (``data=``, or a
+store directory named as the corpus). Training memory-maps it. Resume reads only the run directory
+(and a store the user names again): never a path a checkpoint records, which is untrusted input.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from dataclasses import replace
@@ -18,17 +23,17 @@ import torch
 
 from .checkpoint import load_checkpoint, resolve_checkpoint_dir
 from .config import ConfigError, ModelConfig, TrainConfig
-from .corpus import read_corpus
-from .data import split_contiguous
+from .console import default_log, progress_bar, show_progress
+from .corpus import resolve_sources, text_source
+from .distributed import World, close, exclusive_lock
 from .model import RecurrentLanguageModel
 from .presets import get_preset
-from .tokenizers import Tokenizer, fit_tokenizer
+from .runtime import resolve_device
+from .store import StoreError, TokenStore, is_store, prepare
 from .training import Hook, Trainer, TrainResult
 
-
-# ----- training ------------------------------------------------------------------------------------
-def _sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+RUN_STORE = "data"  # the token store of a run prepared from a corpus, inside the run directory
+STORE_SETTINGS = ("tokenizer", "lowercase", "min_frequency", "val_fraction", "test_fraction")  # fixed by a store
 
 
 def build_configs(vocab_size: int, preset: str = "default", model_overrides: dict[str, Any] | None = None,
@@ -51,6 +56,7 @@ def train(
     preset: str = "default",
     val: str | None = None,
     text: str | None = None,
+    data: str | os.PathLike | None = None,
     resume: str | os.PathLike | None = None,
     model: dict[str, Any] | None = None,
     hook: Hook | None = None,
@@ -64,28 +70,101 @@ def train(
 ) -> TrainResult:
     """Train (or resume) a model and write its run directory; keyword arguments set ``TrainConfig`` fields.
 
-    ``corpus`` names files, directories, globs, ``-`` or named corpora (empty = the embedded default);
-    ``text`` passes the training text directly instead; ``val`` names a validation file to use instead of
-    splitting off the end of the corpus; ``model`` overrides ``ModelConfig`` fields of the preset.
+    ``corpus`` names files, directories, globs, ``-`` or named corpora (empty = the embedded default), or a
+    token store directory; ``text`` passes the training text directly instead; ``data`` names a token store
+    (``lstmgen prepare``); ``val`` names a validation file to use instead of splitting off the end of the
+    corpus; ``model`` overrides ``ModelConfig`` fields of the preset.
     """
-    if resume is not None:
-        return _resume(Path(resume), corpus, val, text, hook, log, progress, encoding, encoding_errors, glob, train_overrides)
-    _prepare_out_dir(Path(out_dir), overwrite)
+    say = log or default_log
+    if resume is not None and text is not None:
+        raise ConfigError("resume continues on the run's own token store; pass no text=... (start a new run to train on other text)")
     config = preset_train_config(preset, **train_overrides)
-    if val is not None:
-        config = replace(config, val_fraction=0.0)
-    corpus_text, sources = _read(corpus, text, encoding, encoding_errors, glob)
-    # The vocabulary comes from the training part only, so held-out text is scored honestly.
-    train_text = split_contiguous(corpus_text, config.val_fraction, config.test_fraction).train
-    tokenizer = fit_tokenizer(config.tokenizer, train_text, lowercase=config.lowercase, min_frequency=config.min_frequency)
-    model_config, _ = build_configs(tokenizer.vocab_size, preset, model)
-    train_tokens, val_tokens, data_info = _datasets(tokenizer, corpus_text, config, val, encoding, encoding_errors)
-    data_info.update(sources=list(sources), val_source=val, corpus_sha256=_sha256_text(corpus_text), preset=preset)
-    torch.manual_seed(config.seed)  # the initial weights depend on the seed only
-    network = RecurrentLanguageModel(model_config)
-    trainer = Trainer(network, tokenizer, train_tokens, val_tokens, config, out_dir, hook=hook, log=log, progress=progress, data_info=data_info)
-    _announce(trainer, log)
-    return trainer.run()
+    world = World.from_environment(resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0"))), config.distributed_timeout)
+    try:
+        if resume is not None:
+            return _resume(Path(resume), corpus, data, hook, log, progress, train_overrides, world)
+        out = Path(out_dir)
+        if world.is_main:
+            _prepare_out_dir(out, overwrite)
+        world.barrier()
+        store = _store(out, corpus, text, data, val, config, train_overrides, encoding, encoding_errors, glob, say, progress, world)
+        config = replace(config, **{name: value for name, value in _store_settings(store).items()})
+        model_config, _ = build_configs(store.tokenizer.vocab_size, preset, model)
+        data_info = {**store.info(), "store": _recorded_path(store.path, out), "preset": preset, "val_source": val}
+        torch.manual_seed(config.seed)  # the initial weights depend on the seed only: the same on every rank
+        network = RecurrentLanguageModel(model_config)
+        trainer = Trainer(network, store.tokenizer, store.train, store.val, config, out, hook=hook, log=log, progress=progress,
+                          data_info=data_info, world=world)
+        _announce(trainer, log)
+        return trainer.run()
+    finally:
+        close(world)
+
+
+def _store_settings(store: TokenStore) -> dict[str, Any]:
+    """The TrainConfig fields a store fixes (its tokenizer and split)."""
+    settings = store.meta["settings"]
+    return {"tokenizer": settings["kind"], "lowercase": settings["lowercase"], "min_frequency": settings["min_frequency"],
+            "val_fraction": settings["val_fraction"], "test_fraction": settings["test_fraction"]}
+
+
+def _store(out: Path, corpus: Sequence[str], text: str | None, data, val: str | None, config: TrainConfig,
+           overrides: dict[str, Any], encoding: str, errors: str, glob: str, say, progress: bool | None,
+           world: World) -> TokenStore:
+    """The token store to train on: the one named, or one prepared from the corpus into the run directory.
+
+    Under torchrun the first process of each machine prepares it (a lock keeps two machines sharing a disk
+    from writing it at once) while the others wait, and every rank checks it trains on the same tokens.
+    """
+    store = _open_or_prepare(out, corpus, text, data, val, config, overrides, encoding, errors, glob, say, progress, world)
+    digests = world.gather_rows(torch.tensor(list(bytes.fromhex(store.sha256)), dtype=torch.uint8)[None], dim=0)
+    if not bool((digests == digests[0]).all()):
+        raise ConfigError(f"the processes of this job see different token stores at {store.path}; give every machine the same "
+                          "corpus (or a shared --out)")
+    return store
+
+
+def _open_or_prepare(out: Path, corpus, text, data, val, config, overrides, encoding, errors, glob, say, progress,
+                     world: World) -> TokenStore:
+    if text is not None and (corpus or data is not None):
+        raise ConfigError("pass either a corpus, data=... or text=..., not several")
+    if data is None and len(corpus) == 1 and is_store(corpus[0]):
+        data, corpus = corpus[0], ()
+    if data is not None:
+        if corpus or val is not None:
+            raise ConfigError("a token store holds its own validation region; pass the store alone (prepare it with --val)")
+        store = TokenStore.open(data)
+        fixed = _store_settings(store)
+        clashes = [f"{name}={overrides[name]!r} (the store has {fixed[name]!r})" for name in STORE_SETTINGS
+                   if overrides.get(name) is not None and overrides[name] != fixed[name]]
+        if clashes:
+            raise ConfigError(f"{data} was prepared with other settings: {', '.join(clashes)}; prepare the corpus again with "
+                              "them (lstmgen prepare ...), or leave them unset")
+        return store
+    if text is not None and not text.strip():
+        raise ConfigError("the training text is empty")
+    if world.local_rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(out / ".prepare.lock"):
+            sources = [text_source(text)] if text is not None else resolve_sources(list(corpus), pattern=glob, encoding=encoding,
+                                                                                   spool_dir=out / ".spool")
+            val_sources = resolve_sources([val], encoding=encoding) if val is not None else []
+            total = sum(source.size for source in sources + val_sources)
+            with progress_bar(3 * total, 0, show_progress(progress) and world.is_main and total > 50_000_000, unit="B") as bar:
+                prepare(sources, out / RUN_STORE, config.tokenizer, config.lowercase, config.min_frequency, config.val_fraction,
+                        config.test_fraction, errors, val_sources=val_sources, reuse=True, progress=bar.update,
+                        log=say if world.is_main else None)
+            shutil.rmtree(out / ".spool", ignore_errors=True)
+    world.barrier()
+    return TokenStore.open(out / RUN_STORE)
+
+
+def _recorded_path(store: Path, out: Path) -> str:
+    """The store's path as the checkpoint records it: relative when it lies in the run directory."""
+    try:
+        return str(store.resolve().relative_to(out.resolve()))
+    except ValueError:
+        return str(store.resolve())
 
 
 def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
@@ -95,34 +174,11 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
     if not overwrite:
         raise ConfigError(f"{out_dir} already holds a training run; continue it with --resume {out_dir}, "
                           "choose another --out, or pass --overwrite to replace it")
-    for name in ("last", "best"):
+    for name in ("last", "best", RUN_STORE):
         if (out_dir / name).exists():
             shutil.rmtree(out_dir / name)
     for name in ("metrics.jsonl", "loss.png"):
         (out_dir / name).unlink(missing_ok=True)
-
-
-def _read(corpus: Sequence[str], text: str | None, encoding: str, errors: str, glob: str) -> tuple[str, tuple[str, ...]]:
-    if text is not None:
-        if corpus:
-            raise ConfigError("pass either a corpus or text=..., not both")
-        if not text.strip():
-            raise ConfigError("the training text is empty")
-        return text, ("<text>",)
-    read = read_corpus(list(corpus), encoding=encoding, errors=errors, pattern=glob)
-    return read.text, read.sources
-
-
-def _datasets(tokenizer: Tokenizer, corpus_text: str, config: TrainConfig, val: str | None, encoding: str, errors: str):
-    """Encode the training part and the held-out text; count held-out symbols the vocabulary lacks."""
-    parts = split_contiguous(corpus_text, config.val_fraction, config.test_fraction)
-    val_text = read_corpus([val], encoding=encoding, errors=errors).text if val is not None else parts.val
-    train_tokens = tokenizer.encode(parts.train, unknown="replace")
-    val_tokens = tokenizer.encode(val_text, unknown="replace")
-    unknown = sum(tokenizer.unknown_symbols(val_text).values())
-    info = {"train_tokens": int(len(train_tokens)), "val_tokens": int(len(val_tokens)), "val_unknown": unknown,
-            "test_characters": len(parts.test)}
-    return train_tokens, (val_tokens if len(val_tokens) >= 2 else None), info
 
 
 def _announce(trainer: Trainer, log: Callable[[str], None] | None) -> None:
@@ -136,23 +192,36 @@ def _announce(trainer: Trainer, log: Callable[[str], None] | None) -> None:
     )
 
 
-def _resume(run_dir: Path, corpus, val, text, hook, log, progress, encoding, errors, glob, overrides) -> TrainResult:
+def _resume(run_dir: Path, corpus: Sequence[str], data, hook, log, progress, overrides, world: World) -> TrainResult:
+    """Continue a run from its own token store (RUN/data), or from the store the user names again."""
     checkpoint = load_checkpoint(run_dir, prefer="last")
-    data = checkpoint.extra.get("data", {})
-    sources = list(corpus) or [s for s in data.get("sources", []) if s != "<text>"]
-    if text is None and not sources and data.get("sources") == ["<text>"]:
-        raise ConfigError(f"{run_dir} was trained on text passed from Python; pass the same text=... to resume")
-    corpus_text, _ = _read(sources, text, encoding, errors, glob)
-    if data.get("corpus_sha256") and _sha256_text(corpus_text) != data["corpus_sha256"]:
-        raise ConfigError(
-            f"the corpus differs from the one {run_dir} was trained on (SHA-256 mismatch); "
-            "resume with the same corpus files, or start a new run"
-        )
+    recorded = checkpoint.extra.get("data", {}) if isinstance(checkpoint.extra.get("data"), dict) else {}
+    named = data if data is not None else (corpus[0] if len(corpus) == 1 and is_store(corpus[0]) else None)
+    if corpus and named is None:
+        raise ConfigError(f"resume {run_dir} without a corpus: it continues on its own token store ({run_dir}/{RUN_STORE}); "
+                          "to train on other text, start a new run (--init-from to start from this model's weights)")
+    if named is not None:
+        store_path = Path(named)
+    elif recorded.get("store") == RUN_STORE:
+        store_path = run_dir / RUN_STORE
+    else:
+        where = recorded.get("store")
+        hint = f"name it again: lstmgen train {where} --resume {run_dir}" if where else "it was trained before token stores existed"
+        raise ConfigError(f"{run_dir} was trained on a token store outside the run directory; {hint}")
+    try:
+        store = TokenStore.open(store_path)
+        if world.local_rank == 0:
+            store.verify()
+    except StoreError as error:
+        raise ConfigError(f"cannot resume {run_dir}: {error}") from None
+    if recorded.get("store_sha256") != store.sha256:
+        raise ConfigError(f"the token store {store_path} is not the one {run_dir} was trained on (SHA-256 "
+                          f"{store.sha256[:12]}… against {str(recorded.get('store_sha256'))[:12]}…); resume with the same data, or "
+                          "start a new run")
     how_long = {k: v for k, v in overrides.items() if k in ("max_epochs", "max_steps", "time_budget", "patience", "threads") and v is not None}
     config = replace(checkpoint.train_config, **how_long)
-    val = val if val is not None else data.get("val_source")
-    train_tokens, val_tokens, data_info = _datasets(checkpoint.tokenizer, corpus_text, config, val, encoding, errors)
-    data_info = {**data, **data_info}
-    trainer = Trainer.resume(run_dir, train_tokens, val_tokens, config, hook=hook, log=log, progress=progress, data_info=data_info)
+    data_info = {**recorded, **store.info(), "store": recorded.get("store")}
+    trainer = Trainer.resume(run_dir, store.train, store.val, config, hook=hook, log=log, progress=progress, data_info=data_info,
+                             world=world)
     (log or trainer.log)(f"resuming {resolve_checkpoint_dir(run_dir, prefer='last')} at step {trainer.step}")
     return trainer.run()

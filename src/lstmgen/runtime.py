@@ -69,13 +69,25 @@ def set_threads(threads: int = 0) -> int:
     return count
 
 
-def resolve_device(device: str = "auto") -> "torch.device":
+def resolve_device(device: str = "auto", local_rank: int = 0) -> "torch.device":
+    """auto (a CUDA GPU if PyTorch sees one, else mps on Apple silicon, else the CPU), cpu, cuda[:N] or mps.
+
+    Under torchrun, ``cuda`` means this process's GPU: cuda:LOCAL_RANK.
+    """
     import torch
 
+    mps = getattr(torch.backends, "mps", None)
+    mps_available = bool(mps is not None and mps.is_available())
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+        device = "cuda" if torch.cuda.is_available() else "mps" if mps_available else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+        if device == "cuda":
+            device = f"cuda:{local_rank}"
+    if device == "mps" and not mps_available:
+        raise ValueError("device 'mps' was asked for, but this PyTorch has no Metal (mps) backend here (it needs Apple "
+                         "silicon and macOS); use --device cpu")
     return torch.device(device)
 
 

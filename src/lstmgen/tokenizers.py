@@ -11,6 +11,7 @@ caller may choose ``"skip"`` (drop them) or ``"replace"`` (map them to the unkno
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 from collections import Counter
 from typing import Any, Callable, Iterable, Protocol
@@ -33,6 +34,7 @@ class StreamDecoder(Protocol):
 class Tokenizer(Protocol):
     kind: str
     never_generated: tuple[int, ...]  # ids that are not text and must not be sampled
+    unknown_id: int | None  # the id symbols outside the vocabulary are encoded as (None: nothing is unknown)
 
     @property
     def vocab_size(self) -> int: ...
@@ -68,6 +70,7 @@ class CharTokenizer:
 
     kind = "char"
     never_generated = (0,)  # the unknown symbol never occurs in training text
+    unknown_id = 0
 
     def __init__(self, characters: Iterable[str], lowercase: bool = False) -> None:
         chars = sorted(set(characters))
@@ -75,8 +78,11 @@ class CharTokenizer:
             raise TokenizerError("a character vocabulary must hold single characters")
         self.lowercase = lowercase
         self.characters = chars
-        # Code points sorted ascending, so encoding is one vectorised searchsorted.
-        self._codepoints = np.array([ord(c) for c in chars], dtype=np.uint32)
+        # Encoding is one vectorised lookup: code point -> id, 0 (unknown) for every code point not in the
+        # vocabulary; the table's last slot (past the largest code point) stands for all larger ones.
+        points = np.array([ord(c) for c in chars], dtype=np.int64)
+        self._table = np.zeros((int(points.max()) + 2) if len(points) else 1, dtype=np.int32)
+        self._table[points] = np.arange(1, len(points) + 1, dtype=np.int32)
 
     @classmethod
     def fit(cls, text: str, lowercase: bool = False) -> "CharTokenizer":
@@ -91,13 +97,10 @@ class CharTokenizer:
     def _lookup(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         if self.lowercase:
             text = text.lower()
-        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        if len(self._codepoints) == 0:
-            return np.zeros(len(points), dtype=np.int64), np.zeros(len(points), dtype=bool)
-        index = np.searchsorted(self._codepoints, points)
-        index = np.minimum(index, len(self._codepoints) - 1)
-        known = self._codepoints[index] == points
-        return index + 1, known
+        # surrogatepass: a lone surrogate (legal in a Python string, not in UTF-8) is an unknown character, not a crash.
+        points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+        ids = self._table[np.minimum(points, len(self._table) - 1)]
+        return ids, ids != 0
 
     def encode(self, text: str, unknown: str = "error") -> np.ndarray:
         _check_policy(unknown)
@@ -141,6 +144,7 @@ class ByteTokenizer:
     kind = "byte"
     lowercase = False
     never_generated = ()
+    unknown_id = None
 
     @property
     def vocab_size(self) -> int:
@@ -148,7 +152,7 @@ class ByteTokenizer:
 
     def encode(self, text: str, unknown: str = "error") -> np.ndarray:
         _check_policy(unknown)
-        return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int64)
+        return np.frombuffer(text.encode("utf-8", errors="surrogatepass"), dtype=np.uint8).astype(np.int64)
 
     def unknown_symbols(self, text: str) -> Counter:
         return Counter()
@@ -183,6 +187,7 @@ class WordTokenizer:
 
     kind = "word"
     never_generated = ()  # <unk> stands for real (rare) words in the training text
+    unknown_id = 0
 
     def __init__(self, words: Iterable[str], lowercase: bool = False) -> None:
         self.lowercase = lowercase
@@ -197,7 +202,11 @@ class WordTokenizer:
     def fit(cls, text: str, lowercase: bool = False, min_frequency: int = 1) -> "WordTokenizer":
         if lowercase:
             text = text.lower()
-        counts = Counter(cls.split(text))
+        return cls.from_counts(Counter(cls.split(text)), lowercase, min_frequency)
+
+    @classmethod
+    def from_counts(cls, counts: Counter, lowercase: bool = False, min_frequency: int = 1) -> "WordTokenizer":
+        """The vocabulary from word counts: words seen at least ``min_frequency`` times."""
         # Most frequent first; ties broken alphabetically so the vocabulary is deterministic.
         words = sorted((w for w, n in counts.items() if n >= min_frequency), key=lambda w: (-counts[w], w))
         return cls(words, lowercase=lowercase)
@@ -212,13 +221,13 @@ class WordTokenizer:
     def encode(self, text: str, unknown: str = "error") -> np.ndarray:
         _check_policy(unknown)
         tokens = self._tokens(text)
-        ids = [self._index.get(t, 0) for t in tokens]
-        if 0 in ids:
+        ids = np.fromiter(map(self._index.get, tokens, itertools.repeat(0)), dtype=np.int64, count=len(tokens))
+        if len(ids) and not ids.all():
             if unknown == "error":
                 raise _unknown_error(self.unknown_symbols(text), "word")
             if unknown == "skip":
-                ids = [i for i in ids if i != 0]
-        return np.array(ids, dtype=np.int64)
+                ids = ids[ids != 0]
+        return ids
 
     def unknown_symbols(self, text: str) -> Counter:
         return Counter(t for t in self._tokens(text) if t not in self._index)
@@ -266,6 +275,39 @@ class _FunctionDecoder:
 
 
 TOKENIZERS: dict[str, type] = {"char": CharTokenizer, "word": WordTokenizer, "byte": ByteTokenizer}
+
+
+class VocabularyCounter:
+    """Counts what a tokenizer's vocabulary is made of, text piece by text piece, then builds the tokenizer:
+    the streaming form of ``fit_tokenizer`` (the pieces must not split a word: cut them at whitespace)."""
+
+    def __init__(self, kind: str, lowercase: bool = False, min_frequency: int = 1) -> None:
+        if kind not in TOKENIZERS:
+            raise TokenizerError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {kind!r}")
+        if kind == "byte" and lowercase:
+            raise TokenizerError("the byte tokenizer does not lower-case; lower-case the corpus or use --tokenizer char")
+        self.kind, self.lowercase, self.min_frequency = kind, lowercase, min_frequency
+        self.counts: Counter = Counter()
+        self._codepoints = np.zeros(0, dtype=bool)  # char: which code points occur
+
+    def add(self, text: str) -> None:
+        if self.lowercase:
+            text = text.lower()
+        if self.kind == "char":
+            points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+            if len(points):
+                seen = np.bincount(points, minlength=len(self._codepoints)).astype(bool)
+                seen[: len(self._codepoints)] |= self._codepoints
+                self._codepoints = seen
+        elif self.kind == "word":
+            self.counts.update(WordTokenizer.split(text))
+
+    def tokenizer(self) -> "Tokenizer":
+        if self.kind == "char":
+            return CharTokenizer((chr(point) for point in np.flatnonzero(self._codepoints)), lowercase=self.lowercase)
+        if self.kind == "word":
+            return WordTokenizer.from_counts(self.counts, self.lowercase, self.min_frequency)
+        return ByteTokenizer()
 
 
 def fit_tokenizer(kind: str, text: str, lowercase: bool = False, min_frequency: int = 1) -> Tokenizer:

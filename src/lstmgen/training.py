@@ -24,6 +24,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+
 from .checkpoint import load_checkpoint, save_checkpoint
 from .console import Log, default_log, graceful_interrupts, progress_bar, show_progress
 from .config import GenerationConfig, TrainConfig
@@ -32,7 +34,9 @@ from .evaluation import evaluate, line_break_id, line_start_positions
 from .decoding import decode, encode_prompt, make_generator
 from .model import RecurrentLanguageModel, detach_state
 from .optimizers import make_optimizer
-from .runtime import resolve_device, set_threads
+from .distributed import World
+from .precision import Precision, to_device
+from .runtime import available_cores, resolve_device, set_threads
 from .tokenizers import Tokenizer
 
 # A hook sees every evaluation record; returning True stops training (after saving).
@@ -79,6 +83,8 @@ class TrainResult:
 
 
 class Trainer:
+    """The training loop for one process, or for one rank of a torchrun job (``world``, lstmgen.distributed)."""
+
     def __init__(
         self,
         model: RecurrentLanguageModel,
@@ -91,22 +97,28 @@ class Trainer:
         log: Log | None = None,
         progress: bool | None = None,
         data_info: dict[str, Any] | None = None,
+        world: World | None = None,
     ) -> None:
         self.config = config
-        self.threads = set_threads(config.threads)
-        self.device = resolve_device(config.device)
-        torch.manual_seed(config.seed)
+        self.world = world or World()
+        # Several processes share the cores: each takes its share unless told otherwise.
+        self.threads = set_threads(config.threads or (max(1, available_cores() // self.world.local_size) if self.world.active else 0))
+        self.device = resolve_device(config.device, self.world.local_rank)
+        self.precision = Precision(config.precision, self.device)
+        torch.manual_seed(config.seed + self.world.rank)  # dropout differs by rank; rank 0 draws as a single process does
         self.model = model.to(self.device)
+        self.forward = DistributedDataParallel(self.model) if self.world.active else self.model  # what a step runs
         self.tokenizer = tokenizer
-        self.batches = BatchIterator(train_tokens, config.batch_size, config.seq_length)
+        self.rows = self.world.rows(config.batch_size)  # this rank's streams of the global batch
+        self.batches = BatchIterator(train_tokens, config.batch_size, config.seq_length, rows=self.rows)
         self.val_tokens = val_tokens if val_tokens is not None and len(val_tokens) >= 2 else None
         self.cold_start_positions = (
             line_start_positions(self.val_tokens, line_break_id(tokenizer)) if self.val_tokens is not None else None
         )
         self.out_dir = Path(out_dir)
         self.hook = hook
-        self.log = log or default_log
-        self.progress = show_progress(progress)
+        self.log = (log or default_log) if self.world.is_main else (lambda line: None)
+        self.progress = show_progress(progress) and self.world.is_main
         self.data_info = data_info or {}
         self.optimizer = make_optimizer(config.optimizer, model, config.learning_rate, config.weight_decay)
         self.total_steps = planned_steps(config, self.batches.steps_per_epoch)  # None: the time budget decides
@@ -114,21 +126,30 @@ class Trainer:
         # Everything below is the resumable state.
         self.step = 0
         self.elapsed = 0.0  # seconds of training so far, across resumptions
-        self.state = model.init_state(config.batch_size, self.device)
+        self.state = model.init_state(self.local_batch, self.device)  # this rank's streams: [L, B/W, H] each
         self.history: list[dict[str, Any]] = []
         self.best_val: dict[str, Any] | None = None
         self.evaluations_without_improvement = 0
 
+    @property
+    def local_batch(self) -> int:
+        return self.rows[1] - self.rows[0]
+
     # ----- resumable state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """The resumable state of the whole run; under torchrun every rank must call it (it gathers)."""
+        rng = self.world.gather_rows(torch.get_rng_state()[None], dim=0)  # [W, n]: every rank's generator
         return {
             "step": self.step,
             "elapsed": self.elapsed,
             "optimizer": self.optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": rng[0],
+            "rank_rng": list(rng),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "grad_scaler": self.precision.scaler.state_dict() if self.precision.scaler is not None else {},
             "data": self.batches.state_dict(),
-            "recurrent_state": [s.detach().cpu() for s in self.state],
+            # Every stream of the global batch, [L, B, H], so a run resumes at any world size.
+            "recurrent_state": [self.world.gather_rows(s.detach().cpu()) for s in self.state],
             "best_val": json.dumps(self.best_val),
             "evaluations_without_improvement": self.evaluations_without_improvement,
         }
@@ -137,11 +158,18 @@ class Trainer:
         self.step = int(state["step"])
         self.elapsed = float(state["elapsed"])
         self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
+        generators = state.get("rank_rng") or [state["torch_rng"]]
+        if len(generators) == self.world.size:
+            torch.set_rng_state(generators[self.world.rank])
+        else:  # another world size: the ranks' dropout streams cannot continue, so they are reseeded (documented)
+            torch.set_rng_state(generators[0]) if self.world.rank == 0 else torch.manual_seed(self.config.seed + self.world.rank + self.step)
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if state.get("grad_scaler") and self.precision.scaler is not None:
+            self.precision.scaler.load_state_dict(state["grad_scaler"])
         self.batches.load_state_dict(state["data"])
-        self.state = tuple(s.to(self.device) for s in state["recurrent_state"])
+        first, last = self.rows
+        self.state = tuple(s[:, first:last].to(self.device) for s in state["recurrent_state"])
         self.best_val = json.loads(state["best_val"])
         self.evaluations_without_improvement = int(state["evaluations_without_improvement"])
         self.history = list(history)
@@ -172,43 +200,55 @@ class Trainer:
     def _reset_streams(self) -> None:
         """Reset each stream's carried state to the fresh state with probability state_reset_probability.
 
-        The draw depends only on (seed, step), not on any RNG the run carries, so a resumed run resets the
-        same streams at the same steps.
+        The draw is for the global batch and depends only on (seed, step), not on any RNG the run carries, so a
+        resumed run resets the same streams at the same steps, and every rank the same streams of its share.
         """
         probability = self.config.state_reset_probability
         if probability <= 0:
             return
-        batch = self.config.batch_size
-        reset = np.random.default_rng((self.config.seed, self.step, RESET_STREAM)).random(batch) < probability
+        first, last = self.rows
+        reset = (np.random.default_rng((self.config.seed, self.step, RESET_STREAM)).random(self.config.batch_size) < probability)[first:last]
         if probability >= 1 or reset.all():
-            self.state = self.model.init_state(batch, self.device)
+            self.state = self.model.init_state(self.local_batch, self.device)
         elif reset.any():
-            mask = torch.from_numpy(reset).to(self.device)[None, :, None]  # [1, B, 1] over states [L, B, H]
-            fresh = self.model.init_state(batch, self.device)
+            mask = torch.from_numpy(reset).to(self.device)[None, :, None]  # [1, b, 1] over states [L, b, H]
+            fresh = self.model.init_state(self.local_batch, self.device)
             self.state = tuple(torch.where(mask, f, s) for f, s in zip(fresh, self.state))
 
     def train_step(self) -> float:
-        inputs, targets, starts_epoch = self.batches.next_batch()  # [B, T] each
+        inputs, targets, starts_epoch = self.batches.next_batch()  # [b, T] each: this rank's streams
         if starts_epoch:
-            self.state = self.model.init_state(self.config.batch_size, self.device)
+            self.state = self.model.init_state(self.local_batch, self.device)
         else:
             self._reset_streams()
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.config, self.step, self._progress())
-        logits, state = self.model(inputs.to(self.device), self.state)  # [B, T, V]
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.to(self.device).reshape(-1))
+        inputs, targets = to_device(inputs, self.device), to_device(targets, self.device)
+        with self.precision.autocast():
+            logits, state = self.forward(inputs, self.state)  # [b, T, V]
+            # The mean over this rank's b x T tokens: DDP averages the ranks' equal shares into the global mean.
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.precision.backward(loss)
         if self.config.grad_clip > 0:
+            self.precision.unscale(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
+        self.precision.step(self.optimizer)
         self.state = detach_state(state)
         self.step += 1
         return loss.item()
 
+    def _share(self, stop_requested: bool) -> bool:
+        """Make every rank agree: the elapsed time (so the schedule and the budget match) and any stop request."""
+        if not self.world.active:
+            return stop_requested
+        self.elapsed, flag = self.world.max([self.elapsed, float(stop_requested)])
+        return flag > 0
+
     def run(self) -> TrainResult:
         self.model.train()
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.world.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
         stop = threading.Event()
         reason = self._stop_reason()
         losses: list[float] = []
@@ -221,22 +261,30 @@ class Trainer:
                 losses.append(self.train_step())
                 tokens_since += self.config.batch_size * self.config.seq_length
                 self.elapsed += time.perf_counter() - started
+                interrupted = self._share(stop.is_set())
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
-                reason = self._stop_reason() or ("interrupted" if stop.is_set() else None)
+                reason = self._stop_reason() or ("interrupted" if interrupted else None)
                 if self.step % self.eval_interval == 0 or reason is not None:
                     speed = tokens_since / max(time.perf_counter() - window_start, 1e-9)
                     started = time.perf_counter()
-                    record = self._evaluate_and_save(float(np.mean(losses)), speed)
+                    record = self._evaluate_and_save(self._mean_loss(losses), speed)
                     self.elapsed += time.perf_counter() - started
                     losses, tokens_since, window_start = [], 0, time.perf_counter()
-                    if reason is None and self.hook is not None and self.hook(self, record):
+                    hooked = bool(reason is None and self.hook is not None and self.world.is_main and self.hook(self, record))
+                    if self._share(hooked) and reason is None:
                         reason = "stopped by hook"
                     if reason is None and self.config.patience and self.evaluations_without_improvement >= self.config.patience:
                         reason = "early stopping"
         self.log(f"stopped after {self.step} steps ({self.elapsed / 60:.1f} min): {reason}")
-        self._plot()
+        if self.world.is_main:
+            self._plot()
         return TrainResult(self.out_dir, self.step, reason, self.best_val, self.history)
+
+    def _mean_loss(self, losses: list[float]) -> float:
+        """The training loss since the last evaluation, over every rank's streams."""
+        total, count = self.world.sum([float(np.sum(losses)), float(len(losses))])
+        return total / max(count, 1.0)
 
     # ----- evaluation, samples, checkpoints ----------------------------------------------------------
     def _evaluate_and_save(self, train_loss: float, tokens_per_second: float) -> dict[str, Any]:
@@ -250,8 +298,10 @@ class Trainer:
         }
         improved = False
         if self.val_tokens is not None:
+            # Sharded by rows across the ranks and summed: the exact full pass whatever the world size.
             report = evaluate(self.model, self.val_tokens, unknown=self.data_info.get("val_unknown", 0),
-                              cold_start_positions=self.cold_start_positions)
+                              cold_start_positions=self.cold_start_positions, shard=(self.world.rank, self.world.size),
+                              reduce=self.world.sum if self.world.active else None)
             record.update(val_nats=report.nats, val_bits=report.bits, val_perplexity=report.perplexity)
             if report.cold_start is not None:
                 record.update(val_cold_start_nats=report.cold_start.fresh_nats,
@@ -264,6 +314,9 @@ class Trainer:
         if improved:
             self.best_val = dict(record)
         self.history.append(record)
+        trainer_state = self.state_dict()  # every rank takes part: it gathers the streams' states
+        if not self.world.is_main:
+            return record
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
         line = f"step {self.step:>6} | epoch {record['epoch']:.2f} | train {train_loss:.4f}"
@@ -274,7 +327,7 @@ class Trainer:
         line += f" | {tokens_per_second:,.0f} tok/s | {self.elapsed / 60:.1f} min" + (" | best" if improved else "")
         self.log(line)
         self._samples()
-        self._save("last")
+        self._save("last", trainer_state)
         if improved:
             self._save("best")
         return record
@@ -295,15 +348,15 @@ class Trainer:
             text = "".join(record.texts[0] for record in decode(self.model, self.tokenizer, prompt_ids, generation, generator))
             self.log(f"--- temperature {temperature}:\n{config.sample_prompt}{text}")
 
-    def _save(self, name: str) -> None:
+    def _save(self, name: str, trainer_state: dict[str, Any] | None = None) -> None:
         save_checkpoint(
             self.out_dir / name,
             self.model,
             self.tokenizer,
             self.config,
-            trainer_state=self.state_dict() if name == "last" else None,
+            trainer_state=trainer_state,
             metrics=self.history,
-            extra={"data": self.data_info, "best_val": self.best_val, "steps": self.step},
+            extra={"data": self.data_info, "best_val": self.best_val, "steps": self.step, "world_size": self.world.size},
         )
 
     def _plot(self) -> None:

@@ -17,7 +17,8 @@ from ..version import __version__
 
 # name -> (module under lstmgen.cli, one-line help). The order is the order of `lstmgen --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("train", "train a model on a corpus (or resume a run)"),
+    "prepare": ("prepare", "tokenize a corpus of any size once into a token store that training memory-maps"),
+    "train": ("train", "train a model on a corpus or a token store (or resume a run)"),
     "generate": ("generate", "generate text from a checkpoint"),
     "eval": ("evaluate", "score a text under a model (nats, bits per token, perplexity, cold start)"),
     "info": ("info", "describe a checkpoint: model, parameters, tokenizer, training"),

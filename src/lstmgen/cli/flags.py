@@ -27,12 +27,13 @@ def flag_name(item: dataclasses.Field) -> str:
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, use_defaults: bool,
-                     skip: Iterable[str] = ()) -> list[str]:
-    """Add one flag per field of ``cls`` (but ``skip``); returns the field names added."""
+                     skip: Iterable[str] = (), only: Iterable[str] | None = None) -> list[str]:
+    """Add one flag per field of ``cls`` (but ``skip``; or just ``only``); returns the field names added."""
     types = field_types(cls)
     added = []
+    only = None if only is None else set(only)
     for item in dataclasses.fields(cls):
-        if item.name in skip:
+        if item.name in skip or (only is not None and item.name not in only):
             continue
         base, _ = types[item.name]
         meta = item.metadata

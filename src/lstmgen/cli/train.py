@@ -13,9 +13,10 @@ ENCODING_ERRORS = ("strict", "replace", "ignore")
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Train a recurrent language model. With no CORPUS the embedded default (Python's documentation "
-                          "text) is used; a name such as nietzsche or tinyshakespeare downloads that corpus once. Flags "
-                          "left unset take the preset's value.")
-    parser.add_argument("corpus", nargs="*", metavar="CORPUS", help="files, directories, globs, - for stdin, or a named corpus")
+                          "text) is used; a name such as nietzsche or tinyshakespeare downloads that corpus once; a token "
+                          "store made by `lstmgen prepare` is memory-mapped as it is. Flags left unset take the preset's value.")
+    parser.add_argument("corpus", nargs="*", metavar="CORPUS",
+                        help="files, directories, globs, - for stdin, a named corpus, or a token store directory (lstmgen prepare)")
     parser.add_argument("--val", metavar="FILE", help="validation text to use instead of splitting off the end of the corpus")
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="starting settings; flags override them")
     parser.add_argument("--out", default="runs/latest", metavar="DIR", help="run directory (best/ and last/ checkpoints, metrics)")
@@ -33,6 +34,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from ..pipeline import train
 
     result = train(
@@ -41,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         encoding_errors=args.encoding_errors, glob=args.glob, overwrite=args.overwrite,
         **config_values(args, args.train_fields),
     )
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, the first process speaks for the job
+        return 0
     best = result.best_val or {}
     if "val_nats" in best:
         print(f"best validation (step {best['step']}): {best['val_nats']:.4f} nats/token, {best['val_bits']:.4f} bits/token, "

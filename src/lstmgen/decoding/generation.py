@@ -136,6 +136,7 @@ def decode(
         history = torch.empty(batch, len(prompt_ids) + config.max_tokens, dtype=torch.long, device=stepper.device)
         history[:, : len(prompt_ids)] = torch.as_tensor(list(prompt_ids), dtype=torch.long)
     texts = _Texts(tokenizer, prompt_ids, batch, config.stop)
+    tokens = torch.empty(0, dtype=torch.long)  # the previous step's choice, fed at the start of the next step
     for step in range(config.max_tokens):
         with stepper.inference:  # entered once per step, and left before the record goes to the caller
             if step:

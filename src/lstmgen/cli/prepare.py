@@ -1,0 +1,45 @@
+"""``lstmgen prepare CORPUS... --out DATA_DIR``: tokenize a corpus once into a token store (lstmgen.store)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import TrainConfig
+from .flags import add_config_flags, config_values
+from .train import ENCODING_ERRORS
+
+STORE_FIELDS = ("tokenizer", "lowercase", "min_frequency", "val_fraction", "test_fraction")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Tokenize a corpus of any size into DATA_DIR (tokens.bin, tokenizer.json, meta.json), reading it in "
+                          "blocks; `lstmgen train DATA_DIR` then memory-maps it. The vocabulary is fitted on the training part.")
+    parser.add_argument("corpus", nargs="*", metavar="CORPUS", help="files, directories, globs, - for stdin, or a named corpus")
+    parser.add_argument("--out", required=True, metavar="DATA_DIR", help="where to write the token store (replaced if present)")
+    parser.add_argument("--val", metavar="FILE", help="validation text to use instead of splitting off the end of the corpus")
+    parser.add_argument("--encoding", default="utf-8", help="text encoding of the corpus files")
+    parser.add_argument("--encoding-errors", default="strict", choices=ENCODING_ERRORS, help="what to do with invalid bytes")
+    parser.add_argument("--glob", default="*.txt", help="file pattern when a CORPUS is a directory")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(store_fields=add_config_flags(parser, TrainConfig, use_defaults=True, only=STORE_FIELDS), handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..console import progress_bar, show_progress
+    from ..corpus import resolve_sources
+    from ..store import prepare
+
+    settings = TrainConfig(**config_values(args, args.store_fields))  # validated like training's own settings
+    sources = resolve_sources(args.corpus, pattern=args.glob, encoding=args.encoding, spool_dir=f"{args.out}.spool")
+    val_sources = resolve_sources([args.val], encoding=args.encoding) if args.val else []
+    total = sum(source.size for source in sources + val_sources)
+    with progress_bar(3 * total, 0, show_progress(None if not args.no_progress else False), unit="B") as bar:
+        store = prepare(sources, args.out, settings.tokenizer, settings.lowercase, settings.min_frequency, settings.val_fraction,
+                        settings.test_fraction, args.encoding_errors, val_sources=val_sources, progress=bar.update)
+    meta = store.meta
+    megabytes = sum(source["bytes"] for source in meta["sources"] + meta["val_sources"]) / 1e6
+    print(f"{store.path}: {meta['tokens']:,} tokens ({meta['dtype']}), vocabulary {store.tokenizer.vocab_size:,} "
+          f"({store.tokenizer.kind}); train {len(store.train):,}, validation {len(store.val):,}, test {len(store.test):,}; "
+          f"{megabytes:,.1f} MB in {meta['seconds']:.1f} s ({megabytes / max(meta['seconds'], 1e-9):,.0f} MB/s)")
+    print(f"train on it: lstmgen train {store.path}")
+    return 0

@@ -1,0 +1,64 @@
+"""Training precision: fp32, or mixed precision through ``torch.amp`` (bf16; fp16 with a gradient scaler).
+
+    fp32   plain float32 everywhere (the default)
+    bf16   autocast to bfloat16: on a CUDA GPU that supports it, and on CPUs (fast where the CPU has
+           AVX-512-BF16 or AMX: the LSTM and the matmuls run in bf16; measured in docs/benchmarks.md)
+    fp16   autocast to float16 with a GradScaler (loss scaling, so small gradients do not flush to zero):
+           CUDA only (cuDNN's LSTM runs it; PyTorch's CPU kernels have no fast fp16 path)
+
+The weights, the optimizer and the loss stay float32; only the forward pass's matmuls and recurrences run in
+the reduced type. Checkpoints are float32 whatever the precision, so they load anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import ContextManager
+
+import torch
+
+from .config import PRECISIONS, ConfigError
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Precision:
+    def __init__(self, name: str, device: torch.device) -> None:
+        if name not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}", "precision")
+        if name == "fp16" and device.type != "cuda":
+            raise ConfigError(f"precision fp16 needs a CUDA GPU (the device is {device}); on a CPU use bf16, or fp32", "precision")
+        if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ConfigError("this GPU does not support bf16; use fp16 or fp32", "precision")
+        if name != "fp32" and device.type == "mps":
+            raise ConfigError("mixed precision on mps is not supported by lstmgen yet; use fp32", "precision")
+        self.name, self.device = name, device
+        self.dtype = _DTYPES.get(name)
+        self.scaler = torch.amp.GradScaler("cuda") if name == "fp16" else None
+
+    def autocast(self) -> ContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def unscale(self, optimizer: torch.optim.Optimizer) -> None:
+        """Before clipping: the gradients in their true scale."""
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            optimizer.step()
+            return
+        self.scaler.step(optimizer)  # skips the step when the scaled gradients overflowed
+        self.scaler.update()
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU batch to the device; to a GPU through pinned memory, without waiting for the copy."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)

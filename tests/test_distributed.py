@@ -1,0 +1,128 @@
+"""torchrun + DistributedDataParallel on the CPU (gloo, loopback): exact against one process, resumable across
+world sizes, several "machines", and a dead rank ends the job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY_TEXT
+from lstmgen import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = ["--batch-size", "4", "--seq-length", "16", "--hidden-size", "32", "--embedding-size", "16", "--num-layers", "1",
+            "--dropout", "0", "--grad-clip", "0.5", "--eval-interval", "12", "--threads", "1", "--no-progress",
+            "--sample-length", "0", "--learning-rate", "0.02"]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
+
+
+def _environment() -> dict[str, str]:
+    source = Path(__file__).resolve().parents[1] / "src"
+    return {**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _train(command: list[str], *argv: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    result = subprocess.run([*command, "-m", "lstmgen", "train", *argv], capture_output=True, text=True, timeout=timeout,
+                            env=_environment())
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _two_processes(*argv: str) -> subprocess.CompletedProcess:
+    return _train([*TORCHRUN, "--standalone", "--nproc-per-node", "2"], *argv)
+
+
+def _one_process(*argv: str) -> subprocess.CompletedProcess:
+    return _train([sys.executable], *argv)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "tiny.txt"
+    path.write_text(TINY_TEXT, encoding="utf-8")
+    return path
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run, prefer="last").model.state_dict()
+
+
+def _assert_close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), (key, float((a[key] - b[key]).abs().max()))
+
+
+def _best(run: Path) -> float:
+    return load_checkpoint(run).extra["best_val"]["val_nats"]
+
+
+def test_two_ranks_train_exactly_as_one_process(corpus, tmp_path):
+    one = tmp_path / "one"
+    two = tmp_path / "two"
+    _one_process(str(corpus), "--out", str(one), "--max-steps", "24", *SETTINGS)
+    result = _two_processes(str(corpus), "--out", str(two), "--max-steps", "24", *SETTINGS)
+    assert result.stdout.count("best validation") == 1  # only the first process speaks
+    _assert_close(_weights(one), _weights(two))
+    assert _best(two) == pytest.approx(_best(one), abs=1e-6)  # the sharded validation pass sums to the same figure
+    state = load_checkpoint(two, with_trainer_state=True, prefer="last").trainer_state
+    assert [tuple(s.shape) for s in state["recurrent_state"]] == [(1, 4, 32)] * 2  # every stream, gathered
+    assert load_checkpoint(two).extra["world_size"] == 2
+
+
+def test_a_two_rank_run_resumes_in_one_process_exactly(corpus, tmp_path):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    _one_process(str(corpus), "--out", str(whole), "--max-steps", "24", *SETTINGS)
+    _two_processes(str(corpus), "--out", str(split), "--max-steps", "12", *SETTINGS)
+    _one_process("--resume", str(split), "--max-steps", "24", "--no-progress")
+    _assert_close(_weights(whole), _weights(split))
+
+
+def test_two_machines_on_loopback_train_and_checkpoint(corpus, tmp_path):
+    port = _free_port()
+    out = tmp_path / "nodes"
+    launches = [subprocess.Popen([*TORCHRUN, "--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
+                                  "--master-addr", "127.0.0.1", "--master-port", str(port), "-m", "lstmgen", "train", str(corpus),
+                                  "--out", str(out), "--max-steps", "12", *SETTINGS],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment())
+                for rank in (0, 1)]
+    outputs = [launch.communicate(timeout=240) for launch in launches]
+    assert [launch.returncode for launch in launches] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert load_checkpoint(out, prefer="last").extra["steps"] == 12
+
+
+def test_a_killed_rank_ends_the_job_with_an_error_in_bounded_time(corpus, tmp_path):
+    job = subprocess.Popen([*TORCHRUN, "--standalone", "--nproc-per-node", "2", "-m", "lstmgen", "train", str(corpus),
+                            "--out", str(tmp_path / "killed"), "--max-steps", "100000", *SETTINGS,
+                            "--distributed-timeout", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=_environment(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "killed" / "last").exists():  # training has started (the first checkpoint is written)
+            assert job.poll() is None and time.monotonic() < deadline, job.communicate()[1][-2000:]
+            time.sleep(0.2)
+        workers = subprocess.run(["pgrep", "-f", "-P", str(job.pid), "lstmgen"], capture_output=True, text=True).stdout.split()
+        assert workers, "no worker processes found"
+        os.kill(int(workers[-1]), signal.SIGKILL)
+        started = time.monotonic()
+        job.wait(timeout=90)
+        assert job.returncode != 0
+        assert time.monotonic() - started < 90
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
