@@ -156,3 +156,37 @@ def test_stop_button_stops_the_generation_on_the_server(tiny_run, browser):
         assert stats["running"] == 0 and stats["completed"] == 0
         assert len(page.locator(".sample .generated").text_content()) < length
         page.close()
+
+
+def test_playground_sends_the_api_key_it_is_given(tiny_run, browser):
+    from playwright.sync_api import expect
+
+    key = "sk-playground-7d2e"
+    with ThreadedServer(create_app(LanguageModel.load(tiny_run), api_key=key)) as server:
+        page = browser.new_page()
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        sent_keys: list[str | None] = []
+        page.on("request", lambda request: request.url.endswith("/v1/completions") and sent_keys.append(request.headers.get("authorization")))
+
+        page.goto(server.url + "/")
+        status = page.locator("#status")
+        expect(status).to_contain_text("API key")  # /info was refused: the page asks for the key
+        expect(status).to_have_class(re.compile(r"\berror\b"))
+        page.locator("#api-key").fill(key)
+        page.locator("#api-key").dispatch_event("change")
+        expect(page.locator("#model-info")).to_contain_text("LSTM")
+        expect(status).not_to_have_class(re.compile(r"\berror\b"))
+
+        page.locator("#prompt").fill("the ")
+        page.locator("#generate").click()
+        expect(status).to_contain_text("done", timeout=60_000)
+        assert page.locator(".sample .generated").first.text_content()
+        assert sent_keys == [f"Bearer {key}"]
+
+        page.locator("#api-key").fill("sk-wrong")
+        page.locator("#generate").click()
+        expect(status).to_contain_text("incorrect API key")
+        stored = page.evaluate("() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie")
+        assert key not in stored and not [text for text in console if key in text]
+        page.close()

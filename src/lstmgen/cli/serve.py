@@ -1,4 +1,5 @@
-"""``lstmgen serve CKPT``: load a checkpoint and serve it with uvicorn (loopback only unless told).
+"""``lstmgen serve CKPT``: load a checkpoint and serve it with uvicorn (loopback only unless told, with an
+optional API key from ``--api-key`` or ``$LSTMGEN_API_KEY``).
 
 FastAPI and uvicorn (the ``server`` extra) are imported only when serving."""
 
@@ -6,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 
 from ..server.limits import ServerLimits
 
+API_KEY_VARIABLE = "LSTMGEN_API_KEY"
 LIMIT_FLAGS = {
     "--max-tokens": ("max_tokens", "most tokens a request may ask for per choice"),
     "--max-prompt-tokens": ("max_prompt_tokens", "most tokens in one prompt"),
@@ -27,6 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (0 = any free port)")
     parser.add_argument("--model-name", default=argparse.SUPPRESS, help="model id clients use (default: the run directory's name)")
+    parser.add_argument("--api-key", default=argparse.SUPPRESS, metavar="KEY",
+                        help=f"require 'Authorization: Bearer KEY' on /v1/* and /info (default: ${API_KEY_VARIABLE}; "
+                             "prefer the variable: a command line is visible to every user of the machine)")
     for flag, (field, help_text) in LIMIT_FLAGS.items():
         parser.add_argument(flag, type=int, default=getattr(defaults, field), help=help_text)
     parser.add_argument("--threads", type=int, default=1,
@@ -37,6 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    api_key = api_key_of(args)  # first: a bad key is refused before torch loads
     try:
         import uvicorn
     except ImportError:
@@ -53,12 +60,33 @@ def run(args: argparse.Namespace) -> int:
     # each other (its one-token LSTM calls are slow).
     torch.backends.mkldnn.enabled = False
     model = LanguageModel.load(args.checkpoint, device=args.device)
-    app = create_app(model, limits, model_name=getattr(args, "model_name", None))
-    if not _is_loopback(args.host):
-        print(f"lstmgen: warning: listening on {args.host}: anyone who can reach this address can use the model", file=sys.stderr)
-    print(f"lstmgen: serving {model.path} as model '{app.state.model_name}' (limits: {limits.to_dict()})", file=sys.stderr, flush=True)
+    app = create_app(model, limits, model_name=getattr(args, "model_name", None), api_key=api_key)
+    for line in startup_warnings(args.host, api_key is not None):
+        print(f"lstmgen: warning: {line}", file=sys.stderr)
+    access = "an API key is required on /v1/* and /info" if api_key else "no API key"
+    print(f"lstmgen: serving {model.path} as model '{app.state.model_name}' ({access}; limits: {limits.to_dict()})",
+          file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
     return 0
+
+
+def api_key_of(args: argparse.Namespace) -> str | None:
+    """The key from --api-key, else from $LSTMGEN_API_KEY (an empty variable means none); never printed."""
+    if hasattr(args, "api_key"):
+        if not args.api_key:
+            raise ValueError("--api-key must not be empty; leave it out to serve without a key")
+        return args.api_key
+    return os.environ.get(API_KEY_VARIABLE) or None
+
+
+def startup_warnings(host: str, has_key: bool) -> list[str]:
+    """What to tell the operator about who can reach the API."""
+    if _is_loopback(host):
+        return []
+    if not has_key:
+        return [f"listening on {host} and the API has no authentication: anyone who can reach this address can use "
+                f"the model; set ${API_KEY_VARIABLE} (or --api-key) to require a key"]
+    return [f"listening on {host}: the API key travels in plain HTTP; put a TLS proxy in front when the network is not trusted"]
 
 
 def _is_loopback(host: str) -> bool:

@@ -47,7 +47,23 @@ class Hypothesis:
 
 
 def _score(log_probability: float, length: int, length_penalty: float) -> float:
-    return log_probability / max(length, 1) ** length_penalty
+    """log_probability / length ** length_penalty, as the nearest float64 instead of an exception.
+
+    With |length_penalty| in the hundreds, length ** length_penalty leaves float64's range: ``**`` raises
+    OverflowError, or it underflows to 0 and the division raises ZeroDivisionError. The quotient is then
+    taken through logarithms, which saturate at -0.0 and -inf; the order of scores is kept (ties aside).
+    """
+    length = max(length, 1)
+    try:
+        return log_probability / length ** length_penalty
+    except (OverflowError, ZeroDivisionError):
+        if log_probability == 0.0 or math.isinf(log_probability):
+            return log_probability  # a certain continuation scores 0 and an impossible one -inf, at any length
+        exponent = math.log(-log_probability) - length_penalty * math.log(length)  # log |score|
+        try:
+            return -math.exp(exponent)
+        except OverflowError:
+            return -math.inf
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> int | None:

@@ -6,13 +6,14 @@
     GET  /v1/models         OpenAI's model list: the one model served
     POST /v1/completions    OpenAI's completions, streamed as server-sent events with ``stream: true``
 
-Every error is an OpenAI-style body ``{"error": {"message", "type", "param", "code"}}``: validation
-failures are 400s naming the field, an unknown model 404, a too-large body 413, a full server 429.
+Every GET route answers HEAD too (monitors use it). Every error is an OpenAI-style body ``{"error":
+{"message", "type", "param", "code"}}``: validation failures are 400s naming the field, a missing or
+wrong API key 401 (when the app has one), an unknown model 404, a too-large body 413, a full server 429,
+and a bug 500, on a connection that stays usable (``errors.ServerErrorGuard``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -21,16 +22,16 @@ from importlib import resources
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
 
 from ..language_model import LanguageModel
 from ..version import __version__
-from .completions import Completion
+from .auth import APIKeyGuard
+from .bodies import read_json
+from .completions import SETTING_RANGES, Completion
+from .errors import APIResponse, ServerErrorGuard, install_error_handlers, json_bytes
 from .limits import ServerLimits
 from .schemas import CONFIG_NAMES, APIError, CompletionRequest, validation_error
 from .workers import Busy, GenerationJob, GenerationPool
@@ -40,6 +41,7 @@ logger = logging.getLogger("lstmgen.server")
 STATIC_DIR = resources.files("lstmgen.server") / "static"
 OPENAI_SETTINGS = {"max_tokens", "temperature", "top_p", "n", "stop", "seed"}  # the rest of GenerationConfig: extensions
 DISCONNECT_POLL_SECONDS = 0.5
+READ_METHODS = ["GET", "HEAD"]  # HEAD: the GET answer without its body (monitors use it)
 
 
 def model_id(model: LanguageModel) -> str:
@@ -53,7 +55,7 @@ def model_id(model: LanguageModel) -> str:
 class GenerationStream(StreamingResponse):
     """A server-sent-event stream whose generation is cancelled however the response ends."""
 
-    def __init__(self, content: AsyncIterator[str], job: GenerationJob) -> None:
+    def __init__(self, content: AsyncIterator[bytes], job: GenerationJob) -> None:
         super().__init__(content, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         self.job = job
 
@@ -64,36 +66,16 @@ class GenerationStream(StreamingResponse):
             self.job.cancel()  # the client went away (or the stream ended): stop generating
 
 
-def _event(data: dict[str, Any]) -> str:
-    return f"data: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+def _event(data: dict[str, Any]) -> bytes:
+    return b"data: " + json_bytes(data) + b"\n\n"
 
 
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
+def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_name: str | None = None,
+               api_key: str | None = None) -> FastAPI:
+    """A FastAPI app serving ``model``: the OpenAI-style completions API and the playground.
 
-
-async def _read_json(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise APIError(413, f"the request body is {int(declared)} bytes; this server accepts at most {limit}", code="request_too_large")
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise APIError(413, f"the request body is over this server's limit of {limit} bytes", code="request_too_large")
-    except ClientDisconnect:
-        raise APIError(400, "the client disconnected while sending the request") from None
-    if not body.strip():
-        raise APIError(400, "the request body is empty; send a JSON object such as {\"prompt\": \"The\", \"max_tokens\": 50}")
-    try:
-        return json.loads(body, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise APIError(400, f"the request body is not valid JSON: {error}") from None
-
-
-def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_name: str | None = None) -> FastAPI:
-    """A FastAPI app serving ``model``: the OpenAI-style completions API and the playground."""
+    With ``api_key``, the API (``/v1/*``) and ``/info`` need ``Authorization: Bearer <api_key>``.
+    """
     limits = limits or ServerLimits()
     name = model_name or model_id(model)
     created = int(time.time())
@@ -106,56 +88,44 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
 
     # No /docs or /redoc: FastAPI's pages load their scripts from a CDN, and this server must work offline.
     app = FastAPI(title="lstmgen", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  default_response_class=APIResponse,
                   description="OpenAI-compatible completions from an lstmgen recurrent language model")
     app.state.model = model
     app.state.model_name = name
     app.state.pool = pool
     app.state.limits = limits
 
-    # ----- errors: always OpenAI's shape ---------------------------------------------------------
-    @app.exception_handler(APIError)
-    async def _api_error(request: Request, error: APIError) -> JSONResponse:
-        return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        kind = "not_found_error" if error.status_code == 404 else "invalid_request_error"
-        body = APIError(error.status_code, f"{request.method} {request.url.path}: {error.detail}", type=kind).body()
-        return JSONResponse(body, status_code=error.status_code, headers=getattr(error, "headers", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def _request_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse(APIError(400, f"invalid request: {error.errors()[0].get('msg')}").body(), status_code=400)
-
-    @app.exception_handler(Exception)
-    async def _server_error(request: Request, error: Exception) -> JSONResponse:
-        logger.exception("unexpected error answering %s %s", request.method, request.url.path)
-        return JSONResponse(APIError(500, f"internal server error: {type(error).__name__}", type="server_error").body(), status_code=500)
+    # ----- errors: always OpenAI's shape; the key, when there is one ------------------------------
+    install_error_handlers(app)
+    if api_key is not None:
+        app.add_middleware(APIKeyGuard, api_key=api_key)
+    app.add_middleware(ServerErrorGuard)  # added last: outermost, so it also catches the key check's errors
 
     # ----- pages and descriptions ------------------------------------------------------------------
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=READ_METHODS, include_in_schema=False)
     async def playground() -> FileResponse:
         return FileResponse(str(STATIC_DIR / "index.html"), media_type="text/html")
 
-    @app.get("/health")
+    @app.api_route("/health", methods=READ_METHODS)
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model": name, "generations": pool.stats()}
 
-    @app.get("/info")
+    @app.api_route("/info", methods=READ_METHODS)
     async def info() -> dict[str, Any]:
         return {"id": name, "lstmgen_version": __version__, "model": model.info(), "limits": limits.to_dict(),
-                "extensions": sorted(set(CONFIG_NAMES) - OPENAI_SETTINGS)}
+                "extensions": sorted(set(CONFIG_NAMES) - OPENAI_SETTINGS),
+                "setting_ranges": {setting: list(bounds) for setting, bounds in SETTING_RANGES.items()}}
 
     def model_card() -> dict[str, Any]:
         return {"id": name, "object": "model", "created": created, "owned_by": "lstmgen"}
 
-    @app.get("/v1/models")
+    @app.api_route("/v1/models", methods=READ_METHODS)
     async def models() -> dict[str, Any]:
         return {"object": "list", "data": [model_card()]}
 
-    @app.get("/v1/models/{requested:path}")
+    @app.api_route("/v1/models/{requested:path}", methods=READ_METHODS)
     async def one_model(requested: str) -> dict[str, Any]:
         if requested != name:
             raise APIError(404, f"The model '{requested}' does not exist; this server serves '{name}'", "model", code="model_not_found")
@@ -164,7 +134,7 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
     # ----- completions ---------------------------------------------------------------------------
     @app.post("/v1/completions")
     async def completions(request: Request) -> Response:
-        payload = await _read_json(request, limits.max_body_bytes)
+        payload = await read_json(request, limits.max_body_bytes)
         try:
             body = CompletionRequest.model_validate(payload)
         except ValidationError as error:
@@ -202,10 +172,10 @@ async def _collect(request: Request, completion: Completion, job: GenerationJob,
         job.cancel()
     choices = [{"text": choice.text, "index": index, "logprobs": completion.logprobs_of(index, final=True),
                 "finish_reason": completion.finish_reason(index)} for index, choice in enumerate(completion.choices)]
-    return JSONResponse({**header, "choices": choices, "usage": completion.usage()})
+    return APIResponse({**header, "choices": choices, "usage": completion.usage()})
 
 
-async def _stream(completion: Completion, job: GenerationJob, header: dict[str, Any], include_usage: bool) -> AsyncIterator[str]:
+async def _stream(completion: Completion, job: GenerationJob, header: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:
     """Server-sent events shaped like OpenAI's: text chunks, a chunk of finish reasons, usage, [DONE]."""
     extra = {"usage": None} if include_usage else {}
     choice_count = len(completion.choices)
@@ -230,4 +200,4 @@ async def _stream(completion: Completion, job: GenerationJob, header: dict[str, 
         yield _event(APIError(500, f"generation failed: {type(error).__name__}: {error}", type="server_error").body())
     finally:
         job.cancel()
-    yield "data: [DONE]\n\n"
+    yield b"data: [DONE]\n\n"

@@ -6,10 +6,15 @@ A request has one or more prompts and ``n`` samples each: choice ``i`` is sample
 comes from the records: the text released so far, the number of generated tokens (usage), the finish
 reason, and OpenAI's ``logprobs`` (``tokens``, ``token_logprobs``, ``top_logprobs``, ``text_offset``) for
 the tokens whose text has been released. Nothing is re-encoded.
+
+Before anything runs, the request is checked against the server's limits (counts first, then the
+prompts' lengths, without tokenizing more of a huge prompt than it takes to know it is too long) and
+against ``SETTING_RANGES``, the values the library accepts but cannot compute with in float32.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Iterator
@@ -20,6 +25,18 @@ from ..language_model import LanguageModel
 from ..tokenizers import TokenizerError
 from .limits import ServerLimits
 from .schemas import CONFIG_NAMES, REQUEST_NAMES, APIError, CompletionRequest
+
+# Request settings whose extreme values GenerationConfig accepts but the float32 logits cannot carry: a
+# temperature above float32's largest value (3.4e38) is inf there, and the suppressed tokens' -inf / inf
+# is NaN; a repetition penalty p turns a seen logit x into x / p (or x * p), inf once p is below about
+# 1e-38 * |x|. NaN or inf probabilities make sampling raise. The server refuses values outside these
+# bounds with a 400 naming the field. The bounds are round numbers far inside the safe region and far
+# outside the useful one: at either end the setting has long stopped changing the text.
+SETTING_RANGES = {"temperature": (0.0, 1e6), "repetition_penalty": (1e-6, 1e6)}
+
+# Tokenizers for which a prefix of a text tokenizes into the text's own first tokens, except that the
+# cut may split the last one in two: what lets a long prompt be measured from its start.
+PREFIX_STABLE_TOKENIZERS = ("char", "byte", "word")
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,9 @@ class Completion:
 
     # ----- checks --------------------------------------------------------------------------------
     def _check_prompt(self, prompt: str, limits: ServerLimits) -> int:
+        if self._surely_longer(prompt, limits.max_prompt_tokens):
+            raise APIError(400, f"prompt is longer than this server's limit of {limits.max_prompt_tokens} tokens",
+                           "prompt", code="context_length_exceeded")
         try:
             ids = self.model.tokenizer.encode(prompt, unknown=self.request.unknown)
         except TokenizerError as error:
@@ -81,6 +101,25 @@ class Completion:
             raise APIError(400, f"prompt is {len(ids)} tokens long, more than this server's limit of {limits.max_prompt_tokens}",
                            "prompt", code="context_length_exceeded")
         return len(ids)
+
+    def _surely_longer(self, prompt: str, limit: int) -> bool:
+        """True once a prefix of ``prompt`` shows it holds more than ``limit`` tokens.
+
+        Prefixes grow fourfold from ``limit + 2`` characters (at least that many tokens of character or
+        byte text), so a megabyte prompt is refused after tokenizing a few times the limit's worth of text
+        rather than all of it. A cut splits at most one token in two, hence ``limit + 1``. Unknown symbols
+        are counted as the unknown token here (a word cut in half may be one); the real policy applies later.
+        """
+        tokenizer = self.model.tokenizer
+        if getattr(tokenizer, "kind", None) not in PREFIX_STABLE_TOKENIZERS:
+            return False
+        policy = "replace" if self.request.unknown == "error" else self.request.unknown
+        size = limit + 2
+        while size < len(prompt):
+            if len(tokenizer.encode(prompt[:size], unknown=policy)) > limit + 1:
+                return True
+            size *= 4
+        return False
 
     def _config(self, limits: ServerLimits) -> GenerationConfig:
         request = self.request
@@ -98,6 +137,12 @@ class Completion:
             raise APIError(400, f"num_beams is {request.num_beams}, more than this server's limit of {limits.max_n}", "num_beams")
         if len(request.stops) > limits.max_stop:
             raise APIError(400, f"stop holds {len(request.stops)} strings; at most {limits.max_stop} are allowed", "stop")
+        for name, (low, high) in SETTING_RANGES.items():
+            value = getattr(request, name)
+            if value is not None and not low <= value <= high:
+                raise APIError(400, f"{name} is {value:g}; this server accepts {low:g} to {high:g}: further out the model's "
+                               "float32 logits overflow (infinite or NaN probabilities), and the setting long since "
+                               "stopped changing the text", name)
         values: dict[str, Any] = {CONFIG_NAMES[name]: getattr(request, name) for name in CONFIG_NAMES
                                   if getattr(request, name) is not None}
         values.update(max_tokens=max_tokens, num_samples=self.n, stop=tuple(request.stops))
@@ -163,7 +208,7 @@ class Completion:
     def _decode_top(self, top: tuple[tuple[int, float], ...] | None) -> dict[str, float] | None:
         if top is None:
             return None
-        return {self.model.tokenizer.token_text(token): value for token, value in top}
+        return {self.model.tokenizer.token_text(token): _json_number(value) for token, value in top}
 
     def logprobs_of(self, index: int, final: bool) -> dict[str, Any] | None:
         """OpenAI's logprobs object for the entries not sent yet whose text is released (all that remain when final)."""
@@ -181,10 +226,19 @@ class Completion:
             choice.sent = len(choice.entries)  # the rest made up a stop string: never shown
         else:
             choice.sent += len(chosen)
-        return {"tokens": [e.text for e in chosen], "token_logprobs": [e.logprob for e in chosen],
+        return {"tokens": [e.text for e in chosen], "token_logprobs": [_json_number(e.logprob) for e in chosen],
                 "top_logprobs": [self._decode_top(e.top) for e in chosen] if self.logprobs else None,
                 "text_offset": [e.offset for e in chosen]}
 
     def usage(self) -> dict[str, int]:
         completion = sum(choice.tokens for choice in self.choices)
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion, "total_tokens": self.prompt_tokens + completion}
+
+
+def _json_number(value: float | None) -> float | None:
+    """JSON has no infinities: a token the model can never generate (log-probability -inf) is sent as null.
+
+    It happens when ``echo`` scores a prompt whose unknown symbols ``unknown: "replace"`` turned into the
+    unknown token, which the model never generates.
+    """
+    return value if value is None or math.isfinite(value) else None

@@ -1,5 +1,7 @@
 // lstmgen playground: plain JavaScript, no build step, no network beyond this server.
 // It posts to /v1/completions with stream: true and reads the server-sent events as they arrive.
+// A server started with an API key needs it on /info and /v1/*: the key typed into the page is sent as
+// "Authorization: Bearer <key>" and lives only in that field (never stored, never written to the console).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -24,6 +26,11 @@ function setStatus(text, isError = false) {
   status.classList.toggle("error", isError);
 }
 
+function authorization() {
+  const key = $("api-key").value.trim();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
 function addInfo(list, name, value) {
   const dt = document.createElement("dt");
   dt.textContent = name;
@@ -34,7 +41,11 @@ function addInfo(list, name, value) {
 
 async function loadInfo() {
   try {
-    const response = await fetch("/info");
+    const response = await fetch("/info", { headers: authorization() });
+    if (response.status === 401) {
+      setStatus(`${await errorMessage(response)} (type it under “API key”)`, true);
+      return;
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const info = await response.json();
     const model = info.model.model;
@@ -66,6 +77,7 @@ async function loadInfo() {
     }
     $("length").max = String(Math.min(info.limits.max_tokens, 2000));
     $("samples").max = String(Math.min(info.limits.max_n, 8));
+    if ($("status").classList.contains("error")) setStatus("");  // a key problem, now solved
   } catch (error) {
     setStatus(`could not load the model's info: ${error.message}`, true);
   }
@@ -139,7 +151,7 @@ async function generate() {
   try {
     const response = await fetch("/v1/completions", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...authorization() },
       body: JSON.stringify(body),
       signal: controller.signal,
     });
@@ -192,6 +204,7 @@ async function generate() {
 }
 
 $("generate").addEventListener("click", generate);
+$("api-key").addEventListener("change", loadInfo);
 $("stop").addEventListener("click", () => { if (controller) controller.abort(); });
 $("prompt").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !$("generate").disabled) generate();
