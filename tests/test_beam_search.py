@@ -8,6 +8,7 @@ import torch
 
 from lstmgen import GenerationConfig
 from lstmgen.decoding import FINISH_LENGTH, FINISH_STOP, beam_search, decode
+from lstmgen.decoding.beam_search import _score
 from lstmgen.tokenizers import CharTokenizer
 
 
@@ -104,3 +105,13 @@ def test_beam_search_log_probability_is_the_models_own(lm):
     logits[..., 0] = float("-inf")
     greedy_log_p = torch.log_softmax(logits[0, :-1].double(), -1).gather(-1, torch.tensor(greedy_ids[1:])[:, None])[3:].sum()
     assert found[0].log_probability >= float(greedy_log_p) - 1e-6
+
+
+def test_the_beam_score_saturates_instead_of_raising():
+    # length ** length_penalty alone raised OverflowError (5 ** 1000) or ZeroDivisionError (5 ** -1000 == 0).
+    assert _score(-3.0, 5, 1.0) == -0.6  # the ordinary case is the plain quotient
+    assert _score(-3.0, 5, 1000.0) == 0.0 and _score(-3.0, 5, -1000.0) == float("-inf")
+    assert _score(-1e5, 10, 308.5) == pytest.approx(-(10**-303.5), rel=1e-12)  # 10 ** 308.5 overflows; the quotient does not
+    assert _score(0.0, 5, -1e308) == 0.0  # a certain continuation scores 0 at any length
+    # The meaning holds: with a positive penalty the longer of two equally probable continuations ranks higher.
+    assert _score(-3.0, 2, 300.0) < _score(-3.0, 3, 300.0)

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_tiny_model
 from lstmgen.cli import build_parser, main
 from lstmgen.tokenizers import CharTokenizer
 

@@ -35,6 +35,24 @@ def test_a_tiny_temperature_is_the_greedy_limit_not_an_overflow():
         assert probabilities.tolist() == [[1.0, 0.0, 0.0, 0.0]]
 
 
+def test_a_huge_temperature_is_the_uniform_limit():
+    logits = torch.tensor([[2.0, 1.0, float("-inf"), -3.0]])
+    for t in (1e39, 1e308):
+        probabilities = Temperature(t)(logits).softmax(-1)
+        assert probabilities.tolist() == [[pytest.approx(1 / 3), pytest.approx(1 / 3), 0.0, pytest.approx(1 / 3)]]
+    assert torch.isfinite(Temperature(1e30)(logits).softmax(-1)).all()
+
+
+@pytest.mark.parametrize("penalty", [1e-300, 1e-40, 1e40, 1e300])
+def test_any_repetition_penalty_keeps_the_logits_finite(penalty):
+    logits = torch.tensor([[2.0, -1.0, float("-inf"), -3.0, 0.5]])
+    history = torch.tensor([[0, 1, 2, 3, 4]])  # every token seen, the suppressed one too
+    out = RepetitionPenalty(penalty)(logits, history)
+    assert torch.isneginf(out[0, 2]) and torch.isfinite(out[0, [0, 1, 3, 4]]).all()
+    probabilities = out.softmax(-1)
+    assert torch.isfinite(probabilities).all() and probabilities[0, 2] == 0
+
+
 def test_processors_do_not_edit_their_input_and_keep_one_token():
     logits = torch.tensor([[3.0, 1.0, 2.0, 0.0]])
     original = logits.clone()

@@ -18,7 +18,6 @@ import openai
 import pytest
 
 from lstmgen import LanguageModel
-from lstmgen.decoding.beam_search import _score
 from lstmgen.server import ServerLimits, create_app
 from server_harness import ServeProcess, ThreadedServer
 
@@ -131,39 +130,22 @@ def test_extreme_length_penalties_are_answered(connection, length_penalty, stop)
     assert status == 200 and done and not [event for event in events if "error" in event]
 
 
-def test_the_beam_score_saturates_instead_of_raising():
-    # length ** length_penalty alone raised OverflowError (5 ** 1000) or ZeroDivisionError (5 ** -1000 == 0).
-    assert _score(-3.0, 5, 1.0) == -0.6  # the ordinary case is the plain quotient
-    assert _score(-3.0, 5, 1000.0) == 0.0 and _score(-3.0, 5, -1000.0) == float("-inf")
-    assert _score(-1e5, 10, 308.5) == pytest.approx(-(10**-303.5), rel=1e-12)  # 10 ** 308.5 overflows; the quotient does not
-    assert _score(0.0, 5, -1e308) == 0.0  # a certain continuation scores 0 at any length
-    # The meaning holds: with a positive penalty the longer of two equally probable continuations ranks higher.
-    assert _score(-3.0, 2, 300.0) < _score(-3.0, 3, 300.0)
-
-
-# ----- 4. settings the float32 logits cannot carry: 400s naming them, never a reset ---------------------------
-@pytest.mark.parametrize("setting,param", [
-    ({"repetition_penalty": 1e-300}, "repetition_penalty"),
-    ({"repetition_penalty": 1e300}, "repetition_penalty"),
-    ({"repetition_penalty": 1e-300, "num_beams": 2}, "repetition_penalty"),  # beam search returned "" with it
-    ({"temperature": 1e308}, "temperature"),  # inf in float32: the suppressed tokens' -inf / inf is NaN
-    ({"temperature": 1.7976931348623157e308, "logprobs": 5}, "temperature"),
+# ----- 4. settings at the edge of float32: answered (the processors keep the logits finite), never a reset ---------
+@pytest.mark.parametrize("setting", [
+    {"repetition_penalty": 1e-300}, {"repetition_penalty": 1e300}, {"repetition_penalty": 1e-300, "num_beams": 2},
+    {"temperature": 1e308},  # beyond float32's range: the uniform limit
+    {"temperature": 1.7976931348623157e308, "logprobs": 5},
 ])
 @pytest.mark.parametrize("stream", [False, True])
-def test_settings_that_overflow_float32_are_refused_by_name(connection, setting, param, stream):
+def test_settings_beyond_float32_are_computed(connection, setting, stream):
     first = complete(connection, {"prompt": PROMPT, "max_tokens": 5, "stream": stream, **setting})
-    assert_refused(first, param)
+    assert first.status_code == 200, first.text
+    if stream:
+        assert '"error"' not in first.text and first.text.rstrip().endswith("data: [DONE]")
+    else:
+        assert len(first.json()["choices"][0]["text"]) == 5
     after = complete(connection, {"prompt": PROMPT, "max_tokens": 5})
     assert after.status_code == 200 and local_address(after) == local_address(first)
-
-
-def test_the_ranges_info_announces_are_the_ones_enforced(connection):
-    ranges = connection.get("/info").json()["setting_ranges"]
-    assert set(ranges) == {"temperature", "repetition_penalty"}
-    for name, (low, high) in ranges.items():
-        for value, status in [(low, 200), (high, 200), (high * 1.0001, 400)] + ([(low * 0.9999, 400)] if low > 0 else []):
-            response = complete(connection, {"prompt": PROMPT, "max_tokens": 3, name: value})
-            assert response.status_code == status, (name, value, response.text)
 
 
 @pytest.mark.parametrize("setting", [{"repetition_penalty": 1e-6}, {"repetition_penalty": 1e6}, {"temperature": 1e6},

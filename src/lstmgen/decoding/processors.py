@@ -81,7 +81,9 @@ class Temperature:
     """Divide the logits by T: T < 1 sharpens the distribution (predictable), T > 1 flattens it (surprising).
 
     The row's largest logit is subtracted first (softmax does not change), so even a tiny T cannot overflow:
-    the best token's logit becomes 0 and the others fall towards -inf, the greedy limit.
+    the best token's logit becomes 0 and the others fall towards -inf, the greedy limit. A T that rounds to
+    zero in the logits' precision is that limit itself, and one beyond their range the uniform limit (every
+    token that can be generated equally likely), so any positive finite T computes.
     """
 
     needs_history = False
@@ -93,8 +95,11 @@ class Temperature:
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
         shifted = logits - logits.amax(dim=-1, keepdim=True)  # [B, V], the best at 0
-        if self.temperature < torch.finfo(logits.dtype).tiny:  # T rounds to 0 in the logits' precision: the limit itself
+        limits = torch.finfo(logits.dtype)
+        if self.temperature < limits.tiny:  # T rounds to 0 in the logits' precision: the greedy limit itself
             return shifted.masked_fill(shifted < 0, float("-inf"))
+        if self.temperature > limits.max:  # T is infinite there (and -inf / inf NaN): the uniform limit itself
+            return shifted.masked_fill(torch.isfinite(shifted), 0.0)
         return shifted / self.temperature
 
 
@@ -157,7 +162,8 @@ class RepetitionPenalty:
     penalty when positive and multiplied by it when negative, so > 1 discourages repeats, < 1 favours them.
 
     On a character model nearly every symbol has occurred, so this mostly flattens the distribution;
-    it suits word models better.
+    it suits word models better. The penalised logits are computed in float64 and kept within the logits'
+    range (a penalty of 1e-300 would make them infinite, and the probabilities NaN); -inf stays -inf.
     """
 
     needs_history = True
@@ -168,9 +174,11 @@ class RepetitionPenalty:
     def __call__(self, logits: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
         if history is None or history.shape[-1] == 0:
             return logits
-        seen = logits.gather(-1, history)  # [B, L]
+        seen = logits.gather(-1, history).double()  # [B, L]
         penalised = torch.where(seen > 0, seen / self.penalty, seen * self.penalty)
-        return logits.scatter(-1, history, penalised)
+        limit = torch.finfo(logits.dtype).max / 4  # room for softmax's subtraction of the largest
+        penalised = torch.where(torch.isneginf(seen), seen, penalised.clamp(-limit, limit))
+        return logits.scatter(-1, history, penalised.to(logits.dtype))
 
 
 class NoRepeatNGram:

@@ -30,7 +30,7 @@ from ..language_model import LanguageModel
 from ..version import __version__
 from .auth import APIKeyGuard
 from .bodies import read_json
-from .completions import SETTING_RANGES, Completion
+from .completions import Completion
 from .errors import APIResponse, ServerErrorGuard, install_error_handlers, json_bytes
 from .limits import ServerLimits
 from .schemas import CONFIG_NAMES, APIError, CompletionRequest, validation_error
@@ -115,8 +115,7 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
     @app.api_route("/info", methods=READ_METHODS)
     async def info() -> dict[str, Any]:
         return {"id": name, "lstmgen_version": __version__, "model": model.info(), "limits": limits.to_dict(),
-                "extensions": sorted(set(CONFIG_NAMES) - OPENAI_SETTINGS),
-                "setting_ranges": {setting: list(bounds) for setting, bounds in SETTING_RANGES.items()}}
+                "extensions": sorted(set(CONFIG_NAMES) - OPENAI_SETTINGS)}
 
     def model_card() -> dict[str, Any]:
         return {"id": name, "object": "model", "created": created, "owned_by": "lstmgen"}
@@ -180,11 +179,7 @@ async def _stream(completion: Completion, job: GenerationJob, header: dict[str, 
     extra = {"usage": None} if include_usage else {}
     choice_count = len(completion.choices)
     try:
-        if completion.request.echo:
-            choices = [{"text": completion.choices[index].text, "index": index, "logprobs": completion.logprobs_of(index, final=False),
-                        "finish_reason": None} for index in range(choice_count)]
-            yield _event({**header, "choices": choices, **extra})
-        async for steps in job.batches():
+        async for steps in job.batches():  # an echoed prompt arrives as the first record of its generation
             new = completion.add(steps)
             if new:
                 choices = [{"text": text, "index": index, "logprobs": completion.logprobs_of(index, final=False), "finish_reason": None}

@@ -8,8 +8,9 @@ reason, and OpenAI's ``logprobs`` (``tokens``, ``token_logprobs``, ``top_logprob
 the tokens whose text has been released. Nothing is re-encoded.
 
 Before anything runs, the request is checked against the server's limits (counts first, then the
-prompts' lengths, without tokenizing more of a huge prompt than it takes to know it is too long) and
-against ``SETTING_RANGES``, the values the library accepts but cannot compute with in float32.
+prompts' lengths, without tokenizing more of a huge prompt than it takes to know it is too long). Every
+value GenerationConfig accepts computes (the processors keep extreme temperatures and penalties finite),
+so the settings have no bounds here beyond GenerationConfig's own.
 """
 
 from __future__ import annotations
@@ -26,14 +27,6 @@ from ..tokenizers import TokenizerError
 from .limits import ServerLimits
 from .schemas import CONFIG_NAMES, REQUEST_NAMES, APIError, CompletionRequest
 
-# Request settings whose extreme values GenerationConfig accepts but the float32 logits cannot carry: a
-# temperature above float32's largest value (3.4e38) is inf there, and the suppressed tokens' -inf / inf
-# is NaN; a repetition penalty p turns a seen logit x into x / p (or x * p), inf once p is below about
-# 1e-38 * |x|. NaN or inf probabilities make sampling raise. The server refuses values outside these
-# bounds with a 400 naming the field. The bounds are round numbers far inside the safe region and far
-# outside the useful one: at either end the setting has long stopped changing the text.
-SETTING_RANGES = {"temperature": (0.0, 1e6), "repetition_penalty": (1e-6, 1e6)}
-
 # Tokenizers for which a prefix of a text tokenizes into the text's own first tokens, except that the
 # cut may split the last one in two: what lets a long prompt be measured from its start.
 PREFIX_STABLE_TOKENIZERS = ("char", "byte", "word")
@@ -46,6 +39,14 @@ class BeamResult:
     texts: tuple[str, ...]
     token_counts: tuple[int, ...]
     finish_reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Echo:
+    """A prompt echoed before its continuation, with its tokens scored when logprobs are asked (on the worker)."""
+
+    text: str
+    scores: tuple = ()  # lstmgen.language_model.TokenScore per prompt token
 
 
 @dataclass
@@ -78,8 +79,6 @@ class Completion:
         self.config = self._config(limits)  # checks the counts first, before tokenizing anything
         self.prompt_tokens = sum(self._check_prompt(prompt, limits) for prompt in self.prompts)
         self.choices = [Choice() for _ in range(len(self.prompts) * self.n)]
-        if request.echo:
-            self._echo()
 
     # ----- checks --------------------------------------------------------------------------------
     def _check_prompt(self, prompt: str, limits: ServerLimits) -> int:
@@ -137,12 +136,6 @@ class Completion:
             raise APIError(400, f"num_beams is {request.num_beams}, more than this server's limit of {limits.max_n}", "num_beams")
         if len(request.stops) > limits.max_stop:
             raise APIError(400, f"stop holds {len(request.stops)} strings; at most {limits.max_stop} are allowed", "stop")
-        for name, (low, high) in SETTING_RANGES.items():
-            value = getattr(request, name)
-            if value is not None and not low <= value <= high:
-                raise APIError(400, f"{name} is {value:g}; this server accepts {low:g} to {high:g}: further out the model's "
-                               "float32 logits overflow (infinite or NaN probabilities), and the setting long since "
-                               "stopped changing the text", name)
         values: dict[str, Any] = {CONFIG_NAMES[name]: getattr(request, name) for name in CONFIG_NAMES
                                   if getattr(request, name) is not None}
         values.update(max_tokens=max_tokens, num_samples=self.n, stop=tuple(request.stops))
@@ -156,7 +149,10 @@ class Completion:
         """One generation per prompt; each yields DecodeStep records (beam search: one BeamResult)."""
         return [partial(self._run, prompt) for prompt in self.prompts]
 
-    def _run(self, prompt: str) -> Iterator[DecodeStep | BeamResult]:
+    def _run(self, prompt: str) -> Iterator[Echo | DecodeStep | BeamResult]:
+        if self.request.echo:  # scored here, on the worker thread, not on the event loop
+            scores = self.model.score(prompt, top=self.logprobs or 0, unknown=self.request.unknown) if self.logprobs is not None else []
+            yield Echo(prompt, tuple(scores))
         if self.config.num_beams > 1:
             found = self.model.beam_search(prompt, self.config, unknown=self.request.unknown)
             missing = self.config.num_samples - len(found)  # fewer only if fewer distinct continuations exist
@@ -165,26 +161,21 @@ class Completion:
             return
         yield from self.model.decode(prompt, self.config, unknown=self.request.unknown, logprobs=self.logprobs)
 
-    def _echo(self) -> None:
-        """Each choice starts with its prompt; with logprobs, the prompt's tokens scored (the first has None)."""
-        for prompt_index, prompt in enumerate(self.prompts):
-            scored = self.model.score(prompt, top=self.logprobs or 0, unknown=self.request.unknown) if self.logprobs is not None else []
-            for sample in range(self.n):
-                choice = self.choices[prompt_index * self.n + sample]
-                offset = 0
-                for token in scored:
-                    choice.entries.append(_Token(token.text, token.logprob, token.top, offset))
-                    offset += len(token.text)
-                choice.text, choice.length = prompt, len(prompt)
-
-    def add(self, steps: list[tuple[int, DecodeStep | BeamResult]]) -> dict[int, str]:
+    def add(self, steps: list[tuple[int, Echo | DecodeStep | BeamResult]]) -> dict[int, str]:
         """File new records; return the newly released text by choice index (choices with nothing new left out)."""
         new: dict[int, str] = {}
         for prompt_index, record in steps:
             for sample in range(self.n):
                 index = prompt_index * self.n + sample
                 choice = self.choices[index]
-                if isinstance(record, BeamResult):
+                if isinstance(record, Echo):  # each choice starts with its prompt (the first token has no log-probability)
+                    offset = 0
+                    for token in record.scores:
+                        choice.entries.append(_Token(token.text, token.logprob, token.top, offset))
+                        offset += len(token.text)
+                    text = record.text
+                    choice.length += len(text)
+                elif isinstance(record, BeamResult):
                     text, choice.tokens, choice.finish_reason = record.texts[sample], record.token_counts[sample], record.finish_reasons[sample]
                 elif record.tokens[sample] is None:
                     continue  # this sample has finished
