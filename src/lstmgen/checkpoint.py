@@ -25,10 +25,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .version import __version__
 from .config import ConfigError, ModelConfig, TrainConfig
 from .model import RecurrentLanguageModel
 from .tokenizers import Tokenizer, TokenizerError, tokenizer_from_dict
+from .version import __version__
 
 FORMAT = "lstmgen-checkpoint"
 FORMAT_VERSION = 1

@@ -18,9 +18,18 @@ import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import GenerationConfig, ModelConfig, TrainConfig
-from .decoding import (DecodeStep, Hypothesis, Stepper, apply_processors, beam_search, build_processors, decode, encode_prompt,
-                       make_generator)
-from .evaluation import evaluate, line_break_id, line_start_positions
+from .decoding import (
+    DecodeStep,
+    Hypothesis,
+    Stepper,
+    apply_processors,
+    beam_search,
+    build_processors,
+    decode,
+    encode_prompt,
+    make_generator,
+)
+from .evaluation import evaluate, scored_text_size, segment_starts
 from .metrics import LossReport
 from .model import RecurrentLanguageModel
 from .tokenizers import Tokenizer
@@ -159,8 +168,10 @@ class LanguageModel:
         """Per-token loss of a text; symbols the vocabulary lacks are scored as the unknown symbol."""
         unknown = sum(self.tokenizer.unknown_symbols(text).values())
         tokens = self.tokenizer.encode(text, unknown="replace")
-        positions = line_start_positions(tokens, line_break_id(self.tokenizer))
-        return evaluate(self.model, tokens, unknown=unknown, cold_start_positions=positions)
+        positions = segment_starts(tokens, self.tokenizer)
+        characters, encoded = scored_text_size(self.tokenizer, tokens[0], len(text), len(text.encode("utf-8", errors="surrogatepass"))) \
+            if len(tokens) else (None, None)
+        return evaluate(self.model, tokens, unknown=unknown, cold_start_positions=positions, characters=characters, bytes=encoded)
 
     # ----- description -----------------------------------------------------------------------------
     @property
@@ -176,6 +187,6 @@ class LanguageModel:
             "parameter_table": [{"name": n, "shape": list(s), "count": c} for n, s, c in self.model.parameter_table()],
             "tokenizer": {"kind": self.tokenizer.kind, "vocab_size": self.tokenizer.vocab_size, "lowercase": getattr(self.tokenizer, "lowercase", False)},
             "training": {"steps": self.extra.get("steps"), "evaluations": len(self.metrics), "data": self.extra.get("data", {})},
-            "best_validation": {k: best[k] for k in ("step", "val_nats", "val_bits", "val_perplexity", "val_cold_start_nats",
+            "best_validation": {k: best[k] for k in ("step", "val_nats", "val_bits", "val_perplexity", "val_bits_per_char", "val_bits_per_byte", "val_cold_start_nats",
                                                         "val_cold_start_context_nats", "val_cold_start_ratio") if k in best},
         }

@@ -14,6 +14,11 @@ from typing import Any, Iterable
 from ..config import describe_bounds, field_types
 
 
+def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
+    """The CKPT argument every command that reads a model takes."""
+    parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint or run directory (a run directory means its best/)")
+
+
 def floats(text: str) -> list[float]:
     """Comma-separated numbers: '0.2,0.5,1.0'."""
     try:

@@ -7,14 +7,15 @@ import sys
 
 from ..config import GenerationConfig
 from ..tokenizers import UNKNOWN_POLICIES
-from .flags import add_config_flags, config_values
+from .flags import add_checkpoint_argument, add_config_flags, config_values
+
+DESCRIPTION = ("Prime the model with a prompt and sample a continuation, streamed as it is generated. "
+               "Processors run in this order: repetition penalty, no-repeat n-gram, temperature, top-k, top-p, "
+               "min-p. --num-beams > 1 searches for the most probable continuations instead of sampling.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Prime the model with a prompt and sample a continuation, streamed as it is generated. "
-                          "Processors run in this order: repetition penalty, no-repeat n-gram, temperature, top-k, top-p, "
-                          "min-p. --num-beams > 1 searches for the most probable continuations instead of sampling.")
-    parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint or run directory")
+    add_checkpoint_argument(parser)
     parser.add_argument("--prompt", default="", help="text to start from (default: a line break)")
     parser.set_defaults(generation_fields=add_config_flags(parser, GenerationConfig, use_defaults=True))
     parser.add_argument("--unknown", default="error", choices=UNKNOWN_POLICIES, help="prompt symbols the vocabulary lacks")

@@ -11,6 +11,7 @@ import os
 import sys
 
 from ..server.limits import ServerLimits
+from .flags import add_checkpoint_argument
 
 API_KEY_VARIABLE = "LSTMGEN_API_KEY"
 LIMIT_FLAGS = {
@@ -22,11 +23,13 @@ LIMIT_FLAGS = {
 }
 
 
+DESCRIPTION = ("Serve a checkpoint: POST /v1/completions (OpenAI's protocol, streaming), GET /v1/models, "
+               "GET /health, and a playground at /. Listens on loopback unless --host says otherwise.")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     defaults = ServerLimits()
-    parser.description = ("Serve a checkpoint: POST /v1/completions (OpenAI's protocol, streaming), GET /v1/models, "
-                          "GET /health, and a playground at /. Listens on loopback unless --host says otherwise.")
-    parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint or run directory")
+    add_checkpoint_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (0 = any free port)")
     parser.add_argument("--model-name", default=argparse.SUPPRESS, help="model id clients use (default: the run directory's name)")

@@ -2,7 +2,7 @@
 
 At every step each of the ``num_beams`` live continuations is extended by every token, and the
 ``num_beams`` most probable extensions (by total log-probability) survive. A continuation that reaches a
-stop string is finished there. Finished and live continuations are ranked by
+stop string (or, in document mode, the end of a document) is finished there. Finished and live continuations are ranked by
 
     score = log-probability / (number of generated tokens) ** length_penalty
 
@@ -112,6 +112,10 @@ def beam_search(
                 break
             row, token = divmod(index, vocab)
             sequence = sequences[row] + [token]
+            if token == tokenizer.end_of_document:  # a whole document: finished here
+                finished.append(Hypothesis(continuation(sequence[:-1]), tuple(sequence), score,
+                                           _score(score, len(sequence), length_penalty), FINISH_STOP))
+                continue
             if config.stop:
                 text = continuation(sequence)
                 cut = _first_stop(text, config.stop)
