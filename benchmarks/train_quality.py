@@ -38,12 +38,13 @@ def main() -> None:
         key, value = item.split("=", 1)
         parsed = json.loads(value) if value[:1] in "0123456789-[{tfn" else value
         (model_overrides if key.startswith("model.") else train_overrides)[key.removeprefix("model.")] = parsed
-    curve = []
+    curve, plan = [], []
     with tempfile.TemporaryDirectory() as out:
         started = time.time()
         result = train(
             [args.corpus], out_dir=out, preset=args.preset, time_budget=args.minutes, lowercase=args.lowercase or None,
             threads=args.threads, eval_interval=args.eval_interval, model=model_overrides, progress=False,
+            log=lambda line: (plan.append(line) if line.startswith("budget-aware") else None, print(line, file=sys.stderr)),
             hook=lambda trainer, record: curve.append(record) and None, sample_length=0, **train_overrides,
         )
         wall = time.time() - started
@@ -52,7 +53,7 @@ def main() -> None:
         "benchmark": "train_quality", "lstmgen": lstmgen.__version__, "torch": torch.__version__,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads", "corpus": args.corpus,
         "preset": args.preset, "overrides": {**train_overrides, **{f"model.{k}": v for k, v in model_overrides.items()}},
-        "lowercase": args.lowercase, "budget_minutes": args.minutes, "wall_seconds": round(wall, 1), "steps": result.steps,
+        "plan": plan[0] if plan else None, "lowercase": args.lowercase, "budget_minutes": args.minutes, "wall_seconds": round(wall, 1), "steps": result.steps,
         "tokens_per_second": round(sum(r["tokens_per_second"] for r in curve) / max(len(curve), 1)),
         "best_val_nats": best.get("val_nats"), "best_val_bits": best.get("val_bits"),
         "final_val_nats": result.history[-1].get("val_nats") if result.history else None,
