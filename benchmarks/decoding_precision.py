@@ -129,7 +129,7 @@ def main() -> None:
         except PrecisionError as error:
             refused[precision] = str(error)
     models = {precision: base.with_precision(precision) for precision in precisions}
-    text = read_corpus([args.corpus]) if args.corpus else None
+    text = read_corpus([args.corpus]).text if args.corpus else None
     prompt = text[:PROMPT_CHARS] if text else "".join(base.tokenizer.token_text(i) for i in range(1, PROMPT_CHARS + 1))
     runs: dict[str, list[float]] = {}
     for _ in range(args.repeats):  # interleaved: a busy moment slows every precision alike

@@ -74,3 +74,14 @@ def test_a_default_run_says_what_it_chose_and_records_it(tiny_text, tmp_path):
     assert lm.model.config.hidden_size == 128
     plan = lm.info()["training"]["data"]["plan"]
     assert plan["model"]["hidden_size"] == 128 and "reasons" in plan
+
+
+def test_a_word_run_keeps_the_fixed_default_and_says_so(tiny_text, tmp_path):
+    lines = []
+    train(text=tiny_text, out_dir=tmp_path / "run", tokenizer="word", max_steps=2, eval_interval=2, sample_length=0,
+          threads=1, progress=False, log=lines.append)
+    assert not any(line.startswith("budget-aware default") for line in lines)
+    assert any("fixed 1x384 settings for a word-level run" in line for line in lines)
+    lm = LanguageModel.load(tmp_path / "run")
+    assert lm.model.config.hidden_size == 384 and lm.model.config.embedding_size == 64
+    assert "skipped" in lm.info()["training"]["data"]["plan"]

@@ -17,6 +17,8 @@ on a small corpus needs dropout not to learn it by heart. So the plan is:
 
 Character-like vocabularies (characters, bytes) get one LSTM layer with a 64-wide embedding; word and subword
 vocabularies, whose output layer dominates the cost, get an embedding tied to the output (embedding = hidden).
+``lstmgen train`` does not plan word-level runs: on COCO captions the word plan trained worse than the fixed
+default (bpe's trained better; docs/benchmarks.md), so they keep the fixed settings until it is calibrated.
 Everything the user sets explicitly is kept as it is; the plan only fills in the rest, and says what it chose
 and why (``Plan.describe``).
 """
