@@ -19,7 +19,7 @@ import torch
 import lstmgen.checkpoint as checkpoint_module
 import lstmgen.durable as durable
 from conftest import TINY_TEXT
-from lstmgen import ConfigError, load_checkpoint, save_checkpoint, train
+from lstmgen import load_checkpoint, save_checkpoint, train
 from lstmgen.checkpoint import is_complete
 from lstmgen.recovery import recover_run_directory
 from lstmgen.tokenizers import CharTokenizer
@@ -182,11 +182,9 @@ def test_a_crash_before_the_first_checkpoint_leaves_a_run_the_same_command_resta
         train(text=TINY_TEXT, out_dir=run, model=MODEL, **SETTINGS, **QUIET)
 
     assert in_child(killed_run) == KILLED
-    assert (run / "metrics.jsonl").exists() and not (run / "last").exists()
-    with pytest.raises(ConfigError, match="already holds a training run"):  # what the pipeline does without the repair
-        train(text=TINY_TEXT, out_dir=run, model=MODEL, **SETTINGS, **QUIET)
-    with pytest.raises(ValueError, match="stopped before its first checkpoint"):
-        train(resume=run, **QUIET)
+    assert (run / "metrics.jsonl").exists() and not (run / "last").exists()  # --out refuses this, --resume finds nothing
+    with pytest.raises(ValueError, match="stopped before its first checkpoint"):  # and says what to do
+        load_checkpoint(run, prefer="last")
     assert recover_run_directory(run) == ["removed metrics.jsonl (1 record(s) of a run that stopped before its first "
                                           "checkpoint): start it again with the same command"]
     assert train(text=TINY_TEXT, out_dir=run, model=MODEL, **SETTINGS, **QUIET).steps == 30

@@ -421,16 +421,18 @@ def _read_metrics(files: _Files) -> list[dict[str, Any]]:
     return records
 
 
-def check_trainer_state(state: Any, config: ModelConfig, source: str, gan: bool = False) -> None:
+def check_trainer_state(state: Any, config: ModelConfig, source: str, gan: bool = False,
+                        train_config: TrainConfig | None = None) -> None:
     """Raise CheckpointError unless ``state`` has the structure ``Trainer.load_state_dict`` (or, with ``gan``,
-    ``SeqGANTrainer.load_state_dict``) reads, with shapes that fit the model of ``config``."""
+    ``SeqGANTrainer.load_state_dict``) reads, with shapes that fit the model of ``config`` (and the batches of
+    ``train_config``)."""
     if gan:
         check_gan_state(state, source, CheckpointError)
     else:
-        check_language_model_state(state, config, source, CheckpointError)
+        check_language_model_state(state, config, source, CheckpointError, train_config)
 
 
-def _read_trainer_state(files: _Files, config: ModelConfig, gan: bool) -> dict[str, Any]:
+def _read_trainer_state(files: _Files, config: ModelConfig, gan: bool, train_config: TrainConfig | None) -> dict[str, Any]:
     path = files.directory / "trainer_state.pt"
     if not os.path.lexists(path):
         raise CheckpointError(f"checkpoint {files.directory} has no trainer_state.pt, so training cannot resume from it")
@@ -439,7 +441,7 @@ def _read_trainer_state(files: _Files, config: ModelConfig, gan: bool) -> dict[s
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for corrupt or unsafe files
         raise CheckpointError(f"{path} is corrupt or holds unsafe objects: {error}") from error
-    check_trainer_state(state, config, str(path), gan)
+    check_trainer_state(state, config, str(path), gan, train_config)
     return state
 
 
@@ -476,7 +478,7 @@ def load_checkpoint(
     except RuntimeError as error:
         raise CheckpointError(f"{directory}/model.safetensors does not match config.json: {error}") from error
     model.to(device)
-    trainer_state = _read_trainer_state(files, model_config, "gan" in extra) if with_trainer_state else None
+    trainer_state = _read_trainer_state(files, model_config, "gan" in extra, train_config) if with_trainer_state else None
     metrics = _read_metrics(files) if os.path.lexists(directory / "metrics.jsonl") else []
     return Checkpoint(directory, model, tokenizer, train_config, trainer_state, metrics, extra)
 

@@ -28,6 +28,11 @@ DEFAULT_CORPUS = "pydoc"
 BLOCK_BYTES = 4 << 20  # bytes read at a time when streaming a corpus
 
 
+# Text encodings whose incremental decoder keeps no state between blocks, so a file read in blocks decodes
+# otherwise than read whole (found by benchmarks/fuzz_inputs.py).
+UNSTREAMABLE_ENCODINGS = ("punycode",)
+
+
 class CorpusError(ValueError):
     """The corpus cannot be read; the message names the file and says how to fix it."""
 
@@ -115,12 +120,20 @@ def check_encoding(encoding: str, errors: str = "strict") -> bool:
     for plain text (UTF-16 and UTF-32 do), in which case a NUL byte does not mark a binary file."""
     try:
         sample = "a\n".encode(encoding)  # LookupError for codecs that are not text encodings (base64, zlib, rot13)
+        name = codecs.lookup(encoding).name
     except (LookupError, UnicodeError, ValueError, TypeError):
         raise CorpusError(f"unknown text encoding {encoding!r}; pass one Python knows, such as utf-8, latin-1 or utf-16") from None
+    if name in UNSTREAMABLE_ENCODINGS:
+        raise CorpusError(f"{encoding!r} is an encoding of domain names whose decoder cannot read a file in blocks (each block "
+                          "would decode differently); decode the file to UTF-8 first")
     try:
         codecs.lookup_error(errors)
-    except (LookupError, TypeError):
-        raise CorpusError(f"unknown encoding error handler {errors!r}; use strict, replace or ignore") from None
+        b"\xff".decode("utf-8", errors)  # handlers made for encoding only (xmlcharrefreplace) raise TypeError here
+    except UnicodeDecodeError:
+        pass  # strict
+    except (LookupError, TypeError, ValueError):
+        raise CorpusError(f"unknown encoding error handler {errors!r} (or one that cannot decode); use strict, replace "
+                          "or ignore") from None
     return b"\x00" in sample
 
 
@@ -289,18 +302,30 @@ def text_source(text: str, name: str = "<text>") -> Source:
     return Source(name, data=text.encode("utf-8", errors="surrogatepass"))
 
 
+def _incremental_decoder(encoding: str, errors: str, head: bytes) -> codecs.IncrementalDecoder:
+    """The incremental decoder that decodes a stream starting with ``head`` as ``bytes.decode`` decodes it whole.
+
+    UTF-16 and UTF-32 look for a byte order mark. Without one, ``bytes.decode`` takes the machine's byte
+    order, but their incremental decoders raise "stream does not start with BOM" instead; so a file
+    without a mark is decoded here in the machine's order too, and reads the same in every reader.
+    """
+    name = codecs.lookup(encoding).name
+    marks = {"utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)}
+    if name in marks and not head.startswith(marks[name]):
+        encoding = f"{name}-{'le' if sys.byteorder == 'little' else 'be'}"
+    return codecs.getincrementaldecoder(encoding)(errors=errors)
+
+
 def iter_blocks(source: Source, errors: str = "strict", block: int = BLOCK_BYTES) -> Iterator[tuple[bytes, str]]:
     """(raw bytes, decoded text) of a source, block by block, with the checks of ``decode_bytes``:
     empty and binary (NUL) files are refused, and invalid bytes are reported at their offset in the file."""
     nul_is_text = check_encoding(source.encoding, errors)
-    decoder = codecs.getincrementaldecoder(source.encoding)(errors=errors)
     offset = 0
     with source.open() as handle:
-        while True:
-            data = handle.read(block)
-            if not data:
-                break
-            if offset == 0 and b"\x00" in data[:65536] and not nul_is_text:
+        data = handle.read(max(block, 4))  # at least enough to see a byte order mark
+        decoder = _incremental_decoder(source.encoding, errors, data)
+        while data:
+            if offset < 65536 and b"\x00" in data[: 65536 - offset] and not nul_is_text:  # the first 64 KiB, as decode_bytes
                 raise _binary_error(source.name)
             try:
                 text = decoder.decode(data)
@@ -308,6 +333,7 @@ def iter_blocks(source: Source, errors: str = "strict", block: int = BLOCK_BYTES
                 raise _invalid_bytes(source.name, source.encoding, offset, error) from error
             offset += len(data)
             yield data, text
+            data = handle.read(block)
         try:
             tail = decoder.decode(b"", final=True)
         except UnicodeError as error:

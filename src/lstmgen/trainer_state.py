@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from .config import ModelConfig
+from .config import ModelConfig, TrainConfig
 from .model import CELLS, RecurrentLanguageModel
 from .optimizers import parameter_groups
 
@@ -126,8 +126,10 @@ def parameter_shapes(config: ModelConfig) -> list[list[torch.Size]]:
     return [[parameter.shape for parameter in group["params"]] for group in parameter_groups(model, 0.0)]
 
 
-def check_language_model_state(state: Any, config: ModelConfig, source: str, error: ErrorClass) -> None:
-    """What ``Trainer.load_state_dict`` reads, with the shapes the model of ``config`` needs."""
+def check_language_model_state(state: Any, config: ModelConfig, source: str, error: ErrorClass,
+                               train_config: TrainConfig | None = None) -> None:
+    """What ``Trainer.load_state_dict`` reads, with the shapes the model of ``config`` needs (and the batch and
+    window of the checkpoint's own ``train_config``, which a resumed run keeps)."""
     check = _Checker(state, source, error)
     check.integer("step")
     check.integer("evaluations_without_improvement")
@@ -145,6 +147,9 @@ def check_language_model_state(state: Any, config: ModelConfig, source: str, err
     check.integer("seq_length", 1, cursor, "'data' seq_length")
     check.integer("epoch", 0, cursor, "'data' epoch")
     check.integer("window", 0, cursor, "'data' window")
+    if train_config is not None and (batch_size, cursor["seq_length"]) != (train_config.batch_size, train_config.seq_length):
+        check.fail(f"has a data cursor for batches of {batch_size} x {cursor['seq_length']}, but config.json trains on "
+                   f"{train_config.batch_size} x {train_config.seq_length}")
     carried = check.entry("recurrent_state", (list, tuple))
     expected_count = CELLS[config.cell][1]
     shape = [config.num_layers, batch_size, config.hidden_size]
