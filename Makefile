@@ -12,9 +12,10 @@ DEMO_PROMPT := The
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The demo's venv holds what the README shows after it: training, generation, the plots and `lstmgen serve`.
 $(VENV)/.core-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[plots]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[plots,server]'
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python

@@ -55,7 +55,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
 
 import lstmgen.checkpoint as checkpoint_module
 from lstmgen.checkpoint import CheckpointError, load_checkpoint, write_manifest

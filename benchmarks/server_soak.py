@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 import server_traffic
 from server_traffic import Outcome
 

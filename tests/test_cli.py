@@ -4,8 +4,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY_TEXT
+
 from lstmgen.cli import main
 
 

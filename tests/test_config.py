@@ -26,7 +26,7 @@ def test_impossible_generation_configs(values, message):
 @pytest.mark.parametrize("values, message", [
     (dict(batch_size=0), "batch_size"), (dict(learning_rate=-1), "learning_rate"), (dict(time_budget=0), "time_budget"),
     (dict(val_fraction=1.0), "val_fraction must be in"), (dict(optimizer="lbfgs"), "optimizer must be one of"),
-    (dict(tokenizer="bpe"), "tokenizer must be one of"), (dict(val_fraction=0.5, test_fraction=0.45), "at least 10%"),
+    (dict(tokenizer="sentencepiece"), "tokenizer must be one of"), (dict(val_fraction=0.5, test_fraction=0.45), "at least 10%"),
 ])
 def test_impossible_training_configs(values, message):
     with pytest.raises(ConfigError, match=message):

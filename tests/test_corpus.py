@@ -7,8 +7,16 @@ import signal
 import pytest
 
 from lstmgen import corpus as corpus_module
-from lstmgen.corpus import (CorpusError, NamedCorpus, Source, default_corpus_text, fetch_named_corpus, iter_blocks, read_corpus,
-                            resolve_sources)
+from lstmgen.corpus import (
+    CorpusError,
+    NamedCorpus,
+    Source,
+    default_corpus_text,
+    fetch_named_corpus,
+    iter_blocks,
+    read_corpus,
+    resolve_sources,
+)
 
 
 def test_default_corpus_is_embedded_and_large():

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY_TEXT
+
 from lstmgen import load_checkpoint
 
 pytestmark = pytest.mark.slow

@@ -36,6 +36,7 @@ class _Plain:
     """A stand-in tokenizer: ids are their own text; nothing is suppressed."""
 
     never_generated = ()
+    end_of_document = None  # not a document-mode model
 
     def stream_decoder(self, context=()):
         class Decoder:

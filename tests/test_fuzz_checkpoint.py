@@ -8,9 +8,9 @@ With the manifest, any change of any file must be refused; whatever loads must b
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
-
 from fuzzing import assert_passes, bounded, fuzz_inputs
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,8 @@ names) and error handlers: only CorpusError, and every reader (a file, its block
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-
 from fuzzing import assert_passes, bounded, fuzz_inputs
+from hypothesis import given
 
 
 @pytest.fixture(scope="module")

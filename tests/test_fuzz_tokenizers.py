@@ -3,9 +3,8 @@ but the documented TokenizerError is raised (benchmarks/fuzz_inputs.py, bounded)
 
 from __future__ import annotations
 
-from hypothesis import given
-
 from fuzzing import assert_passes, bounded, fuzz_inputs
+from hypothesis import given
 
 
 @bounded(300)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import shared_file
 
 from lstmgen.cli import main
-
-from conftest import shared_file
 
 
 @pytest.mark.slow

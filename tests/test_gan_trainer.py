@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
+from conftest import make_tiny_model
 
 from lstmgen import load_checkpoint
-from conftest import make_tiny_model
 from lstmgen.config import ConfigError
 from lstmgen.gan.config import GanConfig
 from lstmgen.gan.oracle import oracle_tokenizer

@@ -18,6 +18,7 @@ class _Ids:
     """A tokenizer for random-weight models: every id is its own text; id 0 is never generated."""
 
     never_generated = (0,)
+    end_of_document = None  # not a document-mode model
 
     def stream_decoder(self, context=()):
         class Decoder:

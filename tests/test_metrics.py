@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from lstmgen.metrics import (ColdStart, LossReport, distinct_n, entropy_bits, known_word_share, mean_and_error, repetition_rate,
-                             words)
+from lstmgen.metrics import ColdStart, LossReport, distinct_n, entropy_bits, known_word_share, mean_and_error, repetition_rate, words
 
 
 def reweight(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:

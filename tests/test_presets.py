@@ -1,6 +1,6 @@
 import pytest
-
 from conftest import TINY_TEXT
+
 from lstmgen import LanguageModel, ModelConfig, TrainConfig, train
 from lstmgen.presets import PRESETS, get_preset
 

@@ -6,8 +6,17 @@ import pytest
 import torch
 
 from lstmgen.config import ConfigError, GenerationConfig
-from lstmgen.decoding import (MinP, NoRepeatNGram, RepetitionPenalty, SuppressTokens, Temperature, TopK, TopP, apply_processors,
-                              build_processors)
+from lstmgen.decoding import (
+    MinP,
+    NoRepeatNGram,
+    RepetitionPenalty,
+    SuppressTokens,
+    Temperature,
+    TopK,
+    TopP,
+    apply_processors,
+    build_processors,
+)
 
 
 def reweight(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -15,10 +15,10 @@ import traceback
 
 import pytest
 import torch
+from conftest import TINY_TEXT
 
 import lstmgen.checkpoint as checkpoint_module
 import lstmgen.durable as durable
-from conftest import TINY_TEXT
 from lstmgen import load_checkpoint, save_checkpoint, train
 from lstmgen.checkpoint import is_complete
 from lstmgen.recovery import recover_run_directory

@@ -40,6 +40,7 @@ def test_the_comparison_sees_a_difference(tmp_path, tiny_run):
     import shutil
 
     from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
+
     from lstmgen import train
 
     train(text=TINY_TEXT, out_dir=tmp_path / "other", model=TINY_MODEL, progress=False, log=lambda line: None,

@@ -11,11 +11,11 @@ import time
 import httpx
 import openai
 import pytest
+from server_harness import ServeProcess, ThreadedServer
 
 from lstmgen import ConfigError, GenerationConfig, LanguageModel
 from lstmgen.server import ServerLimits, create_app
 from lstmgen.server.app import model_id
-from server_harness import ServeProcess, ThreadedServer
 
 CONFIG_FIELDS = {field.name for field in dataclasses.fields(GenerationConfig)}
 PROMPT = "the quick "

@@ -11,7 +11,6 @@ import json
 
 import httpx
 import pytest
-
 from server_harness import ServeProcess
 
 REQUESTS = 200

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from server_harness import ServeProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
 
 import lstmgen.corpus as corpus_module
-from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
 from lstmgen import ConfigError, LanguageModel, train
 from lstmgen.cli import main
 from lstmgen.corpus import CorpusError, Source, resolve_sources, text_source

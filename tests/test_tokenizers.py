@@ -72,6 +72,8 @@ def test_word_tokenizer_keeps_punctuation_and_min_frequency():
 def test_fit_tokenizer_table_and_bad_json():
     assert fit_tokenizer("byte", "abc").kind == "byte"
     with pytest.raises(TokenizerError, match="unknown tokenizer kind"):
+        tokenizer_from_dict({"kind": "sentencepiece"})
+    with pytest.raises(TokenizerError, match="cannot be read|malformed"):
         tokenizer_from_dict({"kind": "bpe"})
     with pytest.raises(TokenizerError, match="malformed"):
         tokenizer_from_dict({"kind": "word"})

@@ -5,8 +5,8 @@ import signal
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
+
 from lstmgen import ConfigError, LanguageModel, TrainConfig, load_checkpoint, train
 from lstmgen.training import learning_rate
 

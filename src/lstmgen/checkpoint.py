@@ -41,7 +41,8 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load as load_tensors, save_file
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save_file
 
 from . import durable
 from .config import ConfigError, ModelConfig, TrainConfig
@@ -363,7 +364,14 @@ def _read_configs(config: dict[str, Any], directory: Path) -> tuple[ModelConfig,
 
 # tokenizer.json fields by kind and the type each must have: checked here so that a malformed file is a
 # CheckpointError, not a TypeError in generation (tokenizers.from_dict checks less).
-_TOKENIZER_FIELDS = {"char": {"characters": str, "lowercase": bool}, "word": {"words": list, "lowercase": bool}, "byte": {}}
+_TOKENIZER_FIELDS = {
+    "char": {"characters": str, "lowercase": bool, "end_of_document": bool},
+    "word": {"words": list, "lowercase": bool, "end_of_document": bool},
+    "byte": {"end_of_document": bool},
+    # subword kinds wrap the Hugging Face tokenizer's own JSON, which its parser checks (a TokenizerError)
+    "bpe": {"tokenizer": dict, "lowercase": bool, "end_of_document": bool},
+    "unigram": {"tokenizer": dict, "lowercase": bool, "end_of_document": bool},
+}
 
 
 def _read_tokenizer(data: Any, source: str, kind: str) -> Tokenizer:

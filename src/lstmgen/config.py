@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 CELL_TYPES = ("lstm", "gru", "rnn")
-TOKENIZER_KINDS = ("char", "word", "byte")
+TOKENIZER_KINDS = ("char", "word", "byte", "bpe", "unigram")
 OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "constant")
 DEVICES = "auto, cpu, cuda[:N] or mps"
@@ -195,7 +195,11 @@ class TrainConfig(_Config):
     # data
     tokenizer: str = knob("char", "token unit", choices=TOKENIZER_KINDS)
     lowercase: bool = knob(False, "lower-case the text before tokenizing (prompts too)")
-    min_frequency: int = knob(1, "word tokenizer: words seen fewer times become <unk>", ge=1)
+    min_frequency: int = knob(1, "word tokenizer: words seen fewer times become <unk> (bpe: merges seen fewer times are not learned)", ge=1)
+    vocab_size: int = knob(4096, "bpe and unigram tokenizers: the number of subword tokens to learn (the model's vocabulary)",
+                           ge=258, le=1 << 20)
+    documents: str = knob("", "document mode: 'lines', 'blank-lines' or a separator string: each document ends with an "
+                          "end-of-document token, where generation stops (empty = off)")
     # The last 10%: the usual split, so figures compare with published ones.
     val_fraction: float = knob(0.1, "fraction at the end of the corpus held out for validation", ge=0.0, lt=1.0)
     test_fraction: float = knob(0.0, "fraction at the very end held out as a test set", ge=0.0, lt=1.0)

@@ -53,7 +53,7 @@ def _rows(predictions: int, batch_size: int, warmup: int) -> list[_Row]:
 
 
 def line_start_positions(tokens: Sequence[int] | np.ndarray, separator: int | None, count: int = COLD_START_SEGMENTS,
-                         length: int = COLD_START_TOKENS, scan: int = 4096) -> np.ndarray:
+                         length: int = COLD_START_TOKENS, scan: int = 4096, at_separator: bool = False) -> np.ndarray:
     """Start positions of up to ``count`` cold-start segments of ``length`` tokens, spread over the stream.
 
     From each of ``count`` evenly spaced points, the first line start at or after it within ``scan`` tokens:
@@ -74,7 +74,7 @@ def line_start_positions(tokens: Sequence[int] | np.ndarray, separator: int | No
         window = np.asarray(array[start - 1 : min(start + scan, last + 1)])  # window[i] is the token before start + i
         hits = np.flatnonzero((window[:-1] == separator) & (window[1:] != separator))
         if len(hits):
-            found.append(start + int(hits[0]))
+            found.append(start + int(hits[0]) - int(at_separator))
     return np.unique(np.array(found, dtype=np.int64)) if found else points
 
 
@@ -82,6 +82,15 @@ def line_break_id(tokenizer) -> int | None:
     """The token id of a line break under ``tokenizer`` (where cold-start segments start), or None."""
     ids = tokenizer.encode("\n", unknown="skip")
     return int(ids[0]) if len(ids) == 1 else None
+
+
+def segment_starts(tokens: Sequence[int] | np.ndarray, tokenizer, count: int = COLD_START_SEGMENTS,
+                   length: int = COLD_START_TOKENS) -> np.ndarray:
+    """Where a text's cold-start segments start, as a prompt would: at the beginnings of lines, or, for a model
+    trained on documents, at the end-of-document tokens (given first, as generation feeds one before a prompt)."""
+    if tokenizer.end_of_document is not None:
+        return line_start_positions(tokens, tokenizer.end_of_document, count, length, at_separator=True)
+    return line_start_positions(tokens, line_break_id(tokenizer), count, length)
 
 
 def fresh_state_losses(model: RecurrentLanguageModel, tokens: Sequence[int] | np.ndarray, positions: np.ndarray,
@@ -112,13 +121,16 @@ def evaluate(
     cold_start_tokens: int = COLD_START_TOKENS,
     shard: tuple[int, int] = (0, 1),
     reduce: Callable[[list[float]], list[float]] | None = None,
+    characters: int | None = None,
+    bytes: int | None = None,
 ) -> LossReport:
     """Mean negative log-likelihood (nats/token) of ``tokens[1:]`` given everything before each token.
 
     With ``cold_start_positions`` (segment starts, see ``line_start_positions``) the report also holds the
     cold-start measure of those segments. ``shard`` = (index, count) scores only every count-th chunk and
     segment (from index), and ``reduce`` sums the partial sums over the shards (a distributed run's
-    all-reduce): the report is then the exact full pass, whatever the number of shards.
+    all-reduce): the report is then the exact full pass, whatever the number of shards. ``characters`` and
+    ``bytes`` of the scored text (``scored_text_size``) add bits per character and per byte.
     """
     array = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)
     if len(array) < 2:
@@ -164,11 +176,15 @@ def evaluate(
     if reduce is not None:
         sums = reduce(sums)
     total, scored_count, context_sum, context_count, fresh_sum, fresh_count = sums
-    report = LossReport(nats=total / scored_count, tokens=int(scored_count), unknown=unknown)
-    if not len(positions):
-        return report
-    return LossReport(
-        nats=report.nats, tokens=report.tokens, unknown=unknown,
-        cold_start=ColdStart(fresh_nats=fresh_sum / fresh_count, context_nats=context_sum / context_count,
-                             segments=len(positions), segment_tokens=cold_start_tokens),
-    )
+    cold = None
+    if len(positions):
+        cold = ColdStart(fresh_nats=fresh_sum / fresh_count, context_nats=context_sum / context_count, segments=len(positions),
+                         segment_tokens=cold_start_tokens)
+    return LossReport(nats=total / scored_count, tokens=int(scored_count), unknown=unknown, cold_start=cold,
+                      characters=characters, bytes=bytes)
+
+
+def scored_text_size(tokenizer, first_token: int, characters: int, encoded_bytes: int) -> tuple[int, int]:
+    """Characters and UTF-8 bytes of what a full pass scores: all of a text but its first token's."""
+    first = tokenizer.token_text(int(first_token))
+    return max(characters - len(first), 1), max(encoded_bytes - len(first.encode("utf-8", errors="surrogatepass")), 1)

@@ -60,12 +60,31 @@ class ColdStart:
 
 @dataclass(frozen=True)
 class LossReport:
-    """A held-out loss with all its units; ``unknown`` counts tokens scored through the unknown symbol."""
+    """A held-out loss with all its units; ``unknown`` counts tokens scored through the unknown symbol.
+
+    ``characters`` and ``bytes`` (UTF-8) are those of the text the scored tokens spell (all but the first
+    token's): bits per character = total NLL / characters / ln 2, the one scale on which models with
+    different tokenizers compare (a character model's bits per token are its bits per character).
+    """
 
     nats: float
     tokens: int
     unknown: int = 0
     cold_start: ColdStart | None = None
+    characters: int | None = None
+    bytes: int | None = None
+
+    @property
+    def total_nats(self) -> float:
+        return self.nats * self.tokens
+
+    @property
+    def bits_per_character(self) -> float | None:
+        return nats_to_bits(self.total_nats / self.characters) if self.characters else None
+
+    @property
+    def bits_per_byte(self) -> float | None:
+        return nats_to_bits(self.total_nats / self.bytes) if self.bytes else None
 
     @property
     def bits(self) -> float:
@@ -77,7 +96,8 @@ class LossReport:
 
     def to_dict(self) -> dict[str, Any]:
         values: dict[str, Any] = {"nats": self.nats, "tokens": self.tokens, "unknown": self.unknown, "bits": self.bits,
-                                  "perplexity": self.perplexity}
+                                  "perplexity": self.perplexity, "characters": self.characters, "bytes": self.bytes,
+                                  "bits_per_character": self.bits_per_character, "bits_per_byte": self.bits_per_byte}
         if self.cold_start is not None:
             values["cold_start"] = self.cold_start.to_dict()
         return values
@@ -87,6 +107,8 @@ class LossReport:
         if self.unknown:
             text += f"; {self.unknown} unknown, scored as the unknown symbol"
         text += ")"
+        if self.bits_per_character is not None and unit != "char":
+            text += f"; {self.bits_per_character:.4f} bits/char, {self.bits_per_byte:.4f} bits/byte"
         if self.cold_start is not None:
             text += f"; {self.cold_start.describe()}"
         return text

@@ -28,12 +28,12 @@ from .corpus import resolve_sources, text_source
 from .distributed import World, close, exclusive_lock
 from .model import RecurrentLanguageModel
 from .presets import get_preset
-from .runtime import resolve_device
+from .runtime import available_cores, resolve_device, set_threads
 from .store import StoreError, TokenStore, is_store, prepare
 from .training import Hook, Trainer, TrainResult
 
 RUN_STORE = "data"  # the token store of a run prepared from a corpus, inside the run directory
-STORE_SETTINGS = ("tokenizer", "lowercase", "min_frequency", "val_fraction", "test_fraction")  # fixed by a store
+STORE_SETTINGS = ("tokenizer", "lowercase", "min_frequency", "vocab_size", "documents", "val_fraction", "test_fraction")  # fixed by a store
 
 
 def build_configs(vocab_size: int, preset: str = "default", model_overrides: dict[str, Any] | None = None,
@@ -66,6 +66,9 @@ def train(
     encoding_errors: str = "strict",
     glob: str = "*.txt",
     overwrite: bool = False,
+    init_from: str | os.PathLike | None = None,
+    unknown: str = "error",
+    tensorboard: str | os.PathLike | None = None,
     **train_overrides: Any,
 ) -> TrainResult:
     """Train (or resume) a model and write its run directory; keyword arguments set ``TrainConfig`` fields.
@@ -74,6 +77,10 @@ def train(
     token store directory; ``text`` passes the training text directly instead; ``data`` names a token store
     (``lstmgen prepare``); ``val`` names a validation file to use instead of splitting off the end of the
     corpus; ``model`` overrides ``ModelConfig`` fields of the preset.
+
+    ``init_from`` fine-tunes: the new run starts from that checkpoint's weights and tokenizer, with a fresh
+    optimizer and schedule (``resume`` instead continues the same run). Symbols of the new corpus its
+    vocabulary lacks are an error listing them, unless ``unknown`` is "replace" or "skip".
     """
     say = log or default_log
     if resume is not None and text is not None:
@@ -82,41 +89,89 @@ def train(
     world = World.from_environment(resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0"))), config.distributed_timeout)
     try:
         if resume is not None:
-            return _resume(Path(resume), corpus, data, hook, log, progress, train_overrides, world)
+            if init_from is not None:
+                raise ConfigError("--resume continues a run; --init-from starts a new one from a model: choose one")
+            return _resume(Path(resume), corpus, data, hook, log, progress, train_overrides, world, tensorboard)
         out = Path(out_dir)
+        source = _starting_point(init_from, model, train_overrides)
         if world.is_main:
             _prepare_out_dir(out, overwrite)
         world.barrier()
-        store = _store(out, corpus, text, data, val, config, train_overrides, encoding, encoding_errors, glob, say, progress, world)
+        store = _store(out, corpus, text, data, val, config, train_overrides, encoding, encoding_errors, glob, say, progress, world,
+                       given=source.tokenizer if source is not None else None, unknown=unknown)
         config = replace(config, **{name: value for name, value in _store_settings(store).items()})
-        model_config, _ = build_configs(store.tokenizer.vocab_size, preset, model)
         data_info = {**store.info(), "store": _recorded_path(store.path, out), "preset": preset, "val_source": val}
+        if preset == "default" and source is None:  # the default adapts to the budget, the corpus and the machine
+            plan = _plan(store, config, train_overrides, model, world)
+            config = replace(config, **plan.train)
+            model = {**plan.model, **{k: v for k, v in (model or {}).items() if v is not None}}
+            data_info["plan"] = {"model": plan.model, "train": plan.train, "tokens": round(plan.tokens), "epochs": round(plan.epochs, 2),
+                                 "probe_tokens_per_second": plan.probe, "reasons": plan.reasons}
+            if world.is_main:
+                say(plan.describe())
         torch.manual_seed(config.seed)  # the initial weights depend on the seed only: the same on every rank
-        network = RecurrentLanguageModel(model_config)
+        if source is not None:
+            network = source.model  # its weights; the optimizer, schedule and step start afresh
+            data_info["init_from"] = str(source.path)
+        else:
+            network = RecurrentLanguageModel(build_configs(store.tokenizer.vocab_size, preset, model)[0])
         trainer = Trainer(network, store.tokenizer, store.train, store.val, config, out, hook=hook, log=log, progress=progress,
-                          data_info=data_info, world=world)
+                          data_info=data_info, world=world, tensorboard=tensorboard)
         _announce(trainer, log)
         return trainer.run()
     finally:
         close(world)
 
 
+def _plan(store: TokenStore, config: TrainConfig, train_overrides: dict[str, Any], model: dict[str, Any] | None, world: World):
+    """The budget-aware default's choices for this run (lstmgen.budget), the user's explicit settings kept."""
+    from .budget import CHARACTER_VOCABULARY, plan_default
+
+    set_threads(config.threads or (max(1, available_cores() // world.local_size) if world.active else 0))  # as the trainer will
+    vocab = store.tokenizer.vocab_size
+    words = store.tokenizer.kind in ("word", "bpe", "unigram") or vocab > CHARACTER_VOCABULARY
+    explicit = [name for name, value in train_overrides.items() if value is not None]
+    fixed = {name: value for name, value in (model or {}).items() if value is not None}
+    # Under torchrun each rank probes its own share of the batch; the sum of the ranks' rates is the job's.
+    combine = (lambda values: world.sum(values)) if world.active else (lambda values: values)
+    return plan_default(vocab, words, store.train, config, explicit, fixed, resolve_device(config.device, world.local_rank),
+                        probe_batch=max(1, config.batch_size // world.size), combine=combine)
+
+
+def _starting_point(init_from, model: dict[str, Any] | None, overrides: dict[str, Any]):
+    """The checkpoint a fine-tuning run starts from (None for a new model), after checking nothing contradicts it."""
+    if init_from is None:
+        return None
+    if any(value is not None for value in (model or {}).values()):
+        raise ConfigError("--init-from takes the model's shape from the checkpoint; drop the model settings "
+                          f"({', '.join(k for k, v in (model or {}).items() if v is not None)})")
+    fixed = [name for name in ("tokenizer", "lowercase", "min_frequency", "vocab_size") if overrides.get(name) is not None]
+    if fixed:
+        raise ConfigError(f"--init-from keeps the checkpoint's tokenizer; drop {', '.join(fixed)}")
+    return load_checkpoint(init_from)
+
+
 def _store_settings(store: TokenStore) -> dict[str, Any]:
     """The TrainConfig fields a store fixes (its tokenizer and split)."""
     settings = store.meta["settings"]
     return {"tokenizer": settings["kind"], "lowercase": settings["lowercase"], "min_frequency": settings["min_frequency"],
+            "vocab_size": settings.get("vocab_size", 4096), "documents": settings.get("documents", ""),
             "val_fraction": settings["val_fraction"], "test_fraction": settings["test_fraction"]}
 
 
 def _store(out: Path, corpus: Sequence[str], text: str | None, data, val: str | None, config: TrainConfig,
            overrides: dict[str, Any], encoding: str, errors: str, glob: str, say, progress: bool | None,
-           world: World) -> TokenStore:
+           world: World, given=None, unknown: str = "error") -> TokenStore:
     """The token store to train on: the one named, or one prepared from the corpus into the run directory.
 
     Under torchrun the first process of each machine prepares it (a lock keeps two machines sharing a disk
     from writing it at once) while the others wait, and every rank checks it trains on the same tokens.
     """
-    store = _open_or_prepare(out, corpus, text, data, val, config, overrides, encoding, errors, glob, say, progress, world)
+    store = _open_or_prepare(out, corpus, text, data, val, config, overrides, encoding, errors, glob, say, progress, world,
+                             given, unknown)
+    if given is not None and store.tokenizer.to_dict() != given.to_dict():
+        raise ConfigError(f"the token store {store.path} was prepared with another tokenizer than the --init-from model's; "
+                          "pass the corpus itself, so it is tokenized with the model's vocabulary")
     digests = world.gather_rows(torch.tensor(list(bytes.fromhex(store.sha256)), dtype=torch.uint8)[None], dim=0)
     if not bool((digests == digests[0]).all()):
         raise ConfigError(f"the processes of this job see different token stores at {store.path}; give every machine the same "
@@ -125,7 +180,7 @@ def _store(out: Path, corpus: Sequence[str], text: str | None, data, val: str | 
 
 
 def _open_or_prepare(out: Path, corpus, text, data, val, config, overrides, encoding, errors, glob, say, progress,
-                     world: World) -> TokenStore:
+                     world: World, given=None, unknown: str = "error") -> TokenStore:
     if text is not None and (corpus or data is not None):
         raise ConfigError("pass either a corpus, data=... or text=..., not several")
     if data is None and len(corpus) == 1 and is_store(corpus[0]):
@@ -151,9 +206,10 @@ def _open_or_prepare(out: Path, corpus, text, data, val, config, overrides, enco
             val_sources = resolve_sources([val], encoding=encoding) if val is not None else []
             total = sum(source.size for source in sources + val_sources)
             with progress_bar(3 * total, 0, show_progress(progress) and world.is_main and total > 50_000_000, unit="B") as bar:
-                prepare(sources, out / RUN_STORE, config.tokenizer, config.lowercase, config.min_frequency, config.val_fraction,
-                        config.test_fraction, errors, val_sources=val_sources, reuse=True, progress=bar.update,
-                        log=say if world.is_main else None)
+                prepare(sources, out / RUN_STORE, given if given is not None else config.tokenizer, config.lowercase,
+                        config.min_frequency, config.val_fraction, config.test_fraction, errors, val_sources=val_sources,
+                        reuse=True, vocab_size=config.vocab_size, documents=config.documents, unknown=unknown,
+                        progress=bar.update, log=say if world.is_main else None)
             shutil.rmtree(out / ".spool", ignore_errors=True)
     world.barrier()
     return TokenStore.open(out / RUN_STORE)
@@ -192,7 +248,8 @@ def _announce(trainer: Trainer, log: Callable[[str], None] | None) -> None:
     )
 
 
-def _resume(run_dir: Path, corpus: Sequence[str], data, hook, log, progress, overrides, world: World) -> TrainResult:
+def _resume(run_dir: Path, corpus: Sequence[str], data, hook, log, progress, overrides, world: World,
+            tensorboard=None) -> TrainResult:
     """Continue a run from its own token store (RUN/data), or from the store the user names again."""
     checkpoint = load_checkpoint(run_dir, prefer="last")
     recorded = checkpoint.extra.get("data", {}) if isinstance(checkpoint.extra.get("data"), dict) else {}
@@ -222,6 +279,6 @@ def _resume(run_dir: Path, corpus: Sequence[str], data, hook, log, progress, ove
     config = replace(checkpoint.train_config, **how_long)
     data_info = {**recorded, **store.info(), "store": recorded.get("store")}
     trainer = Trainer.resume(run_dir, store.train, store.val, config, hook=hook, log=log, progress=progress, data_info=data_info,
-                             world=world)
+                             world=world, tensorboard=tensorboard)
     (log or trainer.log)(f"resuming {resolve_checkpoint_dir(run_dir, prefer='last')} at step {trainer.step}")
     return trainer.run()

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import durable
-from .checkpoint import (MAX_JSON_BYTES, CheckpointError, checkpoint_step, is_complete, recoverable_checkpoint,
-                         write_manifest)
+from .checkpoint import MAX_JSON_BYTES, CheckpointError, checkpoint_step, is_complete, recoverable_checkpoint, write_manifest
 from .untrusted import parse_json, read_regular
 
 CHECKPOINTS = ("last", "best")

@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -29,7 +30,8 @@ import numpy as np
 
 from .corpus import BLOCK_BYTES, CorpusError, Source, iter_blocks
 from .data import REGIONS, split_bounds
-from .tokenizers import Tokenizer, TokenizerError, VocabularyCounter, tokenizer_from_dict
+from .documents import DocumentSplitter
+from .tokenizers import Tokenizer, TokenizerError, fit_vocabulary, tokenizer_from_dict
 from .version import __version__
 
 FORMAT = "lstmgen-token-store"
@@ -104,10 +106,31 @@ def _hash_and_count(sources: Sequence[Source], errors: str, progress: Progress |
     return records, characters
 
 
+def _segments(sources: Sequence[Source], errors: str, bounds: Bounds, documents: str,
+              progress: Progress | None) -> Iterator[tuple[str, str | None]]:
+    """(region, text) of a stream of sources, with (region, None) after each document in document mode.
+
+    The stream's last region ends with the text, so its last document is complete; every earlier region was
+    cut by the split, so its last document gets no end-of-document mark.
+    """
+    if not documents:
+        yield from _pieces(sources, errors, bounds, progress)
+        return
+    splitter, current = None, None
+    for region, piece in _pieces(sources, errors, bounds, progress):
+        if region != current:
+            if splitter is not None:
+                yield from ((current, part) for part in splitter.finish(complete=False))
+            splitter, current = DocumentSplitter(documents), region
+        yield from ((region, part) for part in splitter.feed(piece))
+    if splitter is not None:
+        yield from ((current, part) for part in splitter.finish(complete=True))
+
+
 def prepare(
     sources: Sequence[Source],
     out_dir: str | os.PathLike,
-    tokenizer: str = "char",
+    tokenizer: str | Tokenizer = "char",
     lowercase: bool = False,
     min_frequency: int = 1,
     val_fraction: float = 0.1,
@@ -115,25 +138,38 @@ def prepare(
     encoding_errors: str = "strict",
     val_sources: Sequence[Source] = (),
     reuse: bool = False,
+    vocab_size: int = 4096,
+    documents: str = "",
+    unknown: str = "replace",
     progress: Progress | None = None,
     log: Callable[[str], None] | None = None,
 ) -> "TokenStore":
     """Tokenize ``sources`` into a token store at ``out_dir`` (replacing one there) and open it.
 
-    ``val_sources``, when given, are the validation text instead of the end of ``sources`` (whose
-    ``val_fraction`` is then 0). ``reuse`` keeps a store already at ``out_dir`` that was prepared from the
-    same sources (sizes and SHA-256) with the same settings.
+    ``tokenizer`` is a kind to fit on the training part (``vocab_size``: the subword kinds' vocabulary), or a
+    tokenizer to use as it is (fine-tuning a model on new text): then symbols of the training text it lacks
+    are an error listing them, or, with ``unknown`` "replace" or "skip", the unknown symbol or nothing.
+    ``documents`` turns on document mode (lstmgen.documents). ``val_sources``, when given, are the
+    validation text instead of the end of ``sources`` (whose ``val_fraction`` is then 0). ``reuse`` keeps a
+    store already at ``out_dir`` that was prepared from the same sources (sizes and SHA-256) with the same settings.
     """
     if not sources:
         raise CorpusError("no sources to prepare")
     if val_sources:
         val_fraction = 0.0
+    given = None if isinstance(tokenizer, str) else tokenizer
+    if given is not None and documents and given.end_of_document is None:
+        raise TokenizerError("document mode needs a tokenizer with an end-of-document symbol; this model was trained "
+                             "without --documents, so fine-tune it without --documents (or train a new model)")
     target = Path(out_dir)
     started = time.perf_counter()
     hashes, characters = _hash_and_count(sources, encoding_errors, progress)
     val_hashes, val_characters = _hash_and_count(val_sources, encoding_errors, progress) if val_sources else ([], 0)
-    settings = {"kind": tokenizer, "lowercase": lowercase, "min_frequency": min_frequency, "val_fraction": val_fraction,
-                "test_fraction": test_fraction, "encoding_errors": encoding_errors}
+    settings = {"kind": tokenizer if given is None else given.kind, "lowercase": lowercase if given is None else given.lowercase,
+                "min_frequency": min_frequency, "vocab_size": vocab_size, "documents": documents, "val_fraction": val_fraction,
+                "test_fraction": test_fraction, "encoding_errors": encoding_errors,
+                "given_tokenizer": None if given is None else hashlib.sha256(json.dumps(given.to_dict(), sort_keys=True).encode()).hexdigest(),
+                "unknown": unknown if given is not None else None}
     if reuse and is_store(target):
         try:
             existing = TokenStore.open(target)
@@ -147,39 +183,61 @@ def prepare(
     if val_fraction > 0 and bounds["val"][1] - bounds["val"][0] < 2:
         raise CorpusError(f"the corpus has {characters} characters: too few for a validation split of {val_fraction:.0%}")
     streams = [(sources, bounds)] + ([(val_sources, {"val": (0, val_characters)})] if val_sources else [])
-    # Pass 2: the vocabulary, from the training part only, so held-out text is scored honestly.
-    counter = VocabularyCounter(tokenizer, lowercase, min_frequency)
-    whitespace_only = True
-    for region, piece in _pieces(sources, encoding_errors, bounds, progress):
-        if region == "train":
-            counter.add(piece)
-            whitespace_only = whitespace_only and not piece.strip()
-    if whitespace_only:
+    # Pass 2: the vocabulary, from the training part only, so held-out text is scored honestly (or, for a given
+    # tokenizer, the training text's symbols it lacks).
+    seen = {"text": False}
+    missing: Counter = Counter()
+
+    def training_text() -> Iterator[str]:
+        for region, part in _segments(sources, encoding_errors, bounds, documents, progress):
+            if region == "train" and part is not None:
+                seen["text"] = seen["text"] or bool(part.strip())
+                if given is not None and given.unknown_id is not None:
+                    missing.update(given.unknown_symbols(part))
+                yield part
+
+    if given is None:
+        fitted = fit_vocabulary(tokenizer, training_text(), lowercase, min_frequency, vocab_size, documents=bool(documents))
+    else:
+        for _ in training_text():
+            pass
+        fitted = given
+        if missing and unknown == "error":
+            listed = ", ".join(f"{symbol!r} (x{count})" for symbol, count in missing.most_common(20))
+            raise TokenizerError(f"the new corpus holds symbols the model's vocabulary lacks: {listed}"
+                                 f"{'' if len(missing) <= 20 else f' and {len(missing) - 20} more'}. Remove them, or choose "
+                                 "--unknown replace (train on the unknown symbol) or --unknown skip (drop them)")
+    if not seen["text"]:
         raise CorpusError(f"the corpus ({', '.join(s.name for s in sources)}) holds only whitespace")
-    fitted = counter.tokenizer()
     dtype = smallest_dtype(fitted.vocab_size)
     # Pass 3: encode each region and append it to tokens.bin, hashing what is written.
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    end_of_document = np.array([fitted.end_of_document or 0], dtype=np.int64)
     try:
         digest = hashlib.sha256()
         spans: dict[str, list[int]] = {}
-        counts = {key: {name: 0 for name in REGIONS} for key in ("characters", "bytes", "unknown")}
+        counts = {key: {name: 0 for name in REGIONS} for key in ("characters", "bytes", "unknown", "documents")}
         position = 0
         with open(staging / "tokens.bin", "wb") as handle:
             for stream, stream_bounds in streams:
-                for region, piece in _pieces(stream, encoding_errors, stream_bounds, progress):
-                    ids = fitted.encode(piece, unknown="replace")  # symbols the vocabulary lacks become its unknown id
-                    if region != "train" and fitted.unknown_id is not None:
-                        counts["unknown"][region] += int((ids == fitted.unknown_id).sum())
+                for region, piece in _segments(stream, encoding_errors, stream_bounds, documents, progress):
+                    if piece is None:  # the end of a document
+                        ids = end_of_document
+                        counts["documents"][region] += 1
+                    else:
+                        policy = unknown if (given is not None and region == "train") else "replace"
+                        ids = fitted.encode(piece, unknown=policy)  # held-out symbols the vocabulary lacks: its unknown id
+                        if region != "train" and fitted.unknown_id is not None:
+                            counts["unknown"][region] += int((ids == fitted.unknown_id).sum())
+                        counts["characters"][region] += len(piece)
+                        counts["bytes"][region] += len(piece) if piece.isascii() else len(piece.encode("utf-8", errors="surrogatepass"))
                     block = ids.astype(DTYPES[dtype]).tobytes()
                     handle.write(block)
                     digest.update(block)
                     span = spans.setdefault(region, [position, position])  # regions are contiguous in the stream
                     position += len(ids)
                     span[1] = position
-                    counts["characters"][region] += len(piece)
-                    counts["bytes"][region] += len(piece) if piece.isascii() else len(piece.encode("utf-8", errors="surrogatepass"))
             handle.flush()
             os.fsync(handle.fileno())
         meta = {

@@ -1,11 +1,17 @@
-"""Tokenizers: character, word and byte, behind one small protocol with a JSON round-trip.
+"""Tokenizers: character, word, byte and (with the ``subword`` extra) byte-level BPE and unigram, behind one
+small protocol with a JSON round-trip.
 
 Every tokenizer maps text to a NumPy array of token ids and back. Character and word tokenizers reserve
 id 0 for an unknown symbol, which training text never contains; held-out text with symbols the
-vocabulary lacks is scored through it (``unknown="replace"``). The byte tokenizer has no unknowns.
+vocabulary lacks is scored through it (``unknown="replace"``). The byte tokenizer and the subword ones
+(byte-level: any text encodes) have no unknowns.
 
 A prompt with unknown symbols is an error by default (``unknown="error"``, listing the symbols); the
 caller may choose ``"skip"`` (drop them) or ``"replace"`` (map them to the unknown symbol) instead.
+
+**Documents.** A tokenizer made for document mode (``documents=True``) has one more id, the last:
+``end_of_document``, which the token store puts after every document. It has no text; generation stops
+there, and a prompt starts after it (the model then knows it writes the beginning of a document).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy as np
 
 UNKNOWN_POLICIES = ("error", "skip", "replace")
 UNKNOWN_TOKEN = "<unk>"
+END_OF_DOCUMENT = "<|endoftext|>"  # how the end-of-document id is named where it must be shown
 
 
 class TokenizerError(ValueError):
@@ -35,6 +42,8 @@ class Tokenizer(Protocol):
     kind: str
     never_generated: tuple[int, ...]  # ids that are not text and must not be sampled
     unknown_id: int | None  # the id symbols outside the vocabulary are encoded as (None: nothing is unknown)
+    end_of_document: int | None  # the id that ends a document (document mode), or None
+    lowercase: bool
 
     @property
     def vocab_size(self) -> int: ...
@@ -42,6 +51,8 @@ class Tokenizer(Protocol):
     def encode(self, text: str, unknown: str = "error") -> np.ndarray: ...
 
     def decode(self, ids: Iterable[int]) -> str: ...
+
+    def token_text(self, token_id: int) -> str: ...
 
     def unknown_symbols(self, text: str) -> Counter: ...
 
@@ -72,12 +83,13 @@ class CharTokenizer:
     never_generated = (0,)  # the unknown symbol never occurs in training text
     unknown_id = 0
 
-    def __init__(self, characters: Iterable[str], lowercase: bool = False) -> None:
+    def __init__(self, characters: Iterable[str], lowercase: bool = False, documents: bool = False) -> None:
         chars = sorted(set(characters))
-        if any(len(c) != 1 for c in chars):
+        if any(not isinstance(c, str) or len(c) != 1 for c in chars):
             raise TokenizerError("a character vocabulary must hold single characters")
         self.lowercase = lowercase
         self.characters = chars
+        self.end_of_document = len(chars) + 1 if documents else None
         # Encoding is one vectorised lookup: code point -> id, 0 (unknown) for every code point not in the
         # vocabulary; the table's last slot (past the largest code point) stands for all larger ones.
         points = np.array([ord(c) for c in chars], dtype=np.int64)
@@ -92,7 +104,7 @@ class CharTokenizer:
 
     @property
     def vocab_size(self) -> int:
-        return len(self.characters) + 1
+        return len(self.characters) + 1 + (self.end_of_document is not None)
 
     def _lookup(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         if self.lowercase:
@@ -122,6 +134,8 @@ class CharTokenizer:
         return Counter(c for c, k in zip(normalised, known) if not k)
 
     def token_text(self, token_id: int) -> str:
+        if token_id == self.end_of_document:
+            return ""
         return UNKNOWN_TOKEN if token_id == 0 else self.characters[token_id - 1]
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -131,11 +145,13 @@ class CharTokenizer:
         return _FunctionDecoder(lambda token_id: self.token_text(token_id))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "lowercase": self.lowercase, "characters": "".join(self.characters)}
+        return {"kind": self.kind, "lowercase": self.lowercase, "characters": "".join(self.characters),
+                "end_of_document": self.end_of_document is not None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CharTokenizer":
-        return cls(list(data["characters"]), lowercase=bool(data.get("lowercase", False)))
+        return cls(list(data["characters"]), lowercase=bool(data.get("lowercase", False)),
+                   documents=bool(data.get("end_of_document", False)))
 
 
 class ByteTokenizer:
@@ -146,9 +162,12 @@ class ByteTokenizer:
     never_generated = ()
     unknown_id = None
 
+    def __init__(self, documents: bool = False) -> None:
+        self.end_of_document = 256 if documents else None
+
     @property
     def vocab_size(self) -> int:
-        return 256
+        return 256 + (self.end_of_document is not None)
 
     def encode(self, text: str, unknown: str = "error") -> np.ndarray:
         _check_policy(unknown)
@@ -158,22 +177,22 @@ class ByteTokenizer:
         return Counter()
 
     def token_text(self, token_id: int) -> str:
-        return bytes([token_id]).decode("utf-8", errors="replace")
+        return "" if token_id == self.end_of_document else bytes([token_id]).decode("utf-8", errors="replace")
 
     def decode(self, ids: Iterable[int]) -> str:
-        return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
+        return bytes(int(i) for i in ids if i != self.end_of_document).decode("utf-8", errors="replace")
 
     def stream_decoder(self, context: Iterable[int] = ()) -> StreamDecoder:
         # An incremental decoder holds back the first bytes of a multi-byte character until it is whole.
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        return _FunctionDecoder(lambda token_id: decoder.decode(bytes([token_id])))
+        return _FunctionDecoder(lambda token_id: "" if token_id == self.end_of_document else decoder.decode(bytes([token_id])))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind}
+        return {"kind": self.kind, "end_of_document": self.end_of_document is not None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ByteTokenizer":
-        return cls()
+        return cls(documents=bool(data.get("end_of_document", False)))
 
 
 # Words (with inner apostrophes), single punctuation marks, and newlines (kept: they carry layout).
@@ -189,10 +208,11 @@ class WordTokenizer:
     never_generated = ()  # <unk> stands for real (rare) words in the training text
     unknown_id = 0
 
-    def __init__(self, words: Iterable[str], lowercase: bool = False) -> None:
+    def __init__(self, words: Iterable[str], lowercase: bool = False, documents: bool = False) -> None:
         self.lowercase = lowercase
         self.words = [w for w in words if w != UNKNOWN_TOKEN]
         self._index = {w: i + 1 for i, w in enumerate(self.words)}
+        self.end_of_document = len(self.words) + 1 if documents else None
 
     @staticmethod
     def split(text: str) -> list[str]:
@@ -205,15 +225,15 @@ class WordTokenizer:
         return cls.from_counts(Counter(cls.split(text)), lowercase, min_frequency)
 
     @classmethod
-    def from_counts(cls, counts: Counter, lowercase: bool = False, min_frequency: int = 1) -> "WordTokenizer":
+    def from_counts(cls, counts: Counter, lowercase: bool = False, min_frequency: int = 1, documents: bool = False) -> "WordTokenizer":
         """The vocabulary from word counts: words seen at least ``min_frequency`` times."""
         # Most frequent first; ties broken alphabetically so the vocabulary is deterministic.
         words = sorted((w for w, n in counts.items() if n >= min_frequency), key=lambda w: (-counts[w], w))
-        return cls(words, lowercase=lowercase)
+        return cls(words, lowercase=lowercase, documents=documents)
 
     @property
     def vocab_size(self) -> int:
-        return len(self.words) + 1
+        return len(self.words) + 1 + (self.end_of_document is not None)
 
     def _tokens(self, text: str) -> list[str]:
         return self.split(text.lower() if self.lowercase else text)
@@ -233,11 +253,13 @@ class WordTokenizer:
         return Counter(t for t in self._tokens(text) if t not in self._index)
 
     def token_text(self, token_id: int) -> str:
+        if token_id == self.end_of_document:
+            return ""
         return UNKNOWN_TOKEN if token_id == 0 else self.words[token_id - 1]
 
     @staticmethod
     def _separator(previous: str | None, current: str) -> str:
-        if previous is None or previous[-1] in _NO_SPACE_AFTER or current[0] in _NO_SPACE_BEFORE:
+        if previous is None or not current or previous[-1] in _NO_SPACE_AFTER or current[0] in _NO_SPACE_BEFORE:
             return ""
         return " "
 
@@ -248,22 +270,22 @@ class WordTokenizer:
     def stream_decoder(self, context: Iterable[int] = ()) -> StreamDecoder:
         previous: list[str | None] = [None]
         for token_id in context:
-            previous[0] = self.token_text(int(token_id))
+            previous[0] = self.token_text(int(token_id)) or None  # after an end of document: a fresh start
 
         def feed(token_id: int) -> str:
             text = self.token_text(token_id)
             piece = self._separator(previous[0], text) + text
-            previous[0] = text
+            previous[0] = text or None
             return piece
 
         return _FunctionDecoder(feed)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "lowercase": self.lowercase, "words": self.words}
+        return {"kind": self.kind, "lowercase": self.lowercase, "words": self.words, "end_of_document": self.end_of_document is not None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "WordTokenizer":
-        return cls(data["words"], lowercase=bool(data.get("lowercase", False)))
+        return cls(data["words"], lowercase=bool(data.get("lowercase", False)), documents=bool(data.get("end_of_document", False)))
 
 
 class _FunctionDecoder:
@@ -274,53 +296,56 @@ class _FunctionDecoder:
         return self._function(int(token_id))
 
 
-TOKENIZERS: dict[str, type] = {"char": CharTokenizer, "word": WordTokenizer, "byte": ByteTokenizer}
+def _subword(kind: str):
+    from .subword import SubwordTokenizer  # needs the `tokenizers` package (the subword extra): imported only when used
+
+    return SubwordTokenizer
 
 
-class VocabularyCounter:
-    """Counts what a tokenizer's vocabulary is made of, text piece by text piece, then builds the tokenizer:
-    the streaming form of ``fit_tokenizer`` (the pieces must not split a word: cut them at whitespace)."""
-
-    def __init__(self, kind: str, lowercase: bool = False, min_frequency: int = 1) -> None:
-        if kind not in TOKENIZERS:
-            raise TokenizerError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {kind!r}")
-        if kind == "byte" and lowercase:
-            raise TokenizerError("the byte tokenizer does not lower-case; lower-case the corpus or use --tokenizer char")
-        self.kind, self.lowercase, self.min_frequency = kind, lowercase, min_frequency
-        self.counts: Counter = Counter()
-        self._codepoints = np.zeros(0, dtype=bool)  # char: which code points occur
-
-    def add(self, text: str) -> None:
-        if self.lowercase:
-            text = text.lower()
-        if self.kind == "char":
-            points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
-            if len(points):
-                seen = np.bincount(points, minlength=len(self._codepoints)).astype(bool)
-                seen[: len(self._codepoints)] |= self._codepoints
-                self._codepoints = seen
-        elif self.kind == "word":
-            self.counts.update(WordTokenizer.split(text))
-
-    def tokenizer(self) -> "Tokenizer":
-        if self.kind == "char":
-            return CharTokenizer((chr(point) for point in np.flatnonzero(self._codepoints)), lowercase=self.lowercase)
-        if self.kind == "word":
-            return WordTokenizer.from_counts(self.counts, self.lowercase, self.min_frequency)
-        return ByteTokenizer()
+# kind -> the class that rebuilds it from its JSON (subword classes are looked up on first use).
+TOKENIZERS: dict[str, Callable[[str], type]] = {
+    "char": lambda kind: CharTokenizer, "word": lambda kind: WordTokenizer, "byte": lambda kind: ByteTokenizer,
+    "bpe": _subword, "unigram": _subword,
+}
+SUBWORD_KINDS = ("bpe", "unigram")
 
 
-def fit_tokenizer(kind: str, text: str, lowercase: bool = False, min_frequency: int = 1) -> Tokenizer:
-    """Build the vocabulary of a ``kind`` tokenizer from a training text."""
-    if kind == "char":
-        return CharTokenizer.fit(text, lowercase=lowercase)
-    if kind == "word":
-        return WordTokenizer.fit(text, lowercase=lowercase, min_frequency=min_frequency)
+def fit_vocabulary(kind: str, pieces: Iterable[str], lowercase: bool = False, min_frequency: int = 1, vocab_size: int = 4096,
+                   documents: bool = False) -> Tokenizer:
+    """Build a ``kind`` tokenizer's vocabulary from the training text, given piece by piece (the pieces must
+    not split a word: cut them at whitespace). Streaming: the text is never held whole."""
+    if kind not in TOKENIZERS:
+        raise TokenizerError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {kind!r}")
     if kind == "byte":
         if lowercase:
             raise TokenizerError("the byte tokenizer does not lower-case; lower-case the corpus or use --tokenizer char")
-        return ByteTokenizer()
-    raise TokenizerError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {kind!r}")
+        for _ in pieces:  # nothing to learn, but the caller's iterator may check the text as it goes
+            pass
+        return ByteTokenizer(documents=documents)
+    if kind in SUBWORD_KINDS:
+        return _subword(kind).train(kind, pieces, vocab_size=vocab_size, min_frequency=min_frequency, lowercase=lowercase,
+                                    documents=documents)
+    counts: Counter = Counter()
+    seen = np.zeros(0, dtype=bool)  # char: which code points occur
+    for text in pieces:
+        if lowercase:
+            text = text.lower()
+        if kind == "char":
+            points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+            if len(points):
+                present = np.bincount(points, minlength=len(seen)).astype(bool)
+                present[: len(seen)] |= seen
+                seen = present
+        else:
+            counts.update(WordTokenizer.split(text))
+    if kind == "char":
+        return CharTokenizer((chr(point) for point in np.flatnonzero(seen)), lowercase=lowercase, documents=documents)
+    return WordTokenizer.from_counts(counts, lowercase, min_frequency, documents=documents)
+
+
+def fit_tokenizer(kind: str, text: str, lowercase: bool = False, min_frequency: int = 1, vocab_size: int = 4096) -> Tokenizer:
+    """Build the vocabulary of a ``kind`` tokenizer from a training text."""
+    return fit_vocabulary(kind, [text], lowercase=lowercase, min_frequency=min_frequency, vocab_size=vocab_size)
 
 
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
@@ -329,6 +354,8 @@ def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
     if kind not in TOKENIZERS:
         raise TokenizerError(f"tokenizer.json names an unknown tokenizer kind {kind!r}; known: {', '.join(TOKENIZERS)}")
     try:
-        return TOKENIZERS[kind].from_dict(data)
-    except (KeyError, TypeError) as error:
+        return TOKENIZERS[kind](kind).from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        if isinstance(error, TokenizerError):
+            raise
         raise TokenizerError(f"tokenizer.json for a {kind} tokenizer is malformed: {error}") from error

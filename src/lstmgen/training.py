@@ -27,17 +27,18 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .console import Log, default_log, graceful_interrupts, progress_bar, show_progress
 from .config import GenerationConfig, TrainConfig
+from .console import Log, default_log, graceful_interrupts, progress_bar, show_progress
 from .data import BatchIterator
-from .evaluation import evaluate, line_break_id, line_start_positions
 from .decoding import decode, encode_prompt, make_generator
+from .distributed import World
+from .evaluation import evaluate, scored_text_size, segment_starts
 from .model import RecurrentLanguageModel, detach_state
 from .optimizers import make_optimizer
-from .distributed import World
 from .precision import Precision, to_device
 from .runtime import available_cores, resolve_device, set_threads
 from .tokenizers import Tokenizer
+from .tracking import TensorBoardMirror
 
 # A hook sees every evaluation record; returning True stops training (after saving).
 Hook = Callable[["Trainer", dict[str, Any]], "bool | None"]
@@ -98,6 +99,7 @@ class Trainer:
         progress: bool | None = None,
         data_info: dict[str, Any] | None = None,
         world: World | None = None,
+        tensorboard: str | Path | None = None,
     ) -> None:
         self.config = config
         self.world = world or World()
@@ -113,14 +115,19 @@ class Trainer:
         self.batches = BatchIterator(train_tokens, config.batch_size, config.seq_length, rows=self.rows)
         self.val_tokens = val_tokens if val_tokens is not None and len(val_tokens) >= 2 else None
         self.cold_start_positions = (
-            line_start_positions(self.val_tokens, line_break_id(tokenizer)) if self.val_tokens is not None else None
+            segment_starts(self.val_tokens, tokenizer) if self.val_tokens is not None else None
         )
+        self.data_info = data_info or {}
+        # The held-out text's size, for bits per character (the store counts them; see metrics.LossReport).
+        sizes = (self.data_info.get("characters", {}).get("val"), self.data_info.get("bytes", {}).get("val"))
+        self.val_text_size = (scored_text_size(tokenizer, self.val_tokens[0], *sizes) if self.val_tokens is not None and all(sizes)
+                              else (None, None))
         self.out_dir = Path(out_dir)
         self.hook = hook
         self.log = (log or default_log) if self.world.is_main else (lambda line: None)
         self.progress = show_progress(progress) and self.world.is_main
-        self.data_info = data_info or {}
         self.optimizer = make_optimizer(config.optimizer, model, config.learning_rate, config.weight_decay)
+        self.tensorboard = TensorBoardMirror(tensorboard) if tensorboard is not None and self.world.is_main else None
         self.total_steps = planned_steps(config, self.batches.steps_per_epoch)  # None: the time budget decides
         self.eval_interval = config.eval_interval or self.batches.steps_per_epoch
         # Everything below is the resumable state.
@@ -279,6 +286,8 @@ class Trainer:
         self.log(f"stopped after {self.step} steps ({self.elapsed / 60:.1f} min): {reason}")
         if self.world.is_main:
             self._plot()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
         return TrainResult(self.out_dir, self.step, reason, self.best_val, self.history)
 
     def _mean_loss(self, losses: list[float]) -> float:
@@ -301,8 +310,11 @@ class Trainer:
             # Sharded by rows across the ranks and summed: the exact full pass whatever the world size.
             report = evaluate(self.model, self.val_tokens, unknown=self.data_info.get("val_unknown", 0),
                               cold_start_positions=self.cold_start_positions, shard=(self.world.rank, self.world.size),
-                              reduce=self.world.sum if self.world.active else None)
+                              reduce=self.world.sum if self.world.active else None, characters=self.val_text_size[0],
+                              bytes=self.val_text_size[1])
             record.update(val_nats=report.nats, val_bits=report.bits, val_perplexity=report.perplexity)
+            if report.bits_per_character is not None:
+                record.update(val_bits_per_char=report.bits_per_character, val_bits_per_byte=report.bits_per_byte)
             if report.cold_start is not None:
                 record.update(val_cold_start_nats=report.cold_start.fresh_nats,
                               val_cold_start_context_nats=report.cold_start.context_nats,
@@ -319,9 +331,13 @@ class Trainer:
             return record
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            self.tensorboard.record(record)
         line = f"step {self.step:>6} | epoch {record['epoch']:.2f} | train {train_loss:.4f}"
         if "val_nats" in record:
             line += f" | val {record['val_nats']:.4f} nats ({record['val_bits']:.3f} bits)"
+            if "val_bits_per_char" in record and self.tokenizer.kind != "char":
+                line += f" = {record['val_bits_per_char']:.3f} bits/char"
         if "val_cold_start_nats" in record:
             line += f" | cold start {record['val_cold_start_nats']:.3f} vs {record['val_cold_start_context_nats']:.3f} (x{record['val_cold_start_ratio']:.2f})"
         line += f" | {tokens_per_second:,.0f} tok/s | {self.elapsed / 60:.1f} min" + (" | best" if improved else "")

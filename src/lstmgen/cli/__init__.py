@@ -1,7 +1,8 @@
 """The ``lstmgen`` command: one table of thin subcommands over the library, each imported only when used.
 
 Each subcommand lives in a module here with ``configure(parser)`` (its flags, most derived from the config
-dataclasses' fields) and ``run(args) -> int`` (build the configs, call the library, print). ``lstmgen
+dataclasses' fields), ``run(args) -> int`` (build the configs, call the library, print) and optionally a
+``DESCRIPTION`` for its ``--help``. ``lstmgen
 --help`` imports none of them (nor torch). Library errors (ValueError subclasses with a message that says
 how to fix things) become one line on stderr and exit status 2; Ctrl-C becomes status 130.
 """
@@ -40,7 +41,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=text, description=text[:1].upper() + text[1:] + ".",
                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         if name == chosen:
-            importlib.import_module(f"{__name__}.{module}").configure(sub)
+            command = importlib.import_module(f"{__name__}.{module}")
+            sub.description = getattr(command, "DESCRIPTION", sub.description)
+            command.configure(sub)
     return parser
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from .flags import add_checkpoint_argument
+
+DESCRIPTION = ("Full pass over FILE with carried state: nats/token, bits/token and perplexity; and the "
+               "cold-start measure (line starts scored from a fresh state beside the same tokens in context).")
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Full pass over FILE with carried state: nats/token, bits/token and perplexity; and the "
-                          "cold-start measure (line starts scored from a fresh state beside the same tokens in context).")
-    parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint or run directory")
+    add_checkpoint_argument(parser)
     parser.add_argument("file", metavar="FILE", help="text file to score (- for stdin)")
     parser.add_argument("--encoding", default="utf-8", help="text encoding of FILE")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -32,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{report.bits:.4f} bits/token")
     print(f"perplexity {report.perplexity:.4f}")
     print(f"{report.tokens:,} tokens scored ({model.tokenizer.kind} tokenizer), {report.unknown} unknown")
+    if report.bits_per_character is not None:  # the scale every tokenizer shares
+        print(f"{report.bits_per_character:.4f} bits/char ({report.characters:,} characters), {report.bits_per_byte:.4f} bits/byte")
     if report.cold_start is not None:
         cold = report.cold_start
         print(f"cold start   {cold.fresh_nats:.4f} nats/token from a fresh state vs {cold.context_nats:.4f} in context "

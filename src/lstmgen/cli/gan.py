@@ -6,11 +6,12 @@ import argparse
 import json
 import sys
 
+DESCRIPTION = "SeqGAN (Yu et al. 2017) with an lstmgen LSTM as the generator."
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from ..experiments import seqgan_coco, seqgan_oracle
 
-    parser.description = "SeqGAN (Yu et al. 2017) with an lstmgen LSTM as the generator."
     commands = parser.add_subparsers(dest="gan_command", required=True, metavar="GAN_COMMAND")
     oracle = commands.add_parser("oracle", help="the synthetic oracle benchmark (NLL-oracle, NLL-test, temperature curves)",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)

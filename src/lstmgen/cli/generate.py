@@ -7,14 +7,15 @@ import sys
 
 from ..config import GenerationConfig
 from ..tokenizers import UNKNOWN_POLICIES
-from .flags import add_config_flags, config_values
+from .flags import add_checkpoint_argument, add_config_flags, add_precision_argument, config_values
+
+DESCRIPTION = ("Prime the model with a prompt and sample a continuation, streamed as it is generated. "
+               "Processors run in this order: repetition penalty, no-repeat n-gram, temperature, top-k, top-p, "
+               "min-p. --num-beams > 1 searches for the most probable continuations instead of sampling.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Prime the model with a prompt and sample a continuation, streamed as it is generated. "
-                          "Processors run in this order: repetition penalty, no-repeat n-gram, temperature, top-k, top-p, "
-                          "min-p. --num-beams > 1 searches for the most probable continuations instead of sampling.")
-    parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint or run directory")
+    add_checkpoint_argument(parser)
     parser.add_argument("--prompt", default="", help="text to start from (default: a line break)")
     parser.set_defaults(generation_fields=add_config_flags(parser, GenerationConfig, use_defaults=True))
     parser.add_argument("--unknown", default="error", choices=UNKNOWN_POLICIES, help="prompt symbols the vocabulary lacks")
@@ -22,6 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--candidates", type=int, default=5, help="--interactive: how many next-token candidates to show")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = 1 for a few samples, else the free cores)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    add_precision_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = GenerationConfig(**config_values(args, args.generation_fields))
     generation_threads(config.num_samples * config.num_beams, args.threads)
-    model = LanguageModel.load(args.checkpoint, device=args.device)
+    model = LanguageModel.load(args.checkpoint, device=args.device, precision=args.precision)
     if args.interactive:
         return interactive(model, config, args)
     if config.num_beams > 1:

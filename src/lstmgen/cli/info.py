@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from .flags import add_checkpoint_argument
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint or run directory")
+    add_checkpoint_argument(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=run)
 
@@ -34,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     best = info["best_validation"]
     if best:
         print(f"best val     step {best['step']}: {best['val_nats']:.4f} nats/token, {best['val_bits']:.4f} bits/token, "
-              f"perplexity {best['val_perplexity']:.3f}")
+              f"perplexity {best['val_perplexity']:.3f}"
+              + (f", {best['val_bits_per_char']:.4f} bits/char" if "val_bits_per_char" in best else ""))
         if "val_cold_start_nats" in best:
             print(f"cold start   {best['val_cold_start_nats']:.4f} nats/token from a fresh state vs "
                   f"{best['val_cold_start_context_nats']:.4f} in context (x{best['val_cold_start_ratio']:.3f})")

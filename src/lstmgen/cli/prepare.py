@@ -8,12 +8,14 @@ from ..config import TrainConfig
 from .flags import add_config_flags, config_values
 from .train import ENCODING_ERRORS
 
-STORE_FIELDS = ("tokenizer", "lowercase", "min_frequency", "val_fraction", "test_fraction")
+STORE_FIELDS = ("tokenizer", "lowercase", "min_frequency", "vocab_size", "documents", "val_fraction", "test_fraction")
+
+
+DESCRIPTION = ("Tokenize a corpus of any size into DATA_DIR (tokens.bin, tokenizer.json, meta.json), reading it in "
+               "blocks; `lstmgen train DATA_DIR` then memory-maps it. The vocabulary is fitted on the training part.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Tokenize a corpus of any size into DATA_DIR (tokens.bin, tokenizer.json, meta.json), reading it in "
-                          "blocks; `lstmgen train DATA_DIR` then memory-maps it. The vocabulary is fitted on the training part.")
     parser.add_argument("corpus", nargs="*", metavar="CORPUS", help="files, directories, globs, - for stdin, or a named corpus")
     parser.add_argument("--out", required=True, metavar="DATA_DIR", help="where to write the token store (replaced if present)")
     parser.add_argument("--val", metavar="FILE", help="validation text to use instead of splitting off the end of the corpus")
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     total = sum(source.size for source in sources + val_sources)
     with progress_bar(3 * total, 0, show_progress(None if not args.no_progress else False), unit="B") as bar:
         store = prepare(sources, args.out, settings.tokenizer, settings.lowercase, settings.min_frequency, settings.val_fraction,
-                        settings.test_fraction, args.encoding_errors, val_sources=val_sources, progress=bar.update)
+                        settings.test_fraction, args.encoding_errors, val_sources=val_sources, vocab_size=settings.vocab_size,
+                        documents=settings.documents, progress=bar.update)
     meta = store.meta
     megabytes = sum(source["bytes"] for source in meta["sources"] + meta["val_sources"]) / 1e6
     print(f"{store.path}: {meta['tokens']:,} tokens ({meta['dtype']}), vocabulary {store.tokenizer.vocab_size:,} "

@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Sequence
 
 from ..tokenizers import UNKNOWN_POLICIES
-from .flags import floats
+from .flags import add_checkpoint_argument, floats
+
+DESCRIPTION = ("Generate samples at each temperature and report the mean entropy (bits) of the reweighted "
+               "next-token distribution, the model's NLL of the samples, distinct-1/2/3, repetition, and the share "
+               "of generated words found in the training corpus. Writes a table, a JSON file and a PNG plot.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Generate samples at each temperature and report the mean entropy (bits) of the reweighted "
-                          "next-token distribution, the model's NLL of the samples, distinct-1/2/3, repetition, and the share "
-                          "of generated words found in the training corpus. Writes a table, a JSON file and a PNG plot.")
-    parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint or run directory")
+    add_checkpoint_argument(parser)
     parser.add_argument("--temperatures", type=floats, default=[0.2, 0.5, 1.0, 1.2], help="comma-separated temperatures")
     parser.add_argument("--prompt", default="", help="text to start every sample from (default: a line break)")
     parser.add_argument("--length", type=int, default=300, help="tokens per sample")

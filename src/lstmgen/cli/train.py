@@ -6,15 +6,18 @@ import argparse
 
 from ..config import ModelConfig, TrainConfig
 from ..presets import PRESETS
+from ..tokenizers import UNKNOWN_POLICIES
 from .flags import add_config_flags, config_values
 
 ENCODING_ERRORS = ("strict", "replace", "ignore")
 
 
+DESCRIPTION = ("Train a recurrent language model. With no CORPUS the embedded default (Python's documentation "
+               "text) is used; a name such as nietzsche or tinyshakespeare downloads that corpus once; a token "
+               "store made by `lstmgen prepare` is memory-mapped as it is. Flags left unset take the preset's value.")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Train a recurrent language model. With no CORPUS the embedded default (Python's documentation "
-                          "text) is used; a name such as nietzsche or tinyshakespeare downloads that corpus once; a token "
-                          "store made by `lstmgen prepare` is memory-mapped as it is. Flags left unset take the preset's value.")
     parser.add_argument("corpus", nargs="*", metavar="CORPUS",
                         help="files, directories, globs, - for stdin, a named corpus, or a token store directory (lstmgen prepare)")
     parser.add_argument("--val", metavar="FILE", help="validation text to use instead of splitting off the end of the corpus")
@@ -26,6 +29,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding-errors", default="strict", choices=ENCODING_ERRORS, help="what to do with invalid bytes")
     parser.add_argument("--glob", default="*.txt", help="file pattern when a CORPUS is a directory")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--init-from", metavar="CKPT", help="fine-tune: start from this checkpoint's weights and tokenizer, "
+                        "with a fresh optimizer and schedule (--resume instead continues the same run)")
+    parser.add_argument("--unknown", default="error", choices=UNKNOWN_POLICIES,
+                        help="--init-from: symbols of the new corpus the model's vocabulary lacks (error lists them)")
+    parser.add_argument("--tensorboard", metavar="DIR", help="mirror every evaluation record into TensorBoard event files in DIR "
+                        "(metrics.jsonl stays the record; needs the tensorboard extra)")
     training = parser.add_argument_group("training (TrainConfig)")
     parser.set_defaults(train_fields=add_config_flags(training, TrainConfig, use_defaults=False))
     model = parser.add_argument_group("model (ModelConfig)")
@@ -41,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     result = train(
         args.corpus, out_dir=args.resume or args.out, preset=args.preset, val=args.val, resume=args.resume,
         model=config_values(args, args.model_fields), progress=False if args.no_progress else None, encoding=args.encoding,
-        encoding_errors=args.encoding_errors, glob=args.glob, overwrite=args.overwrite,
-        **config_values(args, args.train_fields),
+        encoding_errors=args.encoding_errors, glob=args.glob, overwrite=args.overwrite, init_from=args.init_from,
+        unknown=args.unknown, tensorboard=args.tensorboard, **config_values(args, args.train_fields),
     )
     if os.environ.get("RANK", "0") != "0":  # under torchrun, the first process speaks for the job
         return 0

@@ -2,7 +2,7 @@
 
 At every step each of the ``num_beams`` live continuations is extended by every token, and the
 ``num_beams`` most probable extensions (by total log-probability) survive. A continuation that reaches a
-stop string is finished there. Finished and live continuations are ranked by
+stop string (or, in document mode, the end of a document) is finished there. Finished and live continuations are ranked by
 
     score = log-probability / (number of generated tokens) ** length_penalty
 
@@ -76,8 +76,10 @@ def beam_search(
     tokenizer: Tokenizer,
     prompt_ids: Sequence[int],
     config: GenerationConfig,
+    precision: str = "fp32",
 ) -> list[Hypothesis]:
-    """The ``config.num_samples`` best continuations of ``prompt_ids`` under ``config.num_beams`` beams, best first."""
+    """The ``config.num_samples`` best continuations of ``prompt_ids`` under ``config.num_beams`` beams, best first
+    (``precision``: of the weights each step reads, as in ``decode``)."""
     if len(prompt_ids) == 0:
         raise ValueError("generation needs a prompt of at least one token")
     beams, length_penalty = config.num_beams, config.length_penalty
@@ -91,7 +93,7 @@ def beam_search(
         return "".join(decoder.feed(token) for token in ids)
 
     finished: list[Hypothesis] = []
-    stepper = Stepper(model, tokenizer.never_generated)
+    stepper = Stepper(model, tokenizer.never_generated, precision=precision)
     device = stepper.device
     last = stepper.prefill(prompt, beams)  # [K, V]: the prompt once, its state copied to every beam
     vocab = last.shape[-1]
@@ -112,6 +114,10 @@ def beam_search(
                 break
             row, token = divmod(index, vocab)
             sequence = sequences[row] + [token]
+            if token == tokenizer.end_of_document:  # a whole document: finished here
+                finished.append(Hypothesis(continuation(sequence[:-1]), tuple(sequence), score,
+                                           _score(score, len(sequence), length_penalty), FINISH_STOP))
+                continue
             if config.stop:
                 text = continuation(sequence)
                 cut = _first_stop(text, config.stop)

@@ -4,7 +4,8 @@
 text that token decodes to, the text released to the reader (stop strings are held back until they
 prove not to be one, and cut off when they are), the log-probability of the token under the model and,
 when asked, of the likeliest alternatives, and the finish reason on the step a sample finishes
-("stop": it reached a stop string; "length": it used its whole token budget). Everything else (the CLI's
+("stop": it reached a stop string or, in document mode, the end of a document; "length": it used its whole
+token budget). Everything else (the CLI's
 printing, ``LanguageModel.stream``, the server's chunks, usage and ``logprobs``) reads these records.
 
 Log-probabilities are those of the model's own next-token distribution over the tokens it can generate
@@ -54,8 +55,11 @@ def encode_prompt(tokenizer: Tokenizer, prompt: str, unknown: str = "error") -> 
     """Token ids of a prompt under the ``unknown`` policy (error, skip, replace).
 
     Generation needs at least one token to start from: an empty prompt starts from a line break, the
-    start a fresh state knows best in text (every line of the corpus follows one).
+    start a fresh state knows best in text (every line of the corpus follows one). A model trained on
+    documents reads every prompt after an end of document: it writes the beginning of a document.
     """
+    if tokenizer.end_of_document is not None:
+        return [tokenizer.end_of_document] + (tokenizer.encode(prompt, unknown=unknown).tolist() if prompt else [])
     if not prompt:
         ids = tokenizer.encode("\n", unknown="skip").tolist()
         if not ids:
@@ -88,8 +92,15 @@ class _Texts:
         self.emitted = [0] * batch  # characters released so far
         self.done = [False] * batch
 
-    def add(self, row: int, token: int, last: bool) -> tuple[str, str, str | None]:
-        """Feed a sample's token: (its piece, the newly released text, the finish reason or None)."""
+    def add(self, row: int, token: int, last: bool, end: int | None = None) -> tuple[str, str, str | None]:
+        """Feed a sample's token: (its piece, the newly released text, the finish reason or None).
+
+        ``end`` is the end-of-document id: the sample stops there (releasing any text held back).
+        """
+        if token == end:
+            text, start = self.texts[row], self.emitted[row]
+            self.emitted[row], self.done[row] = len(text), True
+            return "", text[start:], FINISH_STOP
         piece = self.decoders[row].feed(token)
         text = self.texts[row] = self.texts[row] + piece
         start = self.emitted[row]
@@ -116,19 +127,21 @@ def decode(
     logprobs: int | None = None,
     keep_logits: bool = False,
     fast: bool | None = None,
+    precision: str = "fp32",
 ) -> Iterator[DecodeStep]:
     """Sample ``config.num_samples`` continuations of a non-empty prompt together, one record per step.
 
     ``logprobs`` None computes no log-probabilities; 0 the chosen tokens'; k > 0 also the k likeliest
     tokens'. ``keep_logits`` adds the logits each step drew from (the temperature sweep's entropy).
     ``fast`` picks the stepping path (None: the hand-stepped LSTM for LSTM models); both draw the same tokens.
+    ``precision`` is that of the weights each step reads (fp32, bf16, int8: ``decoding.projections``).
     """
     if config.num_beams > 1:
         raise ValueError("decode samples; beam search (num_beams > 1) runs through lstmgen.decoding.beam_search")
     batch = config.num_samples
     if config.max_tokens == 0:
         return
-    stepper = Stepper(model, tokenizer.never_generated, fast)
+    stepper = Stepper(model, tokenizer.never_generated, fast, precision)
     processors = build_processors(config)
     logits = stepper.prefill(prompt_ids, batch)  # [B, V]
     history = None
@@ -160,7 +173,7 @@ def decode(
             if texts.done[row]:
                 ids.append(None), pieces.append(""), released.append(""), reasons.append(None)
                 continue
-            piece, text, reason = texts.add(row, token, last)
+            piece, text, reason = texts.add(row, token, last, tokenizer.end_of_document)
             ids.append(token), pieces.append(piece), released.append(text), reasons.append(reason)
         finished_before = [token is None for token in ids]
         yield DecodeStep(
