@@ -163,6 +163,13 @@ def check_language_model_state(state: Any, config: ModelConfig, source: str, err
         if not bool(torch.isfinite(tensor).all()):
             check.fail("has a 'recurrent_state' holding NaN or infinite values")
     check.json_text("best_val", _best_record, "JSON of null or an evaluation record")
+    guard = check.entry("divergence", dict, required=False)  # lstmgen.divergence; absent in older checkpoints
+    if guard is not None:
+        check.integer("failures", 0, guard, "'divergence' failures")
+        check.integer("total_failures", 0, guard, "'divergence' total_failures")
+        scale = guard.get("learning_rate_scale")
+        if not _is_number(scale) or not 0 < scale <= 1:
+            check.fail(f"has a 'divergence' learning_rate_scale of {scale!r}, expected a number in (0, 1]")
     check.optimizer(check.entry("optimizer", dict), "'optimizer'", parameter_shapes(config))
 
 
