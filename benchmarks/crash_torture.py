@@ -1,7 +1,7 @@
 """Crash torture: SIGKILL a real `lstmgen train` at random moments, resume it each time, compare with a run never killed.
 
-    PYTHONPATH=src python benchmarks/crash_torture.py                       # 4 configurations x 6 kills, both modes
-    PYTHONPATH=src python benchmarks/crash_torture.py --mode proposed --kills-per-run 2 --configs 1
+    PYTHONPATH=src python benchmarks/crash_torture.py                       # 4 configurations x 6 kills
+    PYTHONPATH=src python benchmarks/crash_torture.py --kills-per-run 2 --configs 1
 
 Each configuration (char or word tokenizer, dropout 0 or 0.2; a 2-layer LSTM, 200 steps, an evaluation and
 checkpoint every 10 steps, one thread) is first trained without interruption. Then the same run is started,
@@ -22,10 +22,8 @@ run by a small wrapper that prints ``STEP n`` after each step (to measure the wo
 the window. A restart is ``lstmgen train --resume RUN``; when that finds no checkpoint (a kill before the
 first one), the original command (``lstmgen train CORPUS --out RUN ...``) as a user would.
 
-Modes:
-    as_is     the pipeline and trainer as they are (nothing else runs before ``main``)
-    proposed  the wiring proposed for lstmgen.pipeline: the wrapper takes the run lock and calls
-              ``recover_run_directory(RUN)`` before ``main``, as ``pipeline.train`` should at every start
+The pipeline takes the run lock and calls ``recover_run_directory(RUN)`` at every start (``--out`` and
+``--resume``) itself, and logs each repair as ``recovered RUN: ...``; the wrapper adds nothing to that.
 
 At the end last/ (weights, optimizer state, RNG states, data cursor, carried state, metrics), best/ and
 RUN/metrics.jsonl must be bit-identical to the uninterrupted run's, timing fields aside (elapsed,
@@ -112,13 +110,6 @@ training.save_checkpoint = save_checkpoint
 arguments = sys.argv[1:]
 run_dir = arguments[arguments.index("--resume") + 1] if "--resume" in arguments else arguments[arguments.index("--out") + 1]
 from lstmgen.cli import main
-if os.environ.get("TORTURE_PROPOSED"):
-    from lstmgen.recovery import recover_run_directory
-    from lstmgen.runlock import hold_run_lock
-    with hold_run_lock(run_dir):
-        for line in recover_run_directory(run_dir):
-            print(f"recovered: {line}", file=sys.stderr)
-        sys.exit(main(arguments))
 sys.exit(main(arguments))
 """
 
@@ -164,13 +155,11 @@ def training_arguments(config: Configuration, steps: int, interval: int) -> list
             "--learning-rate", "0.01", "--seed", "7", "--no-progress"]
 
 
-def launch(arguments: list[str], command: str, event: str | None, proposed: bool, kill_after: float | None = None,
+def launch(arguments: list[str], command: str, event: str | None, kill_after: float | None = None,
            timeout: float = 600.0) -> Launch:
     """Run the wrapper; kill it (SIGKILL) when the armed event is announced, or ``kill_after`` seconds in."""
     environment = {**os.environ, "PYTHONPATH": str(SOURCE), "TORTURE_EVENT": event or "", "TORTURE_PAUSE": str(PAUSE_SECONDS),
                    "OMP_NUM_THREADS": "1"}
-    if proposed:
-        environment["TORTURE_PROPOSED"] = "1"
     kind, _, value = (event or "").partition(":")
     result = Launch(command)
     started = time.monotonic()
@@ -301,13 +290,13 @@ def _equal(a: Any, b: Any) -> bool:
     return a == b
 
 
-def torture(config: Configuration, events: list[str], corpus: Path, work: Path, reference: Path, steps: int, interval: int,
-            proposed: bool) -> dict[str, Any]:
+def torture(config: Configuration, events: list[str], corpus: Path, work: Path, reference: Path, steps: int,
+            interval: int) -> dict[str, Any]:
     """Kill a run at each event in turn, restarting it each time, then let it finish and compare it with ``reference``.
 
     A kill is survived when the next process carries on (resumed from a checkpoint, or, with none, started again by
     the original command) and the run then finishes."""
-    run = work / f"{config.name}-{'proposed' if proposed else 'as_is'}"
+    run = work / f"{config.name}-killed"
     arguments = training_arguments(config, steps, interval)
     fresh, resume = [str(corpus), "--out", str(run), *arguments], ["--resume", str(run)]
     kills: list[Kill] = []
@@ -319,12 +308,12 @@ def torture(config: Configuration, events: list[str], corpus: Path, work: Path, 
         event = pending[0] if pending else None
         kill_after = float(event.partition(":")[2]) if event and event.startswith("time:") else None
         armed = None if kill_after is not None else event
-        result = launch(fresh if command == "fresh" else resume, command, armed, proposed, kill_after)
+        result = launch(fresh if command == "fresh" else resume, command, armed, kill_after)
         if command == "resume" and not result.killed and result.returncode != 0 and (
-                "stopped before its first checkpoint" in result.stderr or "is not a checkpoint" in result.stderr
-                or "the directory does not exist" in result.stderr):  # killed before --out was even created
+                "holds no checkpoint to resume" in result.stderr
+                or "no such run directory" in result.stderr):  # killed before --out was even created
             launches.append(result)
-            result = launch(fresh, "fresh", armed, proposed, kill_after)  # no checkpoint yet: start it again, as a user would
+            result = launch(fresh, "fresh", armed, kill_after)  # no checkpoint yet: start it again, as the message says
         launches.append(result)
         for kill in kills:  # the kills since the last process that got going resume (or restart) from here
             if kill.durable_step is None and result.started_at_step is not None:
@@ -346,7 +335,6 @@ def torture(config: Configuration, events: list[str], corpus: Path, work: Path, 
     differences = compare(reference, run) if finished else []
     return {
         "configuration": config.name,
-        "mode": "proposed" if proposed else "as_is",
         "kills": [asdict(kill) for kill in kills],
         "kills_total": len(kills),
         "kills_survived": len(kills) if finished else max(len(kills) - 1, 0),
@@ -356,8 +344,8 @@ def torture(config: Configuration, events: list[str], corpus: Path, work: Path, 
         "failures": failures,
         "differences_from_uninterrupted": differences,
         "bit_identical": finished and not differences,
-        "repairs": [line[len("recovered: "):] for launch_ in launches for line in launch_.stderr.splitlines()
-                    if line.startswith("recovered: ")],
+        "repairs": [line.partition(": ")[2] for launch_ in launches for line in launch_.stderr.splitlines()
+                    if line.startswith(f"recovered {run}: ")],
         "seconds": round(sum(launch_.seconds for launch_ in launches), 1),
     }
 
@@ -365,7 +353,7 @@ def torture(config: Configuration, events: list[str], corpus: Path, work: Path, 
 def reference_run(config: Configuration, corpus: Path, work: Path, steps: int, interval: int) -> tuple[Path, float, float]:
     """The uninterrupted run, its start-up time (to the first step) and its time per step (evaluations included)."""
     run = work / f"{config.name}-uninterrupted"
-    result = launch([str(corpus), "--out", str(run), *training_arguments(config, steps, interval)], "fresh", None, False)
+    result = launch([str(corpus), "--out", str(run), *training_arguments(config, steps, interval)], "fresh", None)
     if result.returncode != 0:
         raise SystemExit(f"the uninterrupted {config.name} run failed: {result.stderr}")
     return run, result.first_step_seconds, (result.seconds - result.first_step_seconds) / steps
@@ -388,11 +376,9 @@ def main() -> None:
     parser.add_argument("--kills-per-run", type=int, default=6)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--interval", type=int, default=10)
-    parser.add_argument("--mode", choices=("as_is", "proposed", "both"), default="both")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     started = time.monotonic()
-    modes = {"as_is": [False], "proposed": [True], "both": [False, True]}[args.mode]
     results = []
     with tempfile.TemporaryDirectory(prefix="lstmgen-torture-") as temporary:
         work = Path(temporary)
@@ -400,27 +386,22 @@ def main() -> None:
         for index, config in enumerate(CONFIGURATIONS[: args.configs]):
             reference, startup, per_step = reference_run(config, corpus, work, args.steps, args.interval)
             events = plan_kills(index, args.kills_per_run, args.interval, startup, per_step, random.Random(args.seed * 100 + index))
-            for proposed in modes:
-                outcome = torture(config, events, corpus, work, reference, args.steps, args.interval, proposed)
-                outcome["uninterrupted"] = {"startup_s": round(startup, 2), "per_step_ms": round(per_step * 1000, 1)}
-                results.append(outcome)
-                print(f"{config.name} {outcome['mode']}: {outcome['kills_survived']}/{outcome['kills_total']} survived, "
-                      f"bit-identical {outcome['bit_identical']}, {outcome['failures'] or ''} {outcome['differences_from_uninterrupted'] or ''}",
-                      file=sys.stderr, flush=True)
-    summary = {}
-    for mode in ("as_is", "proposed"):
-        chosen = [result for result in results if result["mode"] == mode]
-        if not chosen:
-            continue
-        lost = [kill["lost_steps"] for result in chosen for kill in result["kills"] if kill["lost_steps"] is not None]
-        summary[mode] = {
-            "kills_total": sum(result["kills_total"] for result in chosen),
-            "kills_survived": sum(result["kills_survived"] for result in chosen),
-            "runs_bit_identical": f"{sum(result['bit_identical'] for result in chosen)}/{len(chosen)}",
-            "kills_by_kind": {kind: sum(kill["kind"] == kind for result in chosen for kill in result["kills"]) for kind in KINDS},
-            "lost_steps": {"mean": round(sum(lost) / len(lost), 1) if lost else None, "max": max(lost) if lost else None,
-                           "all": lost},
-        }
+            outcome = torture(config, events, corpus, work, reference, args.steps, args.interval)
+            outcome["uninterrupted"] = {"startup_s": round(startup, 2), "per_step_ms": round(per_step * 1000, 1)}
+            results.append(outcome)
+            print(f"{config.name}: {outcome['kills_survived']}/{outcome['kills_total']} survived, "
+                  f"bit-identical {outcome['bit_identical']}, {outcome['failures'] or ''} {outcome['differences_from_uninterrupted'] or ''}",
+                  file=sys.stderr, flush=True)
+    chosen = results
+    lost = [kill["lost_steps"] for result in chosen for kill in result["kills"] if kill["lost_steps"] is not None]
+    summary = {
+        "kills_total": sum(result["kills_total"] for result in chosen),
+        "kills_survived": sum(result["kills_survived"] for result in chosen),
+        "runs_bit_identical": f"{sum(result['bit_identical'] for result in chosen)}/{len(chosen)}",
+        "kills_by_kind": {kind: sum(kill["kind"] == kind for result in chosen for kill in result["kills"]) for kind in KINDS},
+        "lost_steps": {"mean": round(sum(lost) / len(lost), 1) if lost else None, "max": max(lost) if lost else None,
+                       "all": lost},
+    }
     print(json.dumps({
         "benchmark": "crash_torture",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

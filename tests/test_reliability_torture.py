@@ -1,8 +1,8 @@
 """A bounded crash torture (benchmarks/crash_torture.py's machinery): the real `lstmgen train` CLI killed with SIGKILL
 at five moments, one of each kind that once broke a run, restarted each time, ends bit-identical to a run never killed.
 
-It runs with the wiring proposed for lstmgen.pipeline (the run lock and recover_run_directory before main), the one
-part not yet in the pipeline itself; see docs/reliability.md, "Crash and resume".
+The pipeline takes the run lock and repairs the run directory at every start (lstmgen.pipeline); see
+docs/reliability.md, "Crash and resume".
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def test_killed_five_times_the_run_ends_bit_identical(tmp_path):
     config = crash_torture.Configuration("char", 0.2)  # dropout: the RNG state must resume exactly too
     corpus = crash_torture.corpus_file(tmp_path, characters=6_000)
     reference, _, _ = crash_torture.reference_run(config, corpus, tmp_path, steps=60, interval=10)
-    outcome = crash_torture.torture(config, EVENTS, corpus, tmp_path, reference, steps=60, interval=10, proposed=True)
+    outcome = crash_torture.torture(config, EVENTS, corpus, tmp_path, reference, steps=60, interval=10)
     assert outcome["failures"] == [] and outcome["events_not_reached"] == []
     assert [kill["kind"] for kill in outcome["kills"]] == [event.split(":")[0] for event in EVENTS]
     assert outcome["kills_survived"] == 5 and outcome["differences_from_uninterrupted"] == [] and outcome["bit_identical"]
