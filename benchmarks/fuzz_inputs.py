@@ -28,6 +28,9 @@ Properties (case counts at --scale 1):
     json_structure           random JSON as tokenizer.json / metrics.jsonl / trainer_state entries     700
     malicious_pickle         trainer_state.pt pickles that would create a file if unpickled          200
     special_files            FIFOs, devices, sockets, loops for every checkpoint and corpus file      ~60
+    generation_settings      prompts (empty, unknown symbols, lone surrogates, up to 30,000 chars) and
+                             up to 3 GenerationConfig fields at edge values (0, -1, 10**7, 10**30,
+                             NaN, infinities, 1e-45, 5e-324, empty stop strings) via LanguageModel  1,000
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ from hypothesis import strategies as st
 
 import lstmgen.checkpoint as checkpoint_module
 from lstmgen.checkpoint import CheckpointError, load_checkpoint, write_manifest
-from lstmgen.config import ModelConfig, TrainConfig
+from lstmgen.config import ConfigError, GenerationConfig, ModelConfig, TrainConfig
 from lstmgen.corpus import CorpusError, Source, iter_blocks, read_corpus, resolve_sources
 from lstmgen.tokenizers import TokenizerError, fit_tokenizer, tokenizer_from_dict
 
@@ -661,6 +664,75 @@ def fuzz(strategy, check: Callable[[Any], str], examples: int, seed: int) -> Tal
     return tally
 
 
+EDGE_INTEGERS = st.sampled_from([0, 1, 2, 3, 5, -1, 1024, 1025, 10**7, 10**30])
+EDGE_FLOATS = st.sampled_from([0.0, 0.5, 1.0, 1.5, -1.0, 1e-45, 5e-324, 1e308, 1e-300, math.nan, math.inf, -math.inf])
+GENERATION_FIELDS = {
+    "max_tokens": EDGE_INTEGERS, "temperature": EDGE_FLOATS, "top_k": st.one_of(st.none(), EDGE_INTEGERS),
+    "top_p": st.one_of(st.none(), EDGE_FLOATS), "num_samples": EDGE_INTEGERS, "seed": st.one_of(st.none(), EDGE_INTEGERS),
+    "stop": st.lists(st.one_of(st.text(max_size=3), st.text(ANY_CHARACTER, max_size=2)), max_size=3).map(tuple),
+    "min_p": st.one_of(st.none(), EDGE_FLOATS), "repetition_penalty": EDGE_FLOATS, "no_repeat_ngram_size": EDGE_INTEGERS,
+    "num_beams": EDGE_INTEGERS, "length_penalty": EDGE_FLOATS,
+}
+# Prefill is linear in the prompt (about 40 us a character for the fuzz model on a busy 2-core machine, so a
+# 1 MB prompt takes 40 s: work asked for, not a hang); the property keeps to 30,000 characters so that the
+# 10 s limit still catches a real hang. docs/reliability.md gives the 1 MB timings, measured apart.
+LONG_PROMPTS = st.sampled_from([1_000, 10_000, 30_000]).map(lambda size: ("the lazy dog. " * (size // 14 + 1))[:size])
+generation_cases = st.tuples(
+    st.one_of(texts, texts, texts, st.just(""), LONG_PROMPTS),
+    # a few fields at a time: with every field at an edge value nearly every case would be refused
+    st.lists(st.one_of([st.tuples(st.just(name), values) for name, values in GENERATION_FIELDS.items()]), max_size=3).map(dict),
+    st.sampled_from(["error", "replace", "skip"]),
+)
+GENERATED_STEPS = 40  # steps drawn from the iterator: a length of 10**7 is a stream the caller stops, not a hang
+BEAM_TOKENS = 30  # beam search is not an iterator: its length is capped here (a long one is work asked for, not a bug)
+
+
+def check_generation(case, lm) -> str:
+    """A prompt and settings through LanguageModel: refused with a ConfigError/TokenizerError/ValueError that says
+    why, or generated right: as many samples as asked, no sample longer than max_tokens, no stop string left
+    in a text, the same text again for the same seed (or greedy)."""
+    prompt, settings, unknown = case
+    try:
+        config = GenerationConfig(**settings)
+    except ConfigError:
+        return "refused"
+    if config.num_beams > 1:
+        config = GenerationConfig(**{**settings, "max_tokens": min(config.max_tokens, BEAM_TOKENS)})
+
+    def run() -> tuple[list[str], int]:
+        texts, steps = [""] * config.num_samples, 0
+        for pieces in lm.stream_batch(prompt, config, unknown=unknown):
+            texts = [a + b for a, b in zip(texts, pieces)]
+            steps += 1
+            if steps == GENERATED_STEPS:
+                break
+        return texts, steps
+
+    try:
+        texts, steps = run()
+    except (ConfigError, TokenizerError) as error:
+        return "refused" if str(error) else "traceback"
+    except ValueError as error:  # documented for prompts the model cannot start from (no line break for "")
+        if "prompt" not in str(error) and "vocabulary" not in str(error):
+            raise
+        return "refused"
+    if len(texts) != config.num_samples:
+        raise Wrong(f"{config.num_samples} samples asked, {len(texts)} came")
+    if config.max_tokens == 0 and any(texts):
+        raise Wrong(f"max_tokens 0 generated {texts!r}")
+    if config.num_beams == 1 and steps > config.max_tokens:
+        raise Wrong(f"{steps} steps for max_tokens {config.max_tokens}")
+    for text in texts:
+        for stop in config.stop:
+            if stop in text:
+                raise Wrong(f"stop string {stop!r} left in {text!r}")
+    if config.num_beams > 1 or config.seed is not None or config.greedy:
+        again, _ = run()
+        if again != texts:
+            raise Wrong(f"the same seed (or greedy, or beam search) gave {texts!r}, then {again!r}")
+    return "ok"
+
+
 def build_checkpoint(root: Path) -> Path:
     """A tiny trained run (char LSTM of 2 layers with dropout, 20 steps): its last/ has every file."""
     from lstmgen import train
@@ -676,6 +748,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every property's case count")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", help="comma-separated properties to run (default: all)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message="Detected pickle protocol")  # torch's note on the pickles made here
@@ -694,6 +767,9 @@ def main() -> None:
 
         tokens = TokenStore.open(root / "run" / "data").train
         files = sorted(lab.originals)
+        from lstmgen import LanguageModel
+
+        language_model = LanguageModel.load(source.parent)
         plan = {
             "tokenizer_round_trip": (tokenizer_cases, check_tokenizer_round_trip, 3000),
             "tokenizer_from_json": (tokenizer_dicts, check_tokenizer_from_json, 1000),
@@ -705,20 +781,26 @@ def main() -> None:
             "config_values": (config_edits, lambda case: check_config_values(case, lab), 1000),
             "json_structure": (structure_cases, lambda case: check_json_structure(case, lab, tokens), 700),
             "malicious_pickle": (pickle_cases, lambda case: check_malicious_pickle(case, lab), 200),
+            "generation_settings": (generation_cases, lambda case: check_generation(case, language_model), 1000),
         }
         results: dict[str, Tally] = {}
+        chosen = set(args.only.split(",")) if args.only else set(plan) | {"special_files"}
         for index, (name, (strategy, check, examples)) in enumerate(plan.items()):
+            if name not in chosen:
+                continue
             results[name] = fuzz(strategy, check, count(examples), args.seed + index)
             print(f"{name}: {results[name].counts} in {results[name].seconds:.1f} s", file=sys.stderr, flush=True)
         specials = Tally()
         clock = time.perf_counter()
-        for label, case in special_file_cases(lab, workspace):
+        for label, case in special_file_cases(lab, workspace) if "special_files" in chosen else []:
             outcome, detail = run_case(lambda _: case(), None)
             specials.add(outcome, detail, label)
         specials.seconds = time.perf_counter() - clock
         results["special_files"] = specials
         print(f"special_files: {specials.counts}", file=sys.stderr, flush=True)
 
+    if "special_files" not in chosen:
+        del results["special_files"]
     ours = [name for name in results if name not in ("tokenizer_from_json", "store_prepare")]
     totals = {outcome: sum(tally.counts.get(outcome, 0) for tally in results.values()) for outcome in OUTCOMES}
     report = {
