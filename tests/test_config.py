@@ -11,7 +11,7 @@ from lstmgen.config import ConfigError, GenerationConfig, ModelConfig, TrainConf
     (dict(temperature=-1), "temperature must be >= 0"), (dict(top_p=0), "top_p must be in"), (dict(top_p=1.5), "top_p"),
     (dict(top_k=0), "top_k must be at least 1"), (dict(num_samples=0), "num_samples"), (dict(max_tokens=-1), "max_tokens"),
     (dict(min_p=1.5), "min_p must be in"), (dict(repetition_penalty=0), "repetition_penalty must be positive"),
-    (dict(no_repeat_ngram_size=-1), "no_repeat_ngram_size"), (dict(num_beams=0), "num_beams must be at least 1"),
+    (dict(no_repeat_ngram_size=-1), "no_repeat_ngram_size"), (dict(num_beams=0), r"num_beams must be in \[1, 1024\]"),
     (dict(length_penalty=0.5), "length_penalty only applies to beam search"),
     (dict(num_beams=4, temperature=0.7), "ignores temperature"), (dict(num_beams=4, temperature=0), "ignores temperature"),
     (dict(num_beams=4, top_k=5, top_p=0.9), "ignores top_k, top_p"), (dict(num_beams=4, min_p=0.1), "ignores min_p"),

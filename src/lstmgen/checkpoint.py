@@ -5,38 +5,70 @@
     model.safetensors    the weights (no pickle)
     trainer_state.pt     optimizer, step, RNG states, data cursor, carried state (loaded weights_only=True)
     metrics.jsonl        the evaluation history of the run so far
+    manifest.json        every other file's size and SHA-256, written last
 
-A checkpoint is written into a temporary directory beside its target and renamed into place, so a
-crash never leaves a half-written one. A training run directory holds ``best/`` and ``last/``
-checkpoints; loading a run directory picks ``best/``.
+**Writing.** A checkpoint is written into a staging directory beside its target, each file fsynced,
+``manifest.json`` last, then swapped into place (``lstmgen.durable``): a crash leaves the old checkpoint
+or the new one, and a staging directory with a manifest that verifies is known to be complete, which is
+how ``resolve_checkpoint_dir`` and ``lstmgen.recovery`` find a checkpoint that a crash left between the
+two renames of the swap. A failed write (a full disk) is a ``CheckpointError`` that leaves the previous
+checkpoint as it was. Weights that are not finite are refused: nothing is written that loading refuses.
+
+**Loading** treats the directory as untrusted input. Each file is read only if it is a regular file of a
+plausible size (``lstmgen.untrusted``: a FIFO or a link to /dev/zero cannot hang it); the format and
+version are checked first; then each file's bytes against ``manifest.json`` (a flipped byte anywhere is
+refused; checkpoints written before manifests existed load unverified); the configuration against its
+bounds and a parameter cap, and the weights' names, shapes and dtypes against the model it describes,
+all before anything is allocated; the weights must be finite; ``trainer_state.pt`` is unpickled with
+``weights_only=True`` and its structure checked (``lstmgen.trainer_state``). Every problem is a
+``CheckpointError`` that names the file. No path recorded in a checkpoint is ever followed.
+
+A training run directory holds ``best/`` and ``last/`` checkpoints; loading a run directory picks ``best/``.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import json
 import os
+import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save_file
 
+from . import durable
 from .config import ConfigError, ModelConfig, TrainConfig
 from .model import RecurrentLanguageModel
 from .tokenizers import Tokenizer, TokenizerError, tokenizer_from_dict
+from .trainer_state import check_gan_state, check_language_model_state
+from .untrusted import decode_utf8, parse_json, read_regular
 from .version import __version__
 
 FORMAT = "lstmgen-checkpoint"
 FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "lstmgen-checkpoint-manifest"
 REQUIRED_FILES = ("config.json", "tokenizer.json", "model.safetensors")
+# Caps that refuse absurd files before they are read. The JSON files of a checkpoint stay far below
+# 256 MiB (a word vocabulary of a million words is about 15 MB); a safetensors header is a few KB.
+MAX_JSON_BYTES = 256 << 20
+MAX_HEADER_BYTES = 16 << 20
+# The largest model a checkpoint may describe: 2**32 parameters, 16 GiB of float32 weights (and an
+# optimizer state twice that). Far beyond the LSTMs lstmgen trains; it refuses a config.json that
+# asks for terabytes before anything is allocated. Raise it here if you really have such a model.
+MAX_PARAMETERS = 1 << 32
 
 
 class CheckpointError(ValueError):
-    """A checkpoint is missing, corrupt, foreign or too new; the message says which file and why."""
+    """A checkpoint is missing, corrupt, foreign or too new, or cannot be written; the message says which file and why."""
 
 
 @dataclass
@@ -50,27 +82,72 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# ----- finding a checkpoint ----------------------------------------------------------------------------
 def resolve_checkpoint_dir(path: str | os.PathLike, prefer: str = "best") -> Path:
-    """A checkpoint directory itself, or the ``best/`` (or ``last/``) checkpoint of a run directory."""
+    """A checkpoint directory itself, or the ``best/`` (or ``last/``) checkpoint of a run directory.
+
+    When a crash left a run without ``last/`` (or ``best/``) but with a complete checkpoint beside it
+    (``.last.old``, or a staging directory whose manifest verifies), that one is used: it is what the
+    interrupted swap was putting in place, or what it was replacing.
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}: the directory does not exist")
-    if (path / "config.json").exists():
+    if os.path.lexists(path / "config.json"):
         return path
     order = ("best", "last") if prefer == "best" else ("last", "best")
     for name in order:
-        if (path / name / "config.json").exists():
+        if os.path.lexists(path / name / "config.json"):
             return path / name
-    raise CheckpointError(
-        f"{path} is not a checkpoint: it has no config.json (nor best/ or last/ checkpoints); "
-        "point at a directory written by lstmgen train"
-    )
+        left = recoverable_checkpoint(path / name)
+        if left is not None:
+            return left
+    hint = "point at a directory written by lstmgen train"
+    if (path / "data").is_dir() or (path / "metrics.jsonl").exists():
+        hint = ("the run stopped before its first checkpoint was written: start it again with the same command "
+                "(lstmgen.recovery.recover_run_directory clears what it left)")
+    raise CheckpointError(f"{path} is not a checkpoint: it has no config.json (nor best/ or last/ checkpoints); {hint}")
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+def checkpoint_step(directory: Path) -> int | None:
+    """The training step a checkpoint was saved at (``extra.steps`` of its config.json), if it says."""
+    try:
+        config = parse_json(read_regular(directory / "config.json", CheckpointError, MAX_JSON_BYTES), "config.json", CheckpointError)
+    except CheckpointError:
+        return None
+    steps = (config.get("extra") or {}).get("steps") if isinstance(config, dict) and isinstance(config.get("extra"), dict) else None
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
 
 
+def is_complete(directory: Path, legacy: bool = False) -> bool:
+    """Whether ``directory`` holds a whole checkpoint: its manifest verifies every file it lists (or, with
+    ``legacy``, it has no manifest but holds the required files, as a checkpoint written before manifests did)."""
+    if not directory.is_dir():
+        return False
+    files = _Files(directory)
+    try:
+        if files.load_manifest() is None:
+            return legacy and all((directory / name).is_file() for name in REQUIRED_FILES)
+        for name in files.manifest:
+            files.read(name, limit=None)
+        return True
+    except CheckpointError:
+        return False
+
+
+def recoverable_checkpoint(target: Path) -> Path | None:
+    """The complete checkpoint a crash left beside a missing ``target``: the newest (by step) of its
+    verified staging directories and ``.NAME.old`` (which was ``target`` until the swap moved it aside)."""
+    if os.path.lexists(target):
+        return None
+    retired = durable.retired_name(target)
+    complete = [path for path in durable.leftovers(target) if is_complete(path, legacy=path == retired)]
+    if not complete:
+        return None
+    return max(complete, key=lambda path: (checkpoint_step(path) or -1, path != retired))
+
+
+# ----- writing ---------------------------------------------------------------------------------------
 def save_checkpoint(
     path: str | os.PathLike,
     model: RecurrentLanguageModel,
@@ -80,53 +157,300 @@ def save_checkpoint(
     metrics: list[dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint atomically to ``path`` (replacing any checkpoint there) and return the path."""
+    """Write a checkpoint atomically and durably to ``path`` (replacing any checkpoint there) and return the path."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    # safetensors refuses shared storage: save tied weights once (the output shares the embedding).
+    tensors = {name: value.detach().cpu().contiguous() for name, value in model.state_dict().items()}
+    if model.config.tie_weights:
+        tensors.pop("output.weight", None)
+    broken = [name for name, value in tensors.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if broken:
+        raise CheckpointError(f"refusing to write {target}: the weights {', '.join(broken)} hold NaN or infinite values (the "
+                              "run diverged: lower the learning rate or clip gradients); the previous checkpoint there is kept")
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "lstmgen_version": __version__,
+        "model": model.config.to_dict(),
+        "tokenizer": tokenizer.kind,
+        "train": train_config.to_dict() if train_config is not None else None,
+        "extra": extra or {},
+    }
+    staging = None
     try:
-        config = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "lstmgen_version": __version__,
-            "model": model.config.to_dict(),
-            "tokenizer": tokenizer.kind,
-            "train": train_config.to_dict() if train_config is not None else None,
-            "extra": extra or {},
-        }
-        _write_json(staging / "config.json", config)
-        _write_json(staging / "tokenizer.json", tokenizer.to_dict())
-        # safetensors refuses shared storage: save tied weights once (the output shares the embedding).
-        tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        if model.config.tie_weights:
-            tensors.pop("output.weight", None)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = durable.staging_directory(target)
+        durable.write_file(staging / "tokenizer.json", _json_bytes(tokenizer.to_dict()))
         save_file(tensors, str(staging / "model.safetensors"), metadata={"format": FORMAT})
+        durable.sync_file(staging / "model.safetensors")
         if trainer_state is not None:
-            torch.save(trainer_state, staging / "trainer_state.pt")
-        with open(staging / "metrics.jsonl", "w", encoding="utf-8") as handle:
-            for record in metrics or []:
-                handle.write(json.dumps(record) + "\n")
-        # Swap into place: move any old checkpoint aside, rename the new one in, then delete the old.
-        retired = None
-        if target.exists():
-            retired = target.with_name(f".{target.name}.old")
-            if retired.exists():
-                shutil.rmtree(retired)
-            os.replace(target, retired)
-        os.replace(staging, target)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
+            with open(staging / "trainer_state.pt", "wb") as handle:
+                torch.save(trainer_state, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        durable.write_file(staging / "metrics.jsonl", "".join(json.dumps(record) + "\n" for record in metrics or []).encode("utf-8"))
+        durable.write_file(staging / "config.json", _json_bytes(config))
+        write_manifest(staging)  # last: its presence marks the staging directory as complete
+        durable.swap_directory(staging, target)
+    except (OSError, SafetensorError, RuntimeError) as error:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise CheckpointError(f"could not write {target}: {_write_failure(error, target.parent)}; the previous checkpoint "
+                              "there (if any) is intact") from error
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
+    for left in durable.leftovers(target):  # what earlier crashes left beside it: the new checkpoint supersedes them
+        shutil.rmtree(left, ignore_errors=True)
     return target
 
 
-def _read_json(path: Path, what: str) -> Any:
+def write_manifest(directory: Path) -> None:
+    """Record the size and SHA-256 of every file of the checkpoint in ``directory`` in its manifest.json."""
+    files = {}
+    for path in sorted(directory.iterdir()):
+        if path.name != MANIFEST and path.is_file():
+            files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+    durable.write_file(directory / MANIFEST, _json_bytes({"format": MANIFEST_FORMAT, "files": files}))
+
+
+def _json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_failure(error: BaseException, directory: Path) -> str:
+    """What went wrong, in words: 'no space left on device', ... (safetensors and torch wrap the OS error)."""
+    number = error.errno if isinstance(error, OSError) else None
+    found = re.search(r"os error (\d+)", str(error))
+    number = number or (int(found.group(1)) if found else None)
+    if number:
+        reason = os.strerror(number)
+        reason = reason[:1].lower() + reason[1:]
+    else:
+        reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path} ({what}) is unreadable or not valid JSON: {error}") from error
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        free = None
+    if number != errno.ENOSPC and free is not None and free < (1 << 20):
+        reason += f" (the disk has {free:,} bytes free: no space left on device?)"
+    return reason
+
+
+# ----- reading -------------------------------------------------------------------------------------
+class _Files:
+    """A checkpoint directory's files, each read through ``read_regular`` and checked against manifest.json."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.manifest: dict[str, dict[str, Any]] | None = None
+
+    def load_manifest(self) -> dict[str, dict[str, Any]] | None:
+        path = self.directory / MANIFEST
+        if not os.path.lexists(path):
+            return None
+        data = parse_json(read_regular(path, CheckpointError, MAX_JSON_BYTES, "checkpoint manifest"), str(path), CheckpointError)
+        files = data.get("files") if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT else None
+        if not isinstance(files, dict) or not all(
+                isinstance(entry, dict) and _is_count(entry.get("bytes")) and isinstance(entry.get("sha256"), str)
+                and re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]) for entry in files.values()):
+            raise CheckpointError(f"{path} is corrupt: it is not a manifest of file sizes and SHA-256 hashes")
+        unlisted = [name for name in REQUIRED_FILES if name not in files]
+        if unlisted:
+            raise CheckpointError(f"{path} is corrupt: it does not list {', '.join(unlisted)}")
+        self.manifest = files
+        return files
+
+    def read(self, name: str, limit: int | None = MAX_JSON_BYTES, at_least: int = 0) -> bytes:
+        path = self.directory / name
+        entry = None
+        if self.manifest is not None:
+            entry = self.manifest.get(name)
+            if entry is None:
+                raise CheckpointError(f"{path} is not listed in {MANIFEST}: it was added after the checkpoint was written")
+            limit = entry["bytes"] if limit is None else min(limit, entry["bytes"])
+        data = read_regular(path, CheckpointError, limit)
+        if len(data) < at_least:
+            raise CheckpointError(f"{path} is corrupt (truncated): it holds {len(data):,} bytes, less than the {at_least:,} its "
+                                  "config.json's model needs")
+        if entry is not None:
+            self.verify(name, data)
+        return data
+
+    def verify(self, name: str, data: bytes) -> None:
+        entry = (self.manifest or {}).get(name)
+        if entry is not None and (len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]):
+            raise CheckpointError(
+                f"{self.directory / name} is corrupt: its size or SHA-256 does not match {MANIFEST} (it changed after the "
+                f"checkpoint was written). Restore it from a copy; if you edited it on purpose, delete {MANIFEST} to load "
+                "the checkpoint unverified")
+
+    def json(self, name: str) -> Any:
+        return parse_json(self.read(name), str(self.directory / name), CheckpointError)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def parameter_count(config: ModelConfig) -> int:
+    """Parameters of the model ``config`` describes, by formula (nothing is built): embedding V x E; per
+    layer G gates of H x (input + H) weights and 2 G H biases; the output H x V (unless tied) and V biases."""
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[config.cell]
+    vocabulary, embedding, hidden = config.vocab_size, config.embedding_size, config.hidden_size
+    layers = sum(gates * hidden * ((embedding if layer == 0 else hidden) + hidden + 2) for layer in range(config.num_layers))
+    return vocabulary * embedding + layers + (0 if config.tie_weights else hidden * vocabulary) + vocabulary
+
+
+def expected_tensors(config: ModelConfig) -> dict[str, torch.Tensor]:
+    """Name -> a meta tensor of the shape and dtype model.safetensors must hold for ``config`` (no memory used)."""
+    with torch.device("meta"):
+        tensors = RecurrentLanguageModel(config).state_dict()
+    if config.tie_weights:
+        tensors.pop("output.weight", None)
+    return dict(tensors)
+
+
+def _check_config(config: Any, directory: Path) -> None:
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{directory}/config.json is not an lstmgen checkpoint config (no format {FORMAT!r})")
+    version = config.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {directory} has format version {version!r}, newer than this lstmgen "
+            f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade lstmgen to load it"
+        )
+
+
+def _read_configs(config: dict[str, Any], directory: Path) -> tuple[ModelConfig, TrainConfig | None, dict[str, Any]]:
+    source = f"{directory}/config.json"
+    try:
+        model_config = ModelConfig.from_dict(config.get("model"))
+        train = config.get("train")
+        train_config = None if train is None or train == {} else TrainConfig.from_dict(train)
+    except (KeyError, TypeError, ConfigError) as error:
+        raise CheckpointError(f"{source} has an invalid model or training config: {error}") from error
+    extra = config.get("extra")
+    extra = {} if extra is None else extra
+    if not isinstance(extra, dict):
+        raise CheckpointError(f"{source} has an 'extra' entry of type {type(extra).__name__}, expected an object")
+    best, steps, data = extra.get("best_val"), extra.get("steps"), extra.get("data")
+    if best is not None and not (isinstance(best, dict) and all(
+            isinstance(best.get(key), (int, float)) and not isinstance(best.get(key), bool) for key in best
+            if key.startswith("val_") or key in ("step", "train_loss"))):
+        raise CheckpointError(f"{source} has a 'best_val' record that is not an evaluation record of numbers")
+    if steps is not None and not _is_count(steps):
+        raise CheckpointError(f"{source} has 'steps' = {steps!r}, expected a count of steps")
+    if data is not None and not isinstance(data, dict):
+        raise CheckpointError(f"{source} has a 'data' entry of type {type(data).__name__}, expected an object")
+    if not isinstance(config.get("tokenizer"), str):
+        raise CheckpointError(f"{source} names no tokenizer kind")
+    parameters = parameter_count(model_config)
+    if parameters > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{source} describes a model of {parameters:,} parameters ({parameters * 4 / 2**30:,.1f} GiB of float32), more "
+            f"than lstmgen loads ({MAX_PARAMETERS:,}: lstmgen.checkpoint.MAX_PARAMETERS); the file is corrupt or hostile")
+    return model_config, train_config, extra
+
+
+# tokenizer.json fields by kind and the type each must have: checked here so that a malformed file is a
+# CheckpointError, not a TypeError in generation (tokenizers.from_dict checks less).
+_TOKENIZER_FIELDS = {
+    "char": {"characters": str, "lowercase": bool, "end_of_document": bool},
+    "word": {"words": list, "lowercase": bool, "end_of_document": bool},
+    "byte": {"end_of_document": bool},
+    # subword kinds wrap the Hugging Face tokenizer's own JSON, which its parser checks (a TokenizerError)
+    "bpe": {"tokenizer": dict, "lowercase": bool, "end_of_document": bool},
+    "unigram": {"tokenizer": dict, "lowercase": bool, "end_of_document": bool},
+}
+
+
+def _read_tokenizer(data: Any, source: str, kind: str) -> Tokenizer:
+    fields = _TOKENIZER_FIELDS.get(data.get("kind")) if isinstance(data, dict) and isinstance(data.get("kind"), str) else None
+    if fields is None:
+        raise CheckpointError(f"{source} names no known tokenizer kind ({', '.join(_TOKENIZER_FIELDS)})")
+    for name, kind_of in fields.items():
+        if name in data and not isinstance(data[name], kind_of):
+            raise CheckpointError(f"{source}: '{name}' must be of type {kind_of.__name__}, got {type(data[name]).__name__}")
+    words = data.get("words")
+    if words is not None and (not all(isinstance(word, str) and word for word in words) or len(set(words)) != len(words)):
+        raise CheckpointError(f"{source}: 'words' must be distinct, non-empty strings")
+    if data["kind"] != kind:
+        raise CheckpointError(f"{source} holds a {data['kind']} tokenizer but config.json says {kind}; the files come from different runs")
+    try:
+        return tokenizer_from_dict(data)
+    except TokenizerError as error:
+        raise CheckpointError(f"{source}: {error}") from error
+
+
+def _read_weights(files: _Files, config: ModelConfig) -> dict[str, torch.Tensor]:
+    """The tensors of model.safetensors, checked against the model ``config`` describes before any is used."""
+    source = f"{files.directory}/model.safetensors"
+    expected = expected_tensors(config)
+    size = sum(tensor.numel() * tensor.element_size() for tensor in expected.values())
+    data = files.read("model.safetensors", limit=size + 8 + MAX_HEADER_BYTES, at_least=size + 8)
+    try:
+        tensors = load_tensors(data)
+    except Exception as error:  # the native parser raises several types for malformed bytes
+        raise CheckpointError(f"{source} is corrupt or not a safetensors file: {error}") from error
+    if set(tensors) != set(expected):
+        missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+        raise CheckpointError(f"{source} does not match config.json: missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}")
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
+            raise CheckpointError(f"{source} does not match config.json: {name} is {tensor.dtype} {list(tensor.shape)}, the model "
+                                  f"needs {expected[name].dtype} {list(expected[name].shape)}")
+        if not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{source} holds NaN or infinite values in {name}: the run that wrote it diverged, or the file "
+                                  "is corrupt; load another checkpoint (last/ or best/ of an earlier step)")
+    return tensors
+
+
+def _read_metrics(files: _Files) -> list[dict[str, Any]]:
+    source = f"{files.directory}/metrics.jsonl"
+    text = decode_utf8(files.read("metrics.jsonl"), source, CheckpointError)
+    records = []
+    for number, line in enumerate(text.split("\n"), start=1):  # as written: one record per line break
+        if not line.strip():
+            continue
+        record = parse_json(line, f"{source} line {number}", CheckpointError)
+        if not isinstance(record, dict) or ("step" in record and not _is_count(record["step"])):
+            raise CheckpointError(f"{source} line {number} is not an evaluation record (a JSON object with an integer step)")
+        records.append(record)
+    return records
+
+
+def check_trainer_state(state: Any, config: ModelConfig, source: str, gan: bool = False,
+                        train_config: TrainConfig | None = None) -> None:
+    """Raise CheckpointError unless ``state`` has the structure ``Trainer.load_state_dict`` (or, with ``gan``,
+    ``SeqGANTrainer.load_state_dict``) reads, with shapes that fit the model of ``config`` (and the batches of
+    ``train_config``)."""
+    if gan:
+        check_gan_state(state, source, CheckpointError)
+    else:
+        check_language_model_state(state, config, source, CheckpointError, train_config)
+
+
+def _read_trainer_state(files: _Files, config: ModelConfig, gan: bool, train_config: TrainConfig | None) -> dict[str, Any]:
+    path = files.directory / "trainer_state.pt"
+    if not os.path.lexists(path):
+        raise CheckpointError(f"checkpoint {files.directory} has no trainer_state.pt, so training cannot resume from it")
+    data = files.read("trainer_state.pt", limit=None)
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for corrupt or unsafe files
+        raise CheckpointError(f"{path} is corrupt or holds unsafe objects: {error}") from error
+    check_trainer_state(state, config, str(path), gan, train_config)
+    return state
 
 
 def load_checkpoint(
@@ -137,59 +461,32 @@ def load_checkpoint(
 ) -> Checkpoint:
     """Load a checkpoint (or a run directory's best one) onto ``device``, whatever device trained it."""
     directory = resolve_checkpoint_dir(path, prefer=prefer)
-    config = _read_json(directory / "config.json", "checkpoint config")
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise CheckpointError(f"{directory}/config.json is not an lstmgen checkpoint config (no format {FORMAT!r})")
-    missing = [name for name in REQUIRED_FILES if not (directory / name).exists()]
+    files = _Files(directory)
+    raw_config = read_regular(directory / "config.json", CheckpointError, MAX_JSON_BYTES, "checkpoint config")
+    config = parse_json(raw_config, f"{directory}/config.json", CheckpointError)
+    _check_config(config, directory)  # first: a newer format may check its files another way
+    if files.load_manifest() is not None:
+        files.verify("config.json", raw_config)
+    missing = [name for name in (*REQUIRED_FILES, *(files.manifest or ())) if not os.path.lexists(directory / name)]
     if missing:
-        raise CheckpointError(f"checkpoint {directory} is incomplete: missing {', '.join(missing)}")
-    version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {directory} has format version {version}, newer than this lstmgen "
-            f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade lstmgen to load it"
-        )
-    try:
-        model_config = ModelConfig.from_dict(config["model"])
-        train_config = TrainConfig.from_dict(config["train"]) if config.get("train") else None
-    except (KeyError, TypeError, ConfigError) as error:
-        raise CheckpointError(f"{directory}/config.json has an invalid model or training config: {error}") from error
-    try:
-        tokenizer = tokenizer_from_dict(_read_json(directory / "tokenizer.json", "tokenizer"))
-    except TokenizerError as error:
-        raise CheckpointError(f"{directory}/tokenizer.json: {error}") from error
+        raise CheckpointError(f"checkpoint {directory} is incomplete: missing {', '.join(dict.fromkeys(missing))}")
+    model_config, train_config, extra = _read_configs(config, directory)
+    tokenizer = _read_tokenizer(files.json("tokenizer.json"), f"{directory}/tokenizer.json", config["tokenizer"])
     if tokenizer.vocab_size != model_config.vocab_size:
         raise CheckpointError(
             f"checkpoint {directory}: tokenizer.json has {tokenizer.vocab_size} symbols but the model "
             f"expects {model_config.vocab_size}; the files come from different runs"
         )
-    model = RecurrentLanguageModel(model_config)
-    try:
-        tensors = load_file(str(directory / "model.safetensors"), device="cpu")
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{directory}/model.safetensors is corrupt or not a safetensors file: {error}") from error
+    tensors = _read_weights(files, model_config)
     if model_config.tie_weights:
-        tensors.setdefault("output.weight", tensors.get("embedding.weight"))
+        tensors["output.weight"] = tensors["embedding.weight"]
+    model = RecurrentLanguageModel(model_config)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as error:
         raise CheckpointError(f"{directory}/model.safetensors does not match config.json: {error}") from error
     model.to(device)
-    trainer_state = None
-    if with_trainer_state:
-        state_path = directory / "trainer_state.pt"
-        if not state_path.exists():
-            raise CheckpointError(f"checkpoint {directory} has no trainer_state.pt, so training cannot resume from it")
-        try:
-            trainer_state = torch.load(state_path, map_location="cpu", weights_only=True)
-        except Exception as error:  # torch raises many types for corrupt or unsafe files
-            raise CheckpointError(f"{state_path} is corrupt or holds unsafe objects: {error}") from error
-    metrics = []
-    if (directory / "metrics.jsonl").exists():
-        for line in (directory / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                try:
-                    metrics.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise CheckpointError(f"{directory}/metrics.jsonl has a malformed line: {error}") from error
-    return Checkpoint(directory, model, tokenizer, train_config, trainer_state, metrics, config.get("extra") or {})
+    trainer_state = _read_trainer_state(files, model_config, "gan" in extra, train_config) if with_trainer_state else None
+    metrics = _read_metrics(files) if os.path.lexists(directory / "metrics.jsonl") else []
+    return Checkpoint(directory, model, tokenizer, train_config, trainer_state, metrics, extra)
+

@@ -256,6 +256,11 @@ class TrainConfig(_Config):
         )
 
 
+# The most streams one generation call steps together (samples or beams): each holds a recurrent state and
+# a row of logits per step ([B, V] floats), so a million would ask for gigabytes before the first token.
+MAX_STREAMS = 1024
+
+
 @dataclass(frozen=True)
 class GenerationConfig(_Config):
     """How to turn next-token distributions into text; shared by the library, the CLI and the server.
@@ -277,13 +282,14 @@ class GenerationConfig(_Config):
     top_k: int | None = knob(None, "sample only among the k most likely tokens", ge=1)
     top_p: float | None = knob(None, "sample only among the most likely tokens totalling probability p", gt=0.0, le=1.0)
     num_samples: int = knob(1, "independent samples, generated together in one batch (beam search: how many of the "
-                            "best continuations)", ge=1, request="n")
+                            "best continuations)", ge=1, le=MAX_STREAMS, request="n",
+                            hint=f"at most {MAX_STREAMS:,} streams in one call; call again for more")
     seed: int | None = knob(None, "random seed for reproducible samples", **SEED_BOUNDS)
     stop: tuple[str, ...] = knob(help="stop a sample at this string (repeatable)", default_factory=tuple)
     min_p: float | None = knob(None, "sample only among tokens at least this fraction as likely as the best one", ge=0.0, le=1.0)
     repetition_penalty: float = knob(1.0, ">1 makes tokens already in the text less likely", gt=0.0, hint="1 = none")
     no_repeat_ngram_size: int = knob(0, "never repeat an n-gram of this many tokens", ge=0, hint="0 = off")
-    num_beams: int = knob(1, "beam search with this many beams", ge=1, hint="1 = sample")
+    num_beams: int = knob(1, "beam search with this many beams", ge=1, le=MAX_STREAMS, hint=f"1 = sample; at most {MAX_STREAMS:,}")
     length_penalty: float = knob(1.0, "beam search: rank continuations by log-probability / length^this")
 
     def __post_init__(self) -> None:

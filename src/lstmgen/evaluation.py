@@ -32,6 +32,15 @@ from .model import RecurrentLanguageModel, detach_state, evaluation_mode
 
 COLD_START_SEGMENTS = 256
 COLD_START_TOKENS = 40  # per segment: the first is given, the next 39 are scored
+# The most logits one forward call of an evaluation builds (64 MiB of float32; cross-entropy takes as much
+# again): windows and segment batches shrink for large vocabularies. A 50,000-symbol vocabulary otherwise
+# built [16, 256, V] and [256, 39, V] logits, several GB, for a model of a few thousand parameters.
+EVALUATION_LOGITS = 1 << 24
+
+
+def _fitting(count: int, per_item: int) -> int:
+    """How many of ``count`` items of ``per_item`` logits each one forward call may take (at least one)."""
+    return max(1, min(count, EVALUATION_LOGITS // max(1, per_item)))
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,7 @@ def fresh_state_losses(model: RecurrentLanguageModel, tokens: Sequence[int] | np
     offsets = np.arange(length)
     losses = []
     with evaluation_mode(model):
+        batch_size = _fitting(batch_size, (length - 1) * model.config.vocab_size)
         for chunk in np.array_split(positions, max(1, -(-len(positions) // batch_size))):
             if len(chunk) == 0:
                 continue
@@ -146,6 +156,7 @@ def evaluate(
     with evaluation_mode(model):
         if rows:
             state = model.init_state(len(rows), device)
+            seq_length = _fitting(seq_length, len(rows) * model.config.vocab_size)  # the carried state makes any window exact
             width = max(row.end - row.first for row in rows)
             for column in range(0, width, seq_length):
                 inputs = np.zeros((len(rows), seq_length), dtype=np.int64)

@@ -9,10 +9,17 @@ A corpus is tokenized into a token store first (``lstmgen.store``: streamed, nev
 string): into ``RUN/data`` for a corpus named by files, or a store the user prepared (``data=``, or a
 store directory named as the corpus). Training memory-maps it. Resume reads only the run directory
 (and a store the user names again): never a path a checkpoint records, which is untrusted input.
+
+One process at a time writes a run directory: ``train`` holds ``RUN/.lock`` (``lstmgen.runlock``) from
+before it looks at the directory until it returns, so a second run into the same ``--out``, an
+``--overwrite`` of a live run, or a second ``--resume`` refuses at once, naming the holder. With the lock
+held, ``lstmgen.recovery`` repairs what a crash left (a checkpoint between two renames, staging folders,
+metrics written after the last checkpoint, a run that stopped before its first checkpoint).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import replace
@@ -28,6 +35,8 @@ from .corpus import resolve_sources, text_source
 from .distributed import World, close, exclusive_lock
 from .model import RecurrentLanguageModel
 from .presets import get_preset
+from .recovery import recover_run_directory
+from .runlock import RunLock
 from .runtime import available_cores, resolve_device, set_threads
 from .store import StoreError, TokenStore, is_store, prepare
 from .training import Hook, Trainer, TrainResult
@@ -91,43 +100,66 @@ def train(
         if resume is not None:
             if init_from is not None:
                 raise ConfigError("--resume continues a run; --init-from starts a new one from a model: choose one")
-            return _resume(Path(resume), corpus, data, hook, log, progress, train_overrides, world, tensorboard)
+            if not Path(resume).is_dir():
+                raise ConfigError(f"--resume {resume}: no such run directory")
+            with _run_lock(Path(resume), world, say):
+                return _resume(Path(resume), corpus, data, hook, log, progress, train_overrides, world, tensorboard)
         out = Path(out_dir)
         source = _starting_point(init_from, model, train_overrides)
-        if world.is_main:
-            _prepare_out_dir(out, overwrite)
-        world.barrier()
-        store = _store(out, corpus, text, data, val, config, train_overrides, encoding, encoding_errors, glob, say, progress, world,
-                       given=source.tokenizer if source is not None else None, unknown=unknown)
-        config = replace(config, **{name: value for name, value in _store_settings(store).items()})
-        data_info = {**store.info(), "store": _recorded_path(store.path, out), "preset": preset, "val_source": val}
-        if preset == "default" and source is None and store.tokenizer.kind == "word":
-            # Measured on COCO captions (docs/benchmarks.md): the plan's word settings trained worse than the fixed
-            # ones (bpe's better), so word-level runs keep the fixed default until the word plan is calibrated.
-            data_info["plan"] = {"skipped": "word-level runs use the fixed default settings"}
-            if world.is_main:
-                say("default preset: the fixed 1x384 settings for a word-level run (the budget-aware plan trained word "
-                    "models worse on COCO captions: docs/benchmarks.md)")
-        elif preset == "default" and source is None:  # the default adapts to the budget, the corpus and the machine
-            plan = _plan(store, config, train_overrides, model, world)
-            config = replace(config, **plan.train)
-            model = {**plan.model, **{k: v for k, v in (model or {}).items() if v is not None}}
-            data_info["plan"] = {"model": plan.model, "train": plan.train, "tokens": round(plan.tokens), "epochs": round(plan.epochs, 2),
-                                 "probe_tokens_per_second": plan.probe, "reasons": plan.reasons}
-            if world.is_main:
-                say(plan.describe())
-        torch.manual_seed(config.seed)  # the initial weights depend on the seed only: the same on every rank
-        if source is not None:
-            network = source.model  # its weights; the optimizer, schedule and step start afresh
-            data_info["init_from"] = str(source.path)
-        else:
-            network = RecurrentLanguageModel(build_configs(store.tokenizer.vocab_size, preset, model)[0])
-        trainer = Trainer(network, store.tokenizer, store.train, store.val, config, out, hook=hook, log=log, progress=progress,
-                          data_info=data_info, world=world, tensorboard=tensorboard)
-        _announce(trainer, log)
-        return trainer.run()
+        with _run_lock(out, world, say):
+            return _train_new(out, source, corpus, text, data, val, config, preset, model, hook, log, progress, encoding,
+                              encoding_errors, glob, overwrite, unknown, tensorboard, train_overrides, world, say)
     finally:
         close(world)
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path, world: World, say: Callable[[str], None]):
+    """Hold RUN/.lock (the job's first process only: one lock per job) and repair what a crash left."""
+    if not world.is_main:
+        yield
+        return
+    with RunLock(run_dir):
+        for line in recover_run_directory(run_dir):
+            say(f"recovered {run_dir}: {line}")
+        yield
+
+
+def _train_new(out: Path, source, corpus, text, data, val, config: TrainConfig, preset: str, model, hook, log, progress,
+               encoding: str, encoding_errors: str, glob: str, overwrite: bool, unknown: str, tensorboard, train_overrides,
+               world: World, say) -> TrainResult:
+    if world.is_main:
+        _prepare_out_dir(out, overwrite)
+    world.barrier()
+    store = _store(out, corpus, text, data, val, config, train_overrides, encoding, encoding_errors, glob, say, progress, world,
+                   given=source.tokenizer if source is not None else None, unknown=unknown)
+    config = replace(config, **{name: value for name, value in _store_settings(store).items()})
+    data_info = {**store.info(), "store": _recorded_path(store.path, out), "preset": preset, "val_source": val}
+    if preset == "default" and source is None and store.tokenizer.kind == "word":
+        # Measured on COCO captions (docs/benchmarks.md): the plan's word settings trained worse than the fixed
+        # ones (bpe's better), so word-level runs keep the fixed default until the word plan is calibrated.
+        data_info["plan"] = {"skipped": "word-level runs use the fixed default settings"}
+        if world.is_main:
+            say("default preset: the fixed 1x384 settings for a word-level run (the budget-aware plan trained word "
+                "models worse on COCO captions: docs/benchmarks.md)")
+    elif preset == "default" and source is None:  # the default adapts to the budget, the corpus and the machine
+        plan = _plan(store, config, train_overrides, model, world)
+        config = replace(config, **plan.train)
+        model = {**plan.model, **{k: v for k, v in (model or {}).items() if v is not None}}
+        data_info["plan"] = {"model": plan.model, "train": plan.train, "tokens": round(plan.tokens), "epochs": round(plan.epochs, 2),
+                             "probe_tokens_per_second": plan.probe, "reasons": plan.reasons}
+        if world.is_main:
+            say(plan.describe())
+    torch.manual_seed(config.seed)  # the initial weights depend on the seed only: the same on every rank
+    if source is not None:
+        network = source.model  # its weights; the optimizer, schedule and step start afresh
+        data_info["init_from"] = str(source.path)
+    else:
+        network = RecurrentLanguageModel(build_configs(store.tokenizer.vocab_size, preset, model)[0])
+    trainer = Trainer(network, store.tokenizer, store.train, store.val, config, out, hook=hook, log=log, progress=progress,
+                      data_info=data_info, world=world, tensorboard=tensorboard)
+    _announce(trainer, log)
+    return trainer.run()
 
 
 def _plan(store: TokenStore, config: TrainConfig, train_overrides: dict[str, Any], model: dict[str, Any] | None, world: World):
@@ -258,6 +290,10 @@ def _announce(trainer: Trainer, log: Callable[[str], None] | None) -> None:
 def _resume(run_dir: Path, corpus: Sequence[str], data, hook, log, progress, overrides, world: World,
             tensorboard=None) -> TrainResult:
     """Continue a run from its own token store (RUN/data), or from the store the user names again."""
+    if not any(os.path.lexists(run_dir / name) for name in ("last", "best")):
+        raise ConfigError(f"{run_dir} holds no checkpoint to resume (a run stopped before its first evaluation saved one, or not "
+                          f"a run directory); start the run again with the command that started it: lstmgen train CORPUS --out "
+                          f"{run_dir} ...")
     checkpoint = load_checkpoint(run_dir, prefer="last")
     recorded = checkpoint.extra.get("data", {}) if isinstance(checkpoint.extra.get("data"), dict) else {}
     named = data if data is not None else (corpus[0] if len(corpus) == 1 and is_store(corpus[0]) else None)
@@ -270,7 +306,9 @@ def _resume(run_dir: Path, corpus: Sequence[str], data, hook, log, progress, ove
         store_path = run_dir / RUN_STORE
     else:
         where = recorded.get("store")
-        hint = f"name it again: lstmgen train {where} --resume {run_dir}" if where else "it was trained before token stores existed"
+        # The recorded path is only shown, never opened: the user names the store again to confirm it.
+        hint = (f"name it again: lstmgen train {str(where)[:300]!r} --resume {run_dir}" if where
+                else "it was trained before token stores existed")
         raise ConfigError(f"{run_dir} was trained on a token store outside the run directory; {hint}")
     try:
         store = TokenStore.open(store_path)

@@ -6,6 +6,11 @@
     every eval_interval steps (and at the end): full validation pass -> log line -> samples
                     -> save last/ (and best/ when validation improved) -> hook -> early stopping
 
+A step whose loss or gradient norm is not finite is not applied (``lstmgen.divergence``): the weights and
+optimizer go back to the state of the last evaluation that scored a finite loss, the learning rate is
+halved from then on, and after ``DIVERGENCE_RETRIES`` such steps without a good evaluation between them the
+run stops with ``DivergenceError``. A non-finite validation loss is never saved as ``best/``.
+
 Everything a run needs to continue exactly (optimizer, step, RNG state, data cursor, the carried
 recurrent state, the history) goes into ``last/trainer_state.pt``; ``Trainer.resume`` restores it.
 Ctrl-C or SIGTERM finishes the current step, saves ``last/`` and returns: a killed run loses nothing.
@@ -32,6 +37,7 @@ from .console import Log, default_log, graceful_interrupts, progress_bar, show_p
 from .data import BatchIterator
 from .decoding import decode, encode_prompt, make_generator
 from .distributed import World
+from .divergence import DivergenceGuard, is_finite_step, is_improvement
 from .evaluation import evaluate, scored_text_size, segment_starts
 from .model import RecurrentLanguageModel, detach_state
 from .optimizers import make_optimizer
@@ -60,6 +66,7 @@ def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
 
 
 DEFAULT_EPOCHS = 10.0
+DIVERGENCE_RETRIES = 5  # non-finite steps since the last good evaluation before the run stops (lstmgen.divergence)
 RESET_STREAM = 0x5EED  # salts the stream-reset draws, so they never coincide with another use of the seed
 
 
@@ -137,6 +144,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.best_val: dict[str, Any] | None = None
         self.evaluations_without_improvement = 0
+        # Remembers the weights and optimizer state of the last good evaluation (here: the initial ones).
+        self.guard = DivergenceGuard(self.model, self.optimizer, max_failures=DIVERGENCE_RETRIES)
 
     @property
     def local_batch(self) -> int:
@@ -159,6 +168,7 @@ class Trainer:
             "recurrent_state": [self.world.gather_rows(s.detach().cpu()) for s in self.state],
             "best_val": json.dumps(self.best_val),
             "evaluations_without_improvement": self.evaluations_without_improvement,
+            "divergence": self.guard.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any], history: list[dict[str, Any]]) -> None:
@@ -180,6 +190,9 @@ class Trainer:
         self.best_val = json.loads(state["best_val"])
         self.evaluations_without_improvement = int(state["evaluations_without_improvement"])
         self.history = list(history)
+        # The checkpoint's weights and optimizer are the last good state (checkpoints hold only finite weights).
+        self.guard.remember()
+        self.guard.load_state_dict(state.get("divergence", {}))
 
     @classmethod
     def resume(cls, run_dir: str | Path, train_tokens: np.ndarray, val_tokens: np.ndarray | None, config: TrainConfig | None = None, **kwargs: Any) -> "Trainer":
@@ -228,8 +241,8 @@ class Trainer:
             self.state = self.model.init_state(self.local_batch, self.device)
         else:
             self._reset_streams()
-        for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.config, self.step, self._progress())
+        for group in self.optimizer.param_groups:  # the scale is 1 until a diverging step lowered it
+            group["lr"] = learning_rate(self.config, self.step, self._progress()) * self.guard.learning_rate_scale
         inputs, targets = to_device(inputs, self.device), to_device(targets, self.device)
         with self.precision.autocast():
             logits, state = self.forward(inputs, self.state)  # [b, T, V]
@@ -237,13 +250,34 @@ class Trainer:
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
         self.precision.backward(loss)
+        norm = None
         if self.config.grad_clip > 0:
             self.precision.unscale(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        elif self.precision.scaler is None:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None])
+        if self.precision.scaler is not None:
+            norm = None  # a loss scaler expects overflowing gradients now and then: it skips those steps itself
+        self.step += 1
+        if not self._finite_everywhere(is_finite_step(loss, norm)):
+            self._skip_step("a non-finite loss or gradient")
+            return math.nan
         self.precision.step(self.optimizer)
         self.state = detach_state(state)
-        self.step += 1
         return loss.item()
+
+    def _finite_everywhere(self, finite: bool) -> bool:
+        """Under torchrun every rank must take the same decision (one reduction per step; none in one process)."""
+        return finite if not self.world.active else self.world.max([0.0 if finite else 1.0])[0] == 0.0
+
+    def _skip_step(self, what: str) -> None:
+        """Do not apply this step: the last good weights and optimizer state come back, the learning rate is
+        lowered, the carried state restarts (it may hold NaN); DivergenceError after too many (lstmgen.divergence)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.guard.check(math.nan, step=self.step)
+        self.state = self.model.init_state(self.local_batch, self.device)
+        self.log(f"step {self.step}: {what}; went back to the weights of the last good evaluation and lowered the learning "
+                 f"rate to x{self.guard.learning_rate_scale:g} ({self.guard.failures} of {self.guard.max_failures} tries)")
 
     def _share(self, stop_requested: bool) -> bool:
         """Make every rank agree: the elapsed time (so the schedule and the budget match) and any stop request."""
@@ -291,12 +325,17 @@ class Trainer:
         return TrainResult(self.out_dir, self.step, reason, self.best_val, self.history)
 
     def _mean_loss(self, losses: list[float]) -> float:
-        """The training loss since the last evaluation, over every rank's streams."""
-        total, count = self.world.sum([float(np.sum(losses)), float(len(losses))])
-        return total / max(count, 1.0)
+        """The training loss since the last evaluation, over every rank's streams (skipped steps, NaN, left out)."""
+        finite = [value for value in losses if math.isfinite(value)]
+        total, count = self.world.sum([float(np.sum(finite)), float(len(finite))])
+        return total / count if count else math.nan
 
     # ----- evaluation, samples, checkpoints ----------------------------------------------------------
     def _evaluate_and_save(self, train_loss: float, tokens_per_second: float) -> dict[str, Any]:
+        # A finite step can still overflow a weight to inf (SGD with a huge learning rate): never evaluate or save
+        # such weights. The weights are the same on every rank, so every rank decides alike.
+        if not all(bool(torch.isfinite(parameter).all()) for parameter in self.model.parameters()):
+            self._skip_step("the last step left non-finite weights")
         record: dict[str, Any] = {
             "step": self.step,
             "epoch": round(self.batches.progress, 4),
@@ -319,9 +358,14 @@ class Trainer:
                 record.update(val_cold_start_nats=report.cold_start.fresh_nats,
                               val_cold_start_context_nats=report.cold_start.context_nats,
                               val_cold_start_ratio=report.cold_start.ratio)
-            improved = self.best_val is None or report.nats < self.best_val["val_nats"]
+            improved = is_improvement(report.nats, self.best_val)  # never a NaN model
+            good = math.isfinite(report.nats)
         else:
-            improved = True  # no validation data: the latest model is the best we know
+            improved = good = math.isfinite(train_loss)  # no validation data: the latest model is the best we know
+        if good:
+            self.guard.remember()
+        if self.guard.total_failures:
+            record["skipped_steps"] = self.guard.total_failures
         self.evaluations_without_improvement = 0 if improved else self.evaluations_without_improvement + 1
         if improved:
             self.best_val = dict(record)

@@ -43,6 +43,9 @@ class DecodeStep:
     logits: torch.Tensor | None = None  # [B, V] the model's logits the tokens were drawn from, when asked (a buffer)
 
 
+HISTORY_START = 1024  # generated tokens the first history holds (then it doubles as needed)
+
+
 def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator | None:
     if seed is None:
         return None
@@ -145,8 +148,10 @@ def decode(
     processors = build_processors(config)
     logits = stepper.prefill(prompt_ids, batch)  # [B, V]
     history = None
-    if needs_history(processors):  # [B, P + max_tokens], filled as tokens are chosen
-        history = torch.empty(batch, len(prompt_ids) + config.max_tokens, dtype=torch.long, device=stepper.device)
+    if needs_history(processors):  # [B, capacity >= P + step], filled as tokens are chosen
+        # Grown by doubling, not sized by max_tokens up front: a length of 10**9 must not allocate 8 GB at once.
+        capacity = len(prompt_ids) + min(config.max_tokens, HISTORY_START)
+        history = torch.empty(batch, capacity, dtype=torch.long, device=stepper.device)
         history[:, : len(prompt_ids)] = torch.as_tensor(list(prompt_ids), dtype=torch.long)
     texts = _Texts(tokenizer, prompt_ids, batch, config.stop)
     tokens = torch.empty(0, dtype=torch.long)  # the previous step's choice, fed at the start of the next step
@@ -158,6 +163,9 @@ def decode(
             processed = apply_processors(logits.float(), processors, seen)
             tokens = greedy(processed) if config.greedy else multinomial(processed, generator)  # [B]
             if history is not None:
+                if len(prompt_ids) + step == history.shape[1]:
+                    grown = len(prompt_ids) + min(config.max_tokens, 2 * (history.shape[1] - len(prompt_ids)))
+                    history = torch.cat([history, history.new_empty(batch, grown - history.shape[1])], dim=1)
                 history[:, len(prompt_ids) + step] = tokens
             chosen_logprobs = top = None
             if logprobs is not None:

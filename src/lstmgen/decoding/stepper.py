@@ -41,6 +41,13 @@ from .processors import SuppressTokens
 from .projections import PrecisionError, check_precision
 
 PREFILL_CHUNK = 1024  # prompt tokens per model.forward call: bounds the prefill logits [B, C, V]
+PREFILL_LOGITS = 1 << 22  # and at most this many logits per call (16 MiB of float32), whatever the vocabulary
+
+
+def prefill_chunk(rows: int, vocab_size: int) -> int:
+    """Prompt tokens per forward call: PREFILL_CHUNK, fewer for large vocabularies (a 10 MB prompt on a word model
+    would otherwise build [1, 1024, 50,000] logits per call; prefill keeps only the last position's)."""
+    return max(1, min(PREFILL_CHUNK, PREFILL_LOGITS // max(1, rows * vocab_size)))
 
 # Prefill sees each chunk's logits [B, C, V] (suppressed ids at -inf) and the offset of its first position.
 LogitsObserver = Callable[[torch.Tensor, int], None]
@@ -112,8 +119,10 @@ class Stepper:
             raise ValueError(f"{rows} prompts for {batch_size} streams: give one prompt, or one per stream")
         with stepping_mode(self.model):
             state = state if state is not None else self.model.init_state(rows, self.device)
-            for start in range(0, tokens.shape[1], PREFILL_CHUNK):
-                logits, state = self.model(tokens[:, start : start + PREFILL_CHUNK], state)  # [rows, C, V]
+            # Anything with the model contract may be stepped; only a model that says its vocabulary size gets smaller chunks.
+            chunk = prefill_chunk(rows, getattr(getattr(self.model, "config", None), "vocab_size", 1))
+            for start in range(0, tokens.shape[1], chunk):
+                logits, state = self.model(tokens[:, start : start + chunk], state)  # [rows, C, V]
                 if observe is not None:
                     observe(self._suppressed(logits), start)
             last = logits[:, -1]  # [rows, V]
