@@ -5,7 +5,6 @@ crafting a checkpoint would), so that each check is reached instead of the manif
 the file first; the manifest's own checks have their tests too.
 """
 
-import contextlib
 import errno
 import json
 import os
@@ -16,6 +15,7 @@ import struct
 
 import pytest
 import torch
+from hangs import within
 from safetensors.torch import load_file, save_file
 
 import lstmgen.checkpoint as checkpoint_module
@@ -278,21 +278,6 @@ def test_a_malformed_tokenizer_json_is_a_checkpoint_error(tiny_run, tmp_path, da
 
 
 # ----- 3. FIFOs and devices never hang a load -------------------------------------------------------------
-@contextlib.contextmanager
-def _within(seconds):
-    """Fail instead of hanging: SIGALRM interrupts a blocking open or read."""
-    def timeout(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s: a hang")
-
-    previous = signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 @pytest.mark.parametrize("name", ["config.json", "tokenizer.json", "model.safetensors", "trainer_state.pt", "metrics.jsonl",
                                   "manifest.json"])
 @pytest.mark.parametrize("special", ["fifo", "/dev/zero", "/dev/urandom", "directory"])
@@ -306,7 +291,7 @@ def test_a_file_that_is_not_a_regular_file_is_refused_without_hanging(tiny_run, 
     else:
         os.symlink(special, path / name)
     kind = {"fifo": "a FIFO", "directory": "a directory"}.get(special, "a character device")
-    with _within(10), pytest.raises(CheckpointError, match=rf"{name} .*is {kind}"):
+    with within(10), pytest.raises(CheckpointError, match=rf"{name} .*is {kind}"):
         load_checkpoint(path, with_trainer_state=True)
 
 
@@ -409,7 +394,7 @@ def test_loading_opens_nothing_outside_the_checkpoint(tiny_run, tmp_path, monkey
     real_open, real_os_open = open, os.open
     monkeypatch.setattr("builtins.open", lambda file, *args, **kwargs: opened.append(str(file)) or real_open(file, *args, **kwargs))
     monkeypatch.setattr(os, "open", lambda file, *args, **kwargs: opened.append(str(file)) or real_os_open(file, *args, **kwargs))
-    with _within(10):
+    with within(10):
         load_checkpoint(path, with_trainer_state=True)
     assert opened and all(os.path.dirname(name) == str(path) for name in opened), opened
 

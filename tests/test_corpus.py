@@ -1,10 +1,9 @@
-import contextlib
 import hashlib
 import io
 import os
-import signal
 
 import pytest
+from hangs import within
 
 from lstmgen import corpus as corpus_module
 from lstmgen.corpus import (
@@ -110,27 +109,12 @@ def test_named_corpus_offline_says_what_to_do(monkeypatch, tmp_path):
 
 
 # ----- special files, endless streams and codecs that are not text encodings ------------------------------
-@contextlib.contextmanager
-def _within(seconds):
-    """Fail instead of hanging: SIGALRM interrupts a blocking open or read."""
-    def timeout(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s: a hang")
-
-    previous = signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 @pytest.mark.parametrize("special", ["fifo", "/dev/zero", "/dev/urandom"])
 def test_a_fifo_or_device_is_refused_without_hanging(tmp_path, special):
     path = tmp_path / "corpus.txt"
     os.mkfifo(path) if special == "fifo" else os.symlink(special, path)
     kind = "a FIFO" if special == "fifo" else "a character device"
-    with _within(10):
+    with within(10):
         for read in (lambda: read_corpus([str(path)]), lambda: resolve_sources([str(path)])):
             with pytest.raises(CorpusError, match=rf"corpus.txt is {kind}.*not a regular file.*standard input"):
                 read()
@@ -142,14 +126,14 @@ def test_a_directory_holding_fifos_reads_its_regular_files_only(tmp_path):
     (tmp_path / "a.txt").write_text("alpha\n", encoding="utf-8")
     os.mkfifo(tmp_path / "b.txt")
     os.symlink("/dev/zero", tmp_path / "c.txt")
-    with _within(10):
+    with within(10):
         assert read_corpus([str(tmp_path)]).text == "alpha\n"
         assert [source.name for source in resolve_sources([str(tmp_path)])] == [str(tmp_path / "a.txt")]
         assert read_corpus([str(tmp_path / "*.txt")]).text == "alpha\n"
 
 
 def test_standard_input_from_dev_zero_stops_at_the_first_block(tmp_path):
-    with _within(10), open("/dev/zero", "rb") as zeros:
+    with within(10), open("/dev/zero", "rb") as zeros:
         with pytest.raises(CorpusError, match="standard input looks like a binary file"):
             read_corpus(["-"], stdin=zeros)
         with pytest.raises(CorpusError, match="standard input looks like a binary file"):

@@ -211,20 +211,12 @@ def write_manifest(directory: Path) -> None:
     files = {}
     for path in sorted(directory.iterdir()):
         if path.name != MANIFEST and path.is_file():
-            files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+            files[path.name] = {"bytes": path.stat().st_size, "sha256": durable.file_sha256(path)}
     durable.write_file(directory / MANIFEST, _json_bytes({"format": MANIFEST_FORMAT, "files": files}))
 
 
 def _json_bytes(data: Any) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_failure(error: BaseException, directory: Path) -> str:

@@ -76,14 +76,6 @@ def default_corpus_text() -> str:
     return "\n\n".join(topics[name].strip() for name in sorted(topics)) + "\n"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch_named_corpus(name: str, timeout: float = 30.0) -> Path:
     """Return the cached file of a named corpus, downloading and checking it first if needed."""
     if name not in NAMED_CORPORA:
@@ -91,7 +83,7 @@ def fetch_named_corpus(name: str, timeout: float = 30.0) -> Path:
     spec = NAMED_CORPORA[name]
     target = cache_directory() / spec.filename
     if target.exists():
-        if _sha256(target) == spec.sha256:
+        if durable.file_sha256(target) == spec.sha256:
             return target
         target.unlink()  # a corrupt or foreign cached copy: fetch it again
     target.parent.mkdir(parents=True, exist_ok=True)

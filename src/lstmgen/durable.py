@@ -15,11 +15,21 @@ no ``NAME`` at all, but two complete directories, and ``lstmgen.recovery`` puts 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, read in blocks of 1 MiB (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def sync_file(path: str | os.PathLike) -> None:
