@@ -32,6 +32,14 @@ def test_quick_oracle_protocol_places_every_run_on_the_curve(tmp_path, capsys):
     best = min((r for r in history if r["phase"] == "mle"), key=lambda r: r["nll_validation"])
     assert report["mle_early_stopped_epoch"] == best["unit"]
     assert (tmp_path / "temperature_curves.png").stat().st_size > 0
+    # a resume reads finished runs and sweeps back, and writes diagnostics a finished run is missing
+    missing = tmp_path / "quick-dense" / "seed-2" / "discriminator.json"
+    missing.unlink()
+    assert main(["gan", "oracle", "--quick", "--oracle", str(oracle), "--out", str(tmp_path), "--no-progress", "--threads", "1",
+                 "--resume"]) == 0
+    resumed = json.loads((tmp_path / "results.json").read_text())
+    assert resumed["curves"] == report["curves"] and resumed["gan_curves"] == report["gan_curves"]
+    assert resumed["discriminator"]["quick-dense"]["2"] == report["discriminator"]["quick-dense"]["2"]
 
 
 def test_gan_presets_command(capsys):

@@ -131,8 +131,12 @@ def _oracle(args: argparse.Namespace) -> int:
 def _coco(args: argparse.Namespace) -> int:
     from ..experiments.seqgan_coco import from_arguments, run_coco_benchmark
 
-    report = run_coco_benchmark(from_arguments(args), args.out, log=_log, progress=False if args.no_progress else None)
-    print(json.dumps({"rows": report["rows"], "timings_seconds": report["timings_seconds"]}, indent=2))
+    report = run_coco_benchmark(from_arguments(args), args.out, resume=args.resume, log=_log,
+                                progress=False if args.no_progress else None)
+    if report.get("status") == "done":
+        print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
+    else:
+        print(json.dumps(report, indent=2))
     return 0
 
 

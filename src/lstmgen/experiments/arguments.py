@@ -56,3 +56,12 @@ def integers(text: str) -> tuple[int, ...]:
     if not values:
         raise argparse.ArgumentTypeError("give at least one seed")
     return values
+
+
+def preset_names(text: str) -> tuple[str, ...]:
+    """Comma-separated GAN preset names: 'dense-oracle,oracle-2h'."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in names if name not in GAN_PRESETS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown GAN preset(s) {', '.join(unknown) or text!r}; known: {', '.join(GAN_PRESETS)}")
+    return names

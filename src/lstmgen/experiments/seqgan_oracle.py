@@ -12,7 +12,8 @@
    min over T of NLL-oracle + NLL-test), mean ± sd over seeds; the discriminator's diagnostics (accuracy on
    held-out real sequences, rank correlation of its reward with the oracle's log-likelihood).
 
-Every phase is resumable (``resume=True``): finished runs and sweeps are read back, an interrupted run goes on.
+The phases are ``experiments.protocol``'s (resumable: finished runs and sweeps are read back, an interrupted run
+goes on); this module gives it the oracle's data, its judge (NLL-oracle) and the report.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -28,24 +28,22 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..checkpoint import load_checkpoint
 from ..config import ModelConfig
 from ..gan.config import GAN_PRESETS, GanConfig, gan_preset
-from ..gan.curve import TEMPERATURES, at_temperature, compare, format_spread, plot_panels, sweep
-from ..gan.diagnostics import discriminator_diagnostics
+from ..gan.curve import TEMPERATURES, at_temperature, format_spread, plot_panels
 from ..gan.oracle import load_oracle, oracle_tokenizer
 from ..gan.sequences import sample_sequences, sequence_nll
-from ..gan.trainer import SeqGANTrainer, new_generator
+from ..gan.trainer import new_generator
 from ..metrics import mean_and_error
 from ..model import RecurrentLanguageModel
-from .arguments import add_common_arguments, common_changes, integers
+from .arguments import add_common_arguments, common_changes, integers, preset_names
+from .protocol import Clock, Pause, Protocol
 
 PAPER_TABLE = {"random": 10.310, "mle": 9.038, "seqgan": 8.736}
 # What the literature's SeqGAN figures on this benchmark are worth (docs/gan.md): the paper's 8.736 is probably the
 # best of ~800 evaluations chosen on the oracle (best_score in the authors' MLE_SeqGAN/sequence_gan.py).
 LITERATURE = {"paper MLE": 9.038, "paper SeqGAN (best of many evaluations, chosen on the oracle)": 8.736,
               "this code's log, best round of one seed (chosen on the oracle)": 8.68}
-Pause = Callable[[str], None]  # called before each phase with its name (e.g. to wait while a machine is busy)
 
 
 @dataclass(frozen=True)
@@ -86,18 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser, oracle_default: str | None = 
     add_common_arguments(parser, "runs/seqgan-oracle")
     parser.add_argument("--oracle", default=oracle_default, required=oracle_default is None, metavar="NPZ",
                         help="the oracle's weights (oracle_params.npz; see docs/gan.md)")
-    parser.add_argument("--variants", type=_names, metavar="PRESET,...",
+    parser.add_argument("--variants", type=preset_names, metavar="PRESET,...",
                         help=f"GAN presets to run from the MLE generator (default dense-oracle; known: {', '.join(GAN_PRESETS)})")
     parser.add_argument("--seeds", type=integers, metavar="S,...", help="seeds of every variant (default 88,89,90)")
     parser.add_argument("--resume", action="store_true", help="continue the protocol in --out where it stopped")
-
-
-def _names(text: str) -> tuple[str, ...]:
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [name for name in names if name not in GAN_PRESETS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown GAN preset(s) {', '.join(unknown) or text!r}; known: {', '.join(GAN_PRESETS)}")
-    return names
 
 
 def from_arguments(args: argparse.Namespace) -> OracleBenchmarkConfig:
@@ -127,22 +117,6 @@ def oracle_judge(oracle: RecurrentLanguageModel, start_token: int = 0):
     return judge
 
 
-class _Clock:
-    """Wall and CPU seconds per phase of the protocol."""
-
-    def __init__(self) -> None:
-        self.wall: dict[str, float] = {}
-        self.cpu: dict[str, float] = {}
-
-    def timed(self, name: str, work: Callable[[], Any]) -> Any:
-        wall, cpu = time.perf_counter(), time.process_time()
-        try:
-            return work()
-        finally:
-            self.wall[name] = round(self.wall.get(name, 0.0) + time.perf_counter() - wall, 1)
-            self.cpu[name] = round(self.cpu.get(name, 0.0) + time.process_time() - cpu, 1)
-
-
 def _data(config: OracleBenchmarkConfig, oracle: RecurrentLanguageModel, out_dir: Path, resume: bool, log) -> dict[str, torch.Tensor]:
     path = out_dir / "oracle_data.npz"
     if resume and path.exists():
@@ -157,25 +131,12 @@ def _data(config: OracleBenchmarkConfig, oracle: RecurrentLanguageModel, out_dir
     return data
 
 
-def _train(trainer_factory: Callable[[], SeqGANTrainer], run_dir: Path, resume: bool, resumed: Callable[[], SeqGANTrainer]):
-    """Run (or go on with, or read back) one trainer run: returns (trainer or None, finished?)."""
-    if resume and (run_dir / "last").exists():
-        finished = load_checkpoint(run_dir, prefer="last").extra.get("phase") == "done"
-        if finished:
-            return None, True
-        trainer = resumed()
-    else:
-        trainer = trainer_factory()
-    return trainer, trainer.run().phase == "done"
-
-
 def run_oracle_benchmark(config: OracleBenchmarkConfig, out_dir: str | Path, resume: bool = False,
                          log: Callable[[str], None] = print, progress: bool | None = None,
                          pause: Pause | None = None) -> dict[str, Any]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    clock = _Clock()
-    wait = pause or (lambda phase: None)
+    clock = Clock()
     oracle = load_oracle(config.oracle_path)
     data = clock.timed("data", lambda: _data(config, oracle, out_dir, resume, log))
     train, validation, test = data["train"], data["validation"], data["test"]
@@ -185,81 +146,32 @@ def run_oracle_benchmark(config: OracleBenchmarkConfig, out_dir: str | Path, res
         return {**measure(model, oracle, monitor_test, config.eval_samples, 0, config.seed + 1),
                 "nll_validation": float(sequence_nll(model, validation).mean())}
 
-    common = dict(evaluate=evaluate, log=log, progress=progress, threads=config.threads)
-    mle_gan, mle_dir = config.mle_config(), out_dir / "mle"
-
-    def new_mle() -> SeqGANTrainer:
+    def untrained() -> RecurrentLanguageModel:
         torch.manual_seed(config.seed)
-        untrained = new_generator(oracle.config.vocab_size, config.embedding_size, config.hidden_size, mle_gan)
-        torch.save(untrained.state_dict(), out_dir / "untrained.pt")
-        return SeqGANTrainer(untrained, oracle_tokenizer(oracle.config.vocab_size), train, mle_gan, mle_dir, **common)
+        model = new_generator(oracle.config.vocab_size, config.embedding_size, config.hidden_size, config.mle_config())
+        torch.save(model.state_dict(), out_dir / "untrained.pt")
+        return model
 
-    wait("mle")
-    _, finished = clock.timed("mle", lambda: _train(new_mle, mle_dir, resume,
-                                                   lambda: SeqGANTrainer.resume(mle_dir, train, config=mle_gan, **common)))
-    if not finished:
-        return {"status": "interrupted", "phase": "mle", "timings_seconds": clock.wall}
-
-    runs: dict[str, dict[int, Path]] = {}
-    for variant in config.variants:
-        for seed in config.seeds:
-            gan, run_dir = config.variant_config(variant, seed), out_dir / variant / f"seed-{seed}"
-            runs.setdefault(variant, {})[seed] = run_dir
-
-            def new_run(gan=gan, run_dir=run_dir) -> SeqGANTrainer:
-                start = load_checkpoint(mle_dir / "mle")
-                return SeqGANTrainer(start.model, start.tokenizer, train, gan, run_dir, **common)
-
-            wait(f"{variant} seed {seed}")
-            trainer, finished = clock.timed(f"train {variant}", lambda: _train(
-                new_run, run_dir, resume, lambda gan=gan, run_dir=run_dir: SeqGANTrainer.resume(run_dir, train, config=gan, **common)))
-            if not finished:
-                return {"status": "interrupted", "phase": f"{variant} seed {seed}", "timings_seconds": clock.wall}
-            if trainer is not None and trainer.config.trains_discriminator:  # the final D, as the run ends
-                generated = sample_sequences(trainer.generator, config.diagnostic_samples, 20, 0, 1.0, torch.Generator().manual_seed(seed))
-                diagnostics = discriminator_diagnostics(trainer.discriminator, generated, train[: config.diagnostic_samples],
-                                                        validation[: config.diagnostic_samples],
-                                                        lambda s: -sequence_nll(oracle, s) * s.shape[1])
-                (run_dir / "discriminator.json").write_text(json.dumps(diagnostics, indent=2) + "\n", encoding="utf-8")
-
-    judge = oracle_judge(oracle)
-
-    def swept(name: str, model_path: Path | None, temperatures, samples: int) -> list[dict[str, Any]]:
-        path = out_dir / "sweeps" / f"{name}.json"
-        if resume and path.exists():
-            return json.loads(path.read_text(encoding="utf-8"))
-        model = load_checkpoint(model_path).model if model_path is not None else _untrained(config, oracle, out_dir)
-        curve = sweep(model, test, judge, temperatures, samples, config.seed + 3)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(curve, indent=2) + "\n", encoding="utf-8")
-        return curve
-
-    wait("sweeps")
-    curves = clock.timed("sweep mle", lambda: {
-        "random": swept("random", None, (1.0,), config.sweep_samples),
-        "mle": swept("mle", mle_dir / "mle", config.temperatures, config.sweep_samples),
-        "mle_early_stopped": swept("mle_early_stopped", mle_dir / "mle-best", config.temperatures, config.sweep_samples)})
-    gan_curves = {variant: {seed: clock.timed(f"sweep {variant}", lambda v=variant, s=seed, p=path: swept(
-        f"{v}-seed-{s}", p / "last", config.gan_temperatures, config.gan_sweep_samples)) for seed, path in seeds.items()}
-        for variant, seeds in runs.items()}
-    positions = {variant: {reference: compare(curves[reference], list(seeds.values()), "nll_oracle", "nll_oracle")
-                           for reference in ("mle", "mle_early_stopped")}
-                 for variant, seeds in gan_curves.items()}
-    diagnostics = {variant: {seed: json.loads((path / "discriminator.json").read_text(encoding="utf-8"))
-                             for seed, path in seeds.items() if (path / "discriminator.json").exists()}
-                   for variant, seeds in runs.items()}
-    mle_history = load_checkpoint(mle_dir / "mle").metrics
-    best = min((r for r in mle_history if r.get("phase") == "mle" and "nll_validation" in r), key=lambda r: r["nll_validation"])
+    protocol = Protocol(
+        out_dir=out_dir, train=train, validation=validation, test=test, tokenizer=oracle_tokenizer(oracle.config.vocab_size),
+        untrained=untrained, mle_config=config.mle_config(),
+        variants={variant: (lambda seed, v=variant: config.variant_config(v, seed)) for variant in config.variants},
+        seeds=config.seeds, evaluate=evaluate, judge=oracle_judge(oracle), quality="nll_oracle", quality_nats="nll_oracle",
+        judge_log_likelihood=lambda sequences: -sequence_nll(oracle, sequences) * sequences.shape[1],
+        temperatures=config.temperatures, sweep_samples=config.sweep_samples, gan_temperatures=config.gan_temperatures,
+        gan_sweep_samples=config.gan_sweep_samples, diagnostic_samples=config.diagnostic_samples, seed=config.seed,
+        threads=config.threads, resume=resume, log=log, progress=progress, pause=pause, clock=clock)
+    results = protocol.run()
+    if results["status"] != "done":
+        return results
+    random_curve = clock.timed("sweep mle", lambda: protocol.sweep_of("random", lambda: _untrained(config, oracle, out_dir), (1.0,),
+                                                                       config.sweep_samples))
+    results["curves"] = {"random": random_curve, **results["curves"]}
     report = {
-        "status": "done",
+        **results,
         "settings": {**{k: v for k, v in dataclasses.asdict(config).items() if k != "gan_overrides"},
-                     "mle_gan": mle_gan.to_dict(), "variants_gan": {v: config.variant_config(v, config.seeds[0]).to_dict()
-                                                                     for v in config.variants}},
-        "mle_early_stopped_epoch": best["unit"],
-        "curves": curves,
-        "gan_curves": gan_curves,
-        "positions": positions,
-        "discriminator": diagnostics,
+                     "gan_overrides": config.gan_overrides, "mle_gan": config.mle_config().to_dict(),
+                     "variants_gan": {v: config.variant_config(v, config.seeds[0]).to_dict() for v in config.variants}},
         "paper_table": PAPER_TABLE,
         "literature": LITERATURE,
         "timings_seconds": clock.wall,
