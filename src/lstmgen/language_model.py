@@ -21,6 +21,7 @@ from .config import GenerationConfig, ModelConfig, TrainConfig
 from .decoding import (
     DecodeStep,
     Hypothesis,
+    PrecisionError,
     Stepper,
     apply_processors,
     beam_search,
@@ -29,6 +30,8 @@ from .decoding import (
     encode_prompt,
     make_generator,
 )
+from .decoding.fast_lstm import supports_fast_decoding
+from .decoding.projections import check_precision
 from .evaluation import evaluate, scored_text_size, segment_starts
 from .metrics import LossReport
 from .model import RecurrentLanguageModel
@@ -49,19 +52,36 @@ class LanguageModel:
     """A trained recurrent language model with its tokenizer, ready to generate and score text."""
 
     def __init__(self, model: RecurrentLanguageModel, tokenizer: Tokenizer, train_config: TrainConfig | None = None,
-                 metrics: list[dict[str, Any]] | None = None, path: Path | None = None, extra: dict[str, Any] | None = None) -> None:
+                 metrics: list[dict[str, Any]] | None = None, path: Path | None = None, extra: dict[str, Any] | None = None,
+                 precision: str = "fp32") -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.train_config = train_config
         self.metrics = metrics or []
         self.path = path
         self.extra = extra or {}
+        if precision != "fp32":
+            check_precision(precision, model.output.weight.device)
+            if not supports_fast_decoding(model):
+                raise PrecisionError(f"{precision} decoding is for LSTM models (this one is a {model.config.cell}); use fp32")
+        self.precision = precision
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "cpu") -> "LanguageModel":
-        """Load a checkpoint directory, or the best checkpoint of a run directory."""
+    def load(cls, path: str | os.PathLike, device: str = "cpu", precision: str = "fp32") -> "LanguageModel":
+        """Load a checkpoint directory, or the best checkpoint of a run directory; ``precision`` as in ``with_precision``."""
         checkpoint = load_checkpoint(path, device=device)
-        return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.train_config, checkpoint.metrics, checkpoint.path, checkpoint.extra)
+        return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.train_config, checkpoint.metrics, checkpoint.path, checkpoint.extra,
+                   precision=precision)
+
+    def with_precision(self, precision: str) -> "LanguageModel":
+        """The same model decoding with its weights in ``precision``: "fp32" (as trained), "bf16" or "int8".
+
+        Reduced weights make token-by-token generation faster (it reads every weight once per token) at a
+        small, measured cost in likelihood (docs/benchmarks.md); the prompt is still read at full precision,
+        and ``score``/``evaluate`` always use the full weights. A precision this machine cannot run fast is
+        refused with what to use instead (``PrecisionError``). The weights are shared, not copied.
+        """
+        return LanguageModel(self.model, self.tokenizer, self.train_config, self.metrics, self.path, self.extra, precision=precision)
 
     def save(self, path: str | os.PathLike) -> Path:
         return save_checkpoint(path, self.model, self.tokenizer, self.train_config, metrics=self.metrics, extra=self.extra)
@@ -88,7 +108,7 @@ class LanguageModel:
         if config.num_beams > 1:
             raise ValueError("decode samples; for beam search (num_beams > 1) use beam_search() or stream_batch()")
         generator = make_generator(config.seed, self.model.output.weight.device)
-        return decode(self.model, self.tokenizer, ids, config, generator, logprobs=logprobs)
+        return decode(self.model, self.tokenizer, ids, config, generator, logprobs=logprobs, precision=self.precision)
 
     def stream_batch(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
         """Yield, per step, the new text of every sample (they are generated together in one batch).
@@ -99,7 +119,7 @@ class LanguageModel:
         """
         ids, config = self._prepare(prompt, config, unknown, overrides)
         if config.num_beams > 1:
-            texts = [hypothesis.text for hypothesis in beam_search(self.model, self.tokenizer, ids, config)]
+            texts = [hypothesis.text for hypothesis in beam_search(self.model, self.tokenizer, ids, config, self.precision)]
             return iter([texts + [""] * (config.num_samples - len(texts))])  # fewer only if fewer continuations exist
         return (list(record.texts) for record in self.decode(prompt, config, unknown))
 
@@ -127,7 +147,7 @@ class LanguageModel:
             lm.beam_search("ROMEO:", max_tokens=40, num_beams=8, num_samples=3, stop=["\n"])
         """
         ids, config = self._prepare(prompt, config, unknown, overrides)
-        return beam_search(self.model, self.tokenizer, ids, config)
+        return beam_search(self.model, self.tokenizer, ids, config, self.precision)
 
     def next_token_candidates(self, prompt: str = "", count: int = 5, config: GenerationConfig | None = None,
                               unknown: str = "error", **overrides: Any) -> list[tuple[str, float]]:

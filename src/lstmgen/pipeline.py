@@ -28,7 +28,7 @@ from .corpus import resolve_sources, text_source
 from .distributed import World, close, exclusive_lock
 from .model import RecurrentLanguageModel
 from .presets import get_preset
-from .runtime import resolve_device
+from .runtime import available_cores, resolve_device, set_threads
 from .store import StoreError, TokenStore, is_store, prepare
 from .training import Hook, Trainer, TrainResult
 
@@ -101,6 +101,14 @@ def train(
                        given=source.tokenizer if source is not None else None, unknown=unknown)
         config = replace(config, **{name: value for name, value in _store_settings(store).items()})
         data_info = {**store.info(), "store": _recorded_path(store.path, out), "preset": preset, "val_source": val}
+        if preset == "default" and source is None:  # the default adapts to the budget, the corpus and the machine
+            plan = _plan(store, config, train_overrides, model, world)
+            config = replace(config, **plan.train)
+            model = {**plan.model, **{k: v for k, v in (model or {}).items() if v is not None}}
+            data_info["plan"] = {"model": plan.model, "train": plan.train, "tokens": round(plan.tokens), "epochs": round(plan.epochs, 2),
+                                 "probe_tokens_per_second": plan.probe, "reasons": plan.reasons}
+            if world.is_main:
+                say(plan.describe())
         torch.manual_seed(config.seed)  # the initial weights depend on the seed only: the same on every rank
         if source is not None:
             network = source.model  # its weights; the optimizer, schedule and step start afresh
@@ -113,6 +121,21 @@ def train(
         return trainer.run()
     finally:
         close(world)
+
+
+def _plan(store: TokenStore, config: TrainConfig, train_overrides: dict[str, Any], model: dict[str, Any] | None, world: World):
+    """The budget-aware default's choices for this run (lstmgen.budget), the user's explicit settings kept."""
+    from .budget import CHARACTER_VOCABULARY, plan_default
+
+    set_threads(config.threads or (max(1, available_cores() // world.local_size) if world.active else 0))  # as the trainer will
+    vocab = store.tokenizer.vocab_size
+    words = store.tokenizer.kind in ("word", "bpe", "unigram") or vocab > CHARACTER_VOCABULARY
+    explicit = [name for name, value in train_overrides.items() if value is not None]
+    fixed = {name: value for name, value in (model or {}).items() if value is not None}
+    # Under torchrun each rank probes its own share of the batch; the sum of the ranks' rates is the job's.
+    combine = (lambda values: world.sum(values)) if world.active else (lambda values: values)
+    return plan_default(vocab, words, store.train, config, explicit, fixed, resolve_device(config.device, world.local_rank),
+                        probe_batch=max(1, config.batch_size // world.size), combine=combine)
 
 
 def _starting_point(init_from, model: dict[str, Any] | None, overrides: dict[str, Any]):

@@ -28,8 +28,11 @@ def _sized(description: str, embedding: int, hidden: int, layers: int, dropout: 
 
 PRESETS: dict[str, dict[str, Any]] = {
     #                   description                                                  emb  hidden layers dropout batch window rate
-    "default": _sized("what trains best on a 2-core CPU in minutes: 1x384 LSTM, small batches, a high learning rate "
-                      "(docs/benchmarks.md)", 64, 384, 1, 0.1, 32, 50, 1.5e-2, warmup_steps=50),
+    "default": _sized("budget-aware: the width, learning rate, dropout and precision are chosen from the time budget (or "
+                      "step limit), the corpus and a throughput probe (lstmgen.budget); explicit flags win", 64, 384, 1, 0.1,
+                      32, 50, 1.5e-2, warmup_steps=50),
+    "cpu-4min": _sized("the fixed default tuned for 4 minutes on 2 CPU cores before the default became budget-aware: "
+                       "1x384 LSTM, small batches, a high learning rate", 64, 384, 1, 0.1, 32, 50, 1.5e-2, warmup_steps=50),
     "small": _sized("2x128 LSTM: fast to train and to sample, a quick look at a corpus", 64, 128, 2, 0.0, 50, 50, 3e-2),
     "medium": _sized("1x512 LSTM with dropout: for runs of 10 minutes or more", 64, 512, 1, 0.2, 32, 50, 1e-2),
     "large": _sized("2x512 LSTM with dropout: for long runs (an hour or more on a CPU, or a GPU)", 128, 512, 2, 0.2, 64, 100, 3e-3),

@@ -7,7 +7,7 @@ import sys
 
 from ..config import GenerationConfig
 from ..tokenizers import UNKNOWN_POLICIES
-from .flags import add_checkpoint_argument, add_config_flags, config_values
+from .flags import add_checkpoint_argument, add_config_flags, add_precision_argument, config_values
 
 DESCRIPTION = ("Prime the model with a prompt and sample a continuation, streamed as it is generated. "
                "Processors run in this order: repetition penalty, no-repeat n-gram, temperature, top-k, top-p, "
@@ -23,6 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--candidates", type=int, default=5, help="--interactive: how many next-token candidates to show")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = 1 for a few samples, else the free cores)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    add_precision_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = GenerationConfig(**config_values(args, args.generation_fields))
     generation_threads(config.num_samples * config.num_beams, args.threads)
-    model = LanguageModel.load(args.checkpoint, device=args.device)
+    model = LanguageModel.load(args.checkpoint, device=args.device, precision=args.precision)
     if args.interactive:
         return interactive(model, config, args)
     if config.num_beams > 1:

@@ -11,7 +11,7 @@ import os
 import sys
 
 from ..server.limits import ServerLimits
-from .flags import add_checkpoint_argument
+from .flags import add_checkpoint_argument, add_precision_argument
 
 API_KEY_VARIABLE = "LSTMGEN_API_KEY"
 LIMIT_FLAGS = {
@@ -41,6 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per process; one-token steps are too small to split, so workers run requests in parallel instead")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    add_precision_argument(parser)
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     parser.set_defaults(handler=run)
 
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     # The server never trains: keep oneDNN off for good, so concurrent generations do not toggle it for
     # each other (its one-token LSTM calls are slow).
     torch.backends.mkldnn.enabled = False
-    model = LanguageModel.load(args.checkpoint, device=args.device)
+    model = LanguageModel.load(args.checkpoint, device=args.device, precision=args.precision)
     app = create_app(model, limits, model_name=getattr(args, "model_name", None), api_key=api_key)
     for line in startup_warnings(args.host, api_key is not None):
         print(f"lstmgen: warning: {line}", file=sys.stderr)

@@ -4,6 +4,7 @@
     choosers.py     greedy, multinomial (seeded torch.Generator), the exact large-batch sampler SeqGAN uses
     stepper.py      the one place a model is stepped token by token: prefill once, then step (fast LSTM or model.forward)
     fast_lstm.py    the hand-stepped LSTM the stepper uses for LSTM models
+    projections.py  its matrix products with the weights in fp32, bf16 or int8 (--precision)
     generation.py   decode(): one record per step (tokens, text, log-probabilities, finish reasons); stop strings
     beam_search.py  the most probable continuations, on the same stepper
 """
@@ -24,11 +25,12 @@ from .processors import (
                          build_processors,
                          needs_history,
 )
+from .projections import DECODING_PRECISIONS, PrecisionError
 from .stepper import Stepper, stepping_mode, without_onednn
 
 __all__ = [
     "Hypothesis", "beam_search", "greedy", "multinomial", "sample_categorical", "FINISH_LENGTH", "FINISH_STOP",
     "DecodeStep", "decode", "encode_prompt", "make_generator", "LogitsProcessor", "MinP",
     "NoRepeatNGram", "RepetitionPenalty", "SuppressTokens", "Temperature", "TopK", "TopP", "apply_processors",
-    "build_processors", "needs_history", "Stepper", "stepping_mode", "without_onednn",
+    "build_processors", "needs_history", "Stepper", "stepping_mode", "without_onednn", "DECODING_PRECISIONS", "PrecisionError",
 ]

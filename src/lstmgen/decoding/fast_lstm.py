@@ -27,6 +27,8 @@ from typing import Sequence
 import torch
 
 from ..model import RecurrentLanguageModel, State
+from . import projections
+from .projections import Projection
 
 
 def supports_fast_decoding(model: torch.nn.Module) -> bool:
@@ -40,26 +42,26 @@ def supports_fast_decoding(model: torch.nn.Module) -> bool:
 
 
 class _Weights:
-    """The model's LSTM weights in the layout the decoder reads; built once per version of the weights."""
+    """The model's LSTM weights in the layout the decoder reads, at a precision; built once per version of the weights."""
 
-    def __init__(self, model: RecurrentLanguageModel, banned: Sequence[int]) -> None:
+    def __init__(self, model: RecurrentLanguageModel, banned: Sequence[int], precision: str = "fp32") -> None:
         rnn, hidden = model.rnn, model.config.hidden_size
         device, dtype = model.output.weight.device, model.output.weight.dtype
         with torch.no_grad():
             bias0 = _bias(rnn, 0, hidden, device, dtype)
-            # [V, E] @ [E, 4H] + [4H] -> [V, 4H]: layer 0's input term for every token, once.
+            # [V, E] @ [E, 4H] + [4H] -> [V, 4H]: layer 0's input term for every token, once (fp32 at every precision).
             self.table = torch.addmm(bias0, model.embedding.weight.detach(), rnn.weight_ih_l0.detach().t()).contiguous()
-            self.weight_hh0 = rnn.weight_hh_l0.detach().t().contiguous()  # [H, 4H]
+            self.hidden0 = Projection(rnn.weight_hh_l0.detach().t(), None, precision)  # [H, 4H]
             # Layers >= 1: [In + H, 4H] so that [x, h] @ W is one matmul.
-            self.weights = [
-                torch.cat([getattr(rnn, f"weight_ih_l{l}").detach(), getattr(rnn, f"weight_hh_l{l}").detach()], dim=1).t().contiguous()
+            self.layers = [
+                Projection(torch.cat([getattr(rnn, f"weight_ih_l{l}").detach(), getattr(rnn, f"weight_hh_l{l}").detach()], dim=1).t(),
+                           _bias(rnn, l, hidden, device, dtype), precision)
                 for l in range(1, model.config.num_layers)
             ]
-            self.biases = [_bias(rnn, l, hidden, device, dtype) for l in range(1, model.config.num_layers)]
-            self.output_weight = model.output.weight.detach().t().contiguous()  # [H, V]
-            self.output_bias = model.output.bias.detach().clone()
+            output_bias = model.output.bias.detach().clone()
             if len(banned):
-                self.output_bias[torch.as_tensor(list(banned), dtype=torch.long, device=device)] = float("-inf")
+                output_bias[torch.as_tensor(list(banned), dtype=torch.long, device=device)] = float("-inf")
+            self.output = Projection(model.output.weight.detach().t(), output_bias, precision)  # [H, V]
 
 
 def _bias(rnn: torch.nn.Module, layer: int, hidden: int, device, dtype) -> torch.Tensor:
@@ -75,12 +77,13 @@ def _bias(rnn: torch.nn.Module, layer: int, hidden: int, device, dtype) -> torch
 _CACHE: "weakref.WeakKeyDictionary[RecurrentLanguageModel, tuple[tuple, _Weights]]" = weakref.WeakKeyDictionary()
 
 
-def _weights(model: RecurrentLanguageModel, banned: Sequence[int]) -> _Weights:
+def _weights(model: RecurrentLanguageModel, banned: Sequence[int], precision: str) -> _Weights:
     with torch.no_grad():
-        key = (tuple((p.data_ptr(), p._version, p.dtype, str(p.device), float(p.sum())) for p in model.parameters()), tuple(banned))
+        key = (tuple((p.data_ptr(), p._version, p.dtype, str(p.device), float(p.sum())) for p in model.parameters()), tuple(banned),
+               precision, projections.SMALLEST_REDUCED)
     cached = _CACHE.get(model)
     if cached is None or cached[0] != key:
-        cached = (key, _Weights(model, banned))
+        cached = (key, _Weights(model, banned, precision))
         _CACHE[model] = cached
     return cached[1]
 
@@ -98,19 +101,18 @@ class FastLSTMDecoder:
     version of the model's parameters and shared by later decoders of the same model.
     """
 
-    def __init__(self, model: RecurrentLanguageModel, batch_size: int, banned: Sequence[int] = ()) -> None:
+    def __init__(self, model: RecurrentLanguageModel, batch_size: int, banned: Sequence[int] = (), precision: str = "fp32") -> None:
         if not supports_fast_decoding(model):
             raise ValueError("FastLSTMDecoder steps LSTM models only; decode other cells through model.forward")
         hidden, layers = model.config.hidden_size, model.config.num_layers
         device, dtype = model.output.weight.device, model.output.weight.dtype
-        weights = _weights(model, banned)
-        self.table, self.weight_hh0 = weights.table, weights.weight_hh0
-        self.weights, self.biases = weights.weights, weights.biases
-        self.output_weight, self.output_bias = weights.output_weight, weights.output_bias
+        weights = _weights(model, banned, precision)
+        self.table, self.hidden0, self.layer_projections, self.output = weights.table, weights.hidden0, weights.layers, weights.output
+        self.precision = precision
         self.batch_size, self.hidden, self.layers = batch_size, hidden, layers
         self.rows = batch_size  # streams still stepping: always the leading rows of every buffer
         self._cache: dict[int, _Views] = {}
-        vocab = self.output_bias.shape[0]
+        vocab = model.config.vocab_size
         empty = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)  # noqa: E731
         # inputs[l] = [x_l, h_l] of layer l >= 1, so the fused matmul reads one contiguous buffer [B, 2H];
         # layer 0 keeps its h in h0. The new h of layer l is written straight into inputs[l+1]'s x half.
@@ -172,17 +174,17 @@ class FastLSTMDecoder:
         self.rows = n
         v = self._views(n)
         torch.index_select(self.table, 0, tokens, out=v.gates)  # x @ W_ih0 + biases
-        v.gates.addmm_(v.h0, self.weight_hh0)  # + h @ W_hh0
+        self.hidden0(v.h0, v.gates, accumulate=True)  # + h @ W_hh0
         # Layer 0's new h goes to layer 1's x half (or to h0 for a one-layer model); h0 is read above first.
         self._cell(v, 0)
         if self.layers > 1:
             v.h0.copy_(v.outputs[0])
         for layer in range(1, self.layers):
-            torch.addmm(self.biases[layer - 1], v.inputs[layer - 1], self.weights[layer - 1], out=v.gates)
+            self.layer_projections[layer - 1](v.inputs[layer - 1], v.gates)  # [x, h] @ [W_ih, W_hh] + b
             self._cell(v, layer)
             if layer < self.layers - 1:
                 v.own_hidden[layer].copy_(v.outputs[layer])
-        torch.addmm(self.output_bias, v.top_hidden, self.output_weight, out=v.logits)
+        self.output(v.top_hidden, v.logits)
         return v.logits
 
     def _cell(self, v: "_Views", layer: int) -> None:

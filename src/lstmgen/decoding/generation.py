@@ -127,19 +127,21 @@ def decode(
     logprobs: int | None = None,
     keep_logits: bool = False,
     fast: bool | None = None,
+    precision: str = "fp32",
 ) -> Iterator[DecodeStep]:
     """Sample ``config.num_samples`` continuations of a non-empty prompt together, one record per step.
 
     ``logprobs`` None computes no log-probabilities; 0 the chosen tokens'; k > 0 also the k likeliest
     tokens'. ``keep_logits`` adds the logits each step drew from (the temperature sweep's entropy).
     ``fast`` picks the stepping path (None: the hand-stepped LSTM for LSTM models); both draw the same tokens.
+    ``precision`` is that of the weights each step reads (fp32, bf16, int8: ``decoding.projections``).
     """
     if config.num_beams > 1:
         raise ValueError("decode samples; beam search (num_beams > 1) runs through lstmgen.decoding.beam_search")
     batch = config.num_samples
     if config.max_tokens == 0:
         return
-    stepper = Stepper(model, tokenizer.never_generated, fast)
+    stepper = Stepper(model, tokenizer.never_generated, fast, precision)
     processors = build_processors(config)
     logits = stepper.prefill(prompt_ids, batch)  # [B, V]
     history = None

@@ -15,6 +15,8 @@ sampling and rollouts all run on it. It owns what stepping needs:
   LSTM calls cost milliseconds on a CPU), and restores all of it afterwards, so a generation suspended
   between tokens leaves nothing switched for its caller. The logits and states it returns are inference
   tensors: read them or copy them; tokens drawn from them are ordinary tensors SeqGAN can train on;
+* **the precision** of the weights each step reads (``lstmgen.decoding.projections``: fp32, bf16, int8; the
+  prompt is read at full precision by ``model.forward``);
 * **suppressed ids** (``SuppressTokens``, e.g. the unknown symbol): -inf in every logits row it returns
   (for the LSTM path a -inf output bias, free per step);
 * **streams**: ``prefill`` copies one prompt's state to every stream or reads one prompt per stream;
@@ -36,6 +38,7 @@ import torch
 from ..model import RecurrentLanguageModel, State
 from .fast_lstm import FastLSTMDecoder, supports_fast_decoding
 from .processors import SuppressTokens
+from .projections import PrecisionError, check_precision
 
 PREFILL_CHUNK = 1024  # prompt tokens per model.forward call: bounds the prefill logits [B, C, V]
 
@@ -67,7 +70,8 @@ def stepping_mode(model: torch.nn.Module) -> Iterator[None]:
 class Stepper:
     """Steps one model for a batch of streams, one token per stream per call; see the module docstring."""
 
-    def __init__(self, model: RecurrentLanguageModel, suppress: Sequence[int] = (), fast: bool | None = None) -> None:
+    def __init__(self, model: RecurrentLanguageModel, suppress: Sequence[int] = (), fast: bool | None = None,
+                 precision: str = "fp32") -> None:
         self.model = model
         self.device = model.output.weight.device
         vocab = getattr(getattr(model, "config", None), "vocab_size", None)
@@ -75,6 +79,12 @@ class Stepper:
         self.fast = supports_fast_decoding(model) if fast is None else bool(fast)
         if self.fast and not supports_fast_decoding(model):
             raise ValueError("the hand-stepped path steps LSTM models only; use fast=False (model.forward)")
+        if precision != "fp32":
+            check_precision(precision, self.device)
+            if not self.fast:
+                raise PrecisionError(f"{precision} decoding steps LSTM models through the hand-stepped path; "
+                                     "this model decodes through model.forward: use fp32")
+        self.precision = precision
         self.batch_size = 0
         self._state: State | None = None  # the reference path's state, or the fast path's until its decoder exists
         self._decoder: FastLSTMDecoder | None = None
@@ -125,7 +135,8 @@ class Stepper:
                 return self._decoder.step(tokens)  # suppressed ids already -inf (output bias)
             with torch.inference_mode():  # the decoder's buffers are inference tensors: made and changed only here
                 if self._decoder is None:  # built at the first step, so it never delays the first token
-                    self._decoder = FastLSTMDecoder(self.model, self._state[0].shape[1], banned=self.suppress.ids)
+                    self._decoder = FastLSTMDecoder(self.model, self._state[0].shape[1], banned=self.suppress.ids,
+                                                    precision=self.precision)
                     self._decoder.load_state(self._state)
                     self._state = None
                 return self._decoder.step(tokens)

@@ -1,0 +1,167 @@
+"""Decoding speed and likelihood at each weight precision (fp32, bf16, int8), side by side in one run; prints JSON.
+
+    python benchmarks/decoding_precision.py --checkpoint runs/large-ts --corpus ../shared/data/tinyshakespeare/input.txt
+
+For a trained model (``--checkpoint``; without one, a random 2x512 character model, for speed only):
+
+* **one stream**: characters per second of ``LanguageModel.generate`` (600 characters after a 100-character
+  prompt, temperature 1, seeded), for each precision, interleaved over ``--repeats``, median;
+* **64 streams**: characters per second of ``LanguageModel.samples`` (64 samples together), and the fraction
+  of the fp32 matrix-multiply bound measured in the same run: the per-token multiply-adds of the model
+  (layer 0's recurrent product, the fused products of the layers above, the output layer) at the machine's
+  fp32 GFLOP/s, which is measured both for those very shapes ([64, K] x [K, N], timed alone: the bound) and
+  for a large square product (the machine's peak, for reference);
+* **likelihood**: the validation text (the last 10% of ``--corpus``) read through the same stepped decoder
+  at each precision, in 64 parallel segments each warmed up by the fp32 model on the 256 tokens before it,
+  in nats per character; the change from fp32 is the cost of the precision. (The model's full pass in fp32
+  is reported beside it: the two protocols agree to a few thousandths.)
+
+Every figure carries the CPU's flags: bf16 runs in hardware only with AVX-512-BF16 or AMX, int8 everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+import lstmgen
+from lstmgen import LanguageModel
+from lstmgen.config import ModelConfig
+from lstmgen.corpus import read_corpus
+from lstmgen.decoding import Stepper
+from lstmgen.decoding.projections import DECODING_PRECISIONS, PrecisionError, check_precision, cpu_summary
+from lstmgen.model import RecurrentLanguageModel
+from lstmgen.tokenizers import CharTokenizer
+
+PROMPT_CHARS = 100
+WARMUP = 256
+
+
+def per_token_macs(config: ModelConfig) -> int:
+    """Multiply-adds of one decoding step: h @ W_hh0, the fused [x, h] @ W of each later layer, the output layer."""
+    hidden, layers = config.hidden_size, config.num_layers
+    return hidden * 4 * hidden + (layers - 1) * 2 * hidden * 4 * hidden + hidden * config.vocab_size
+
+
+def step_shapes(config: ModelConfig) -> list[tuple[int, int]]:
+    hidden = config.hidden_size
+    return [(hidden, 4 * hidden)] + [(2 * hidden, 4 * hidden)] * (config.num_layers - 1) + [(hidden, config.vocab_size)]
+
+
+def gflops(shapes: list[tuple[int, int]], rows: int, seconds: float = 1.0) -> float:
+    """fp32 GFLOP/s of [rows, K] x [K, N] products of these shapes, timed alone, back to back."""
+    operands = [(torch.randn(rows, k), torch.randn(k, n), torch.empty(rows, n)) for k, n in shapes]
+    flops = sum(2 * rows * k * n for k, n in shapes)
+    with torch.inference_mode():
+        for x, w, out in operands * 5:
+            torch.mm(x, w, out=out)
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            for x, w, out in operands:
+                torch.mm(x, w, out=out)
+            count += 1
+        return flops * count / (time.perf_counter() - started) / 1e9
+
+
+def single_stream(lm: LanguageModel, prompt: str, tokens: int) -> float:
+    lm.generate(prompt, max_tokens=5, seed=0)  # the weights laid out for this precision, once
+    started = time.perf_counter()
+    text = lm.generate(prompt, max_tokens=tokens, temperature=1.0, seed=1)
+    return len(text) / (time.perf_counter() - started)
+
+
+def many_streams(lm: LanguageModel, prompt: str, streams: int, tokens: int) -> float:
+    lm.samples(prompt, max_tokens=2, num_samples=streams, seed=0)
+    started = time.perf_counter()
+    texts = lm.samples(prompt, max_tokens=tokens, temperature=1.0, num_samples=streams, seed=1)
+    return sum(map(len, texts)) / (time.perf_counter() - started)
+
+
+def stepped_nats(lm: LanguageModel, tokens: np.ndarray, precision: str, segments: int = 64) -> float:
+    """Mean NLL (nats/token) of tokens[WARMUP + 1:], read in ``segments`` parallel streams by the stepped decoder."""
+    ids = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
+    length = (len(ids) - WARMUP - 1) // segments
+    starts = WARMUP + torch.arange(segments) * length  # each segment predicts ids[start + 1 .. start + length]
+    stepper = Stepper(lm.model, (), precision=precision)
+    prompts = torch.stack([ids[s - WARMUP : s + 1] for s in starts.tolist()])  # [S, WARMUP + 1], ends at the segment's first token
+    total = 0.0
+    logits = stepper.prefill(prompts, segments)  # [S, V]: predicts ids[start + 1]
+    with torch.inference_mode():
+        for offset in range(1, length + 1):
+            targets = ids[starts + offset]
+            total += float(torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum"))
+            if offset < length:
+                logits = stepper.step(targets)
+    return total / (segments * length)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default=None, help="a trained model (default: random 2x512 character model, speed only)")
+    parser.add_argument("--corpus", default=None, help="text whose last 10%% is the validation text (needs --checkpoint)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tokens", type=int, default=600, help="characters of the single stream")
+    parser.add_argument("--streams", type=int, default=64)
+    parser.add_argument("--stream-tokens", type=int, default=150, help="characters of each of the many streams")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    if args.checkpoint:
+        base = LanguageModel.load(args.checkpoint)
+    else:
+        tokenizer = CharTokenizer([chr(ord("!") + i) for i in range(64)])
+        base = LanguageModel(RecurrentLanguageModel(ModelConfig(vocab_size=tokenizer.vocab_size, embedding_size=64, hidden_size=512,
+                                                                num_layers=2)), tokenizer)
+    config = base.model.config
+    precisions, refused = [], {}
+    for precision in DECODING_PRECISIONS:
+        try:
+            check_precision(precision, torch.device("cpu"))
+            precisions.append(precision)
+        except PrecisionError as error:
+            refused[precision] = str(error)
+    models = {precision: base.with_precision(precision) for precision in precisions}
+    text = read_corpus([args.corpus]) if args.corpus else None
+    prompt = text[:PROMPT_CHARS] if text else "".join(base.tokenizer.token_text(i) for i in range(1, PROMPT_CHARS + 1))
+    runs: dict[str, list[float]] = {}
+    for _ in range(args.repeats):  # interleaved: a busy moment slows every precision alike
+        for precision, lm in models.items():
+            runs.setdefault(f"{precision}_single_chars_per_s", []).append(single_stream(lm, prompt, args.tokens))
+            runs.setdefault(f"{precision}_{args.streams}_streams_chars_per_s", []).append(many_streams(lm, prompt, args.streams, args.stream_tokens))
+    median = {key: round(statistics.median(values), 1) for key, values in runs.items()}
+    for precision in precisions[1:]:
+        median[f"{precision}_over_fp32_single"] = round(median[f"{precision}_single_chars_per_s"] / median["fp32_single_chars_per_s"], 2)
+    macs = per_token_macs(config)
+    bound = gflops(step_shapes(config), args.streams)
+    peak = gflops([(2048, 2048)], 2048, seconds=2.0)
+    achieved = 2 * macs * median[f"fp32_{args.streams}_streams_chars_per_s"] / 1e9
+    matmul = {"per_token_multiply_adds": macs, "weight_bytes_fp32": 4 * macs,
+              "fp32_gflops_at_step_shapes": round(bound, 1), "fp32_gflops_square_2048": round(peak, 1),
+              f"fp32_{args.streams}_streams_gflops": round(achieved, 1),
+              "fraction_of_step_shape_bound": round(achieved / bound, 3), "fraction_of_square_peak": round(achieved / peak, 3)}
+    likelihood = None
+    if text and args.checkpoint:
+        tokens = base.tokenizer.encode(text[int(len(text) * 0.9):])  # the usual split's validation text
+        likelihood = {"full_pass_fp32_nats": round(base.evaluate(text[int(len(text) * 0.9):]).nats, 5)}
+        for precision in precisions:
+            likelihood[f"stepped_{precision}_nats"] = round(stepped_nats(base, tokens, precision, args.streams), 5)
+        for precision in precisions[1:]:
+            likelihood[f"{precision}_minus_fp32"] = round(likelihood[f"stepped_{precision}_nats"] - likelihood["stepped_fp32_nats"], 5)
+    print(json.dumps({
+        "benchmark": "decoding_precision", "lstmgen": lstmgen.__version__, "torch": torch.__version__,
+        "machine": f"{platform.machine()}, {args.threads} thread(s)", "cpu_flags": cpu_summary(),
+        "model": config.to_dict(), "checkpoint": args.checkpoint, "refused": refused, "median": median, "matmul": matmul,
+        "likelihood": likelihood, "runs": {k: [round(v, 1) for v in vs] for k, vs in runs.items()},
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

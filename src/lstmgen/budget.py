@@ -1,0 +1,184 @@
+"""Budget-aware defaults: the model and training settings that train best in the time (or steps) a run has.
+
+``lstmgen train`` without a preset plans its run here. What trains best depends on how many tokens the run
+will see: a small model learns fastest at first, a larger one ends lower given more tokens, and a larger one
+on a small corpus needs dropout not to learn it by heart. So the plan is:
+
+1. **tokens the run will see**: for a time budget, a throughput probe times a few real training steps of
+   each candidate size on this machine (about a second in all); for a step or epoch limit, steps x batch x
+   window;
+2. **the size**: the largest candidate that would see at least ``TOKENS_PER_MULTIPLY_ADD`` tokens per
+   multiply-add of its per-token forward pass (the constant is the one measured best at 4 and 30 minutes on
+   Tiny Shakespeare, docs/benchmarks.md, "Quality at every budget");
+3. **the rest follows the size and the passes over the corpus**: the learning rate falls with the width
+   (AdamW, ``1.5e-2 * sqrt(384 / hidden)``) and dropout rises with the number of epochs the run will make.
+   The precision stays what the user chose (fp32 by default): the plan never changes the arithmetic.
+
+Character-like vocabularies (characters, bytes) get one LSTM layer with a 64-wide embedding; word and subword
+vocabularies, whose output layer dominates the cost, get an embedding tied to the output (embedding = hidden).
+Everything the user sets explicitly is kept as it is; the plan only fills in the rest, and says what it chose
+and why (``Plan.describe``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import ModelConfig, TrainConfig
+from .model import RecurrentLanguageModel
+from .optimizers import make_optimizer
+
+TOKENS_PER_MULTIPLY_ADD = 9.0  # tokens seen per multiply-add of the per-token forward pass, at the best size
+PROBE_EFFICIENCY = 0.9  # the run's own steps also gather batches, evaluate, and save: the probe's rate overstates it
+CHARACTER_WIDTHS = (128, 192, 256, 384, 512, 640, 768, 1024, 1280, 1536)
+WORD_WIDTHS = (128, 192, 256, 384, 512, 768, 1024)
+CHARACTER_VOCABULARY = 1024  # at most this many ids: characters or bytes (a 64-wide embedding, no tying)
+
+
+@dataclass
+class Plan:
+    """What the budget-aware default chose: model fields, training fields, and the reasons."""
+
+    model: dict[str, Any]  # the fields it chose (the user's own are not repeated here)
+    train: dict[str, Any]
+    shape: ModelConfig  # the model it describes, the user's fields included
+    tokens: float  # tokens the run is expected to see
+    epochs: float  # passes over the training text that makes
+    reasons: list[str] = field(default_factory=list)
+    probe: dict[int, float] = field(default_factory=dict)  # hidden size -> measured tokens per second
+
+    def describe(self) -> str:
+        shape = self.shape
+        chosen = ", ".join(f"{k} {v}" for k, v in {**self.model, **self.train}.items() if k not in ("hidden_size", "num_layers"))
+        return (f"budget-aware default: {shape.cell.upper()} {shape.num_layers}x{shape.hidden_size} ({chosen}); "
+                + "; ".join(self.reasons))
+
+
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def per_token_multiply_adds(config: ModelConfig) -> int:
+    """Multiply-adds of the forward pass per token: every recurrent layer's gates and the output layer."""
+    hidden, layers, gates = config.hidden_size, config.num_layers, GATES.get(config.cell, 4)
+    recurrent = gates * hidden * (config.embedding_size + hidden) + (layers - 1) * gates * hidden * 2 * hidden
+    return recurrent + hidden * config.vocab_size
+
+
+def learning_rate_for(hidden: int) -> float:
+    """AdamW's peak rate for a width: 1.5e-2 at 384 (the width it was tuned at), falling as 1 / sqrt(width)."""
+    return round(1.5e-2 * math.sqrt(384 / hidden), 5)
+
+
+def dropout_for(epochs: float, words: bool) -> float:
+    """More passes over the same text, more dropout: none below 3 epochs, 0.1 at 6, 0.3 at 24 (words: +0.1)."""
+    if epochs < 3:
+        return 0.1 if words else 0.0
+    value = 0.1 * math.log2(epochs / 3) + (0.1 if words else 0.0)
+    return round(min(max(value, 0.0), 0.5), 2)
+
+
+def candidate(vocab_size: int, hidden: int, words: bool, model_fixed: dict[str, Any]) -> ModelConfig:
+    values: dict[str, Any] = {"embedding_size": hidden if words else 64, "hidden_size": hidden, "num_layers": 1,
+                              "tie_weights": words}
+    values.update(model_fixed)
+    if values.get("tie_weights") and values["embedding_size"] != values["hidden_size"]:
+        values["tie_weights"] = False  # the user fixed one of the two sizes: tying is impossible
+    values.setdefault("dropout", 0.0)
+    return ModelConfig(vocab_size=vocab_size, **values)
+
+
+def probe_rate(config: ModelConfig, train: TrainConfig, tokens: np.ndarray, autocast: Callable[[], Any], batch: int,
+               steps: int = 3) -> float:
+    """Tokens per second of real training steps (``batch`` streams) of a fresh model of this shape: one warm-up
+    step, then ``steps`` timed."""
+    torch.manual_seed(0)
+    model = RecurrentLanguageModel(config)
+    optimizer = make_optimizer(train.optimizer, model, train.learning_rate, train.weight_decay)
+    window = train.seq_length
+    span = max(len(tokens) - window - 1, 1)
+    starts = np.random.default_rng(0).integers(0, span, size=batch)
+    rows = np.stack([np.asarray(tokens[s : s + window + 1], dtype=np.int64) for s in starts])
+    if rows.shape[1] < window + 1:
+        return 0.0  # a corpus shorter than one window: nothing to measure, and the smallest size will do
+    batch_tokens = torch.from_numpy(rows)
+    inputs, targets = batch_tokens[:, :-1], batch_tokens[:, 1:]
+    state = model.init_state(batch)
+    elapsed = 0.0
+    for step in range(steps + 1):
+        started = time.perf_counter()
+        with autocast():
+            logits, _ = model(inputs, state)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip or 1.0)
+        optimizer.step()
+        if step:
+            elapsed += time.perf_counter() - started
+    return steps * batch * window / elapsed
+
+
+def plan_default(
+    vocab_size: int,
+    words: bool,
+    train_tokens: np.ndarray,
+    config: TrainConfig,
+    explicit_train: Sequence[str],
+    model_fixed: dict[str, Any],
+    device: torch.device,
+    probe_batch: int | None = None,
+    combine: Callable[[list[float]], list[float]] = lambda values: values,
+) -> Plan:
+    """The budget-aware default for this corpus and limit; ``explicit_train`` names the TrainConfig fields the
+    user set (kept), ``model_fixed`` the model fields (kept). Under torchrun each rank probes ``probe_batch``
+    streams (its share) and ``combine`` sums the ranks' rates, so every rank makes the same plan."""
+    reasons: list[str] = []
+    train_values: dict[str, Any] = {}
+    precision = config.precision
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" and device.type == "cpu" else _no_autocast
+    widths = [model_fixed["hidden_size"]] if "hidden_size" in model_fixed else list(WORD_WIDTHS if words else CHARACTER_WIDTHS)
+    per_step = config.batch_size * config.seq_length
+    fixed_tokens = None
+    if config.max_steps:
+        fixed_tokens = float(config.max_steps * per_step)
+    elif config.max_epochs is not None or not config.time_budget:
+        epochs = config.max_epochs if config.max_epochs is not None else 10.0
+        fixed_tokens = float(epochs * len(train_tokens))
+    chosen, tokens, probe = widths[0], 0.0, {}
+    for width in widths:
+        shape = candidate(vocab_size, width, words, model_fixed)
+        if fixed_tokens is not None:
+            seen = fixed_tokens
+        else:
+            rate = combine([probe_rate(shape, config, train_tokens, autocast, probe_batch or config.batch_size)])[0]
+            probe[width] = round(rate)
+            seen = rate * PROBE_EFFICIENCY * config.time_budget * 60
+        if width != widths[0] and seen < TOKENS_PER_MULTIPLY_ADD * per_token_multiply_adds(shape):
+            break  # too big to be trained in this budget; every larger width is too
+        chosen, tokens = width, seen
+    shape = candidate(vocab_size, chosen, words, model_fixed)
+    epochs = tokens / max(len(train_tokens), 1)
+    model_values = {k: v for k, v in shape.to_dict().items() if k not in ("vocab_size", "cell") and k not in model_fixed}
+    if "dropout" not in model_fixed:
+        model_values["dropout"] = dropout_for(epochs, words)
+    if "learning_rate" not in explicit_train:
+        train_values["learning_rate"] = learning_rate_for(chosen)
+    how = (f"{config.time_budget:g} min at the probed {probe[chosen]:,} tokens/s" if fixed_tokens is None
+           else f"{'max_steps' if config.max_steps else 'max_epochs'}")
+    reasons.insert(0, f"width {chosen}: the widest that sees >= {TOKENS_PER_MULTIPLY_ADD:g} tokens per multiply-add "
+                      f"({tokens / 1e6:.1f}M tokens from {how}, {per_token_multiply_adds(shape) / 1e6:.2f}M multiply-adds per token)")
+    reasons.append(f"dropout {model_values.get('dropout', shape.dropout)} for {epochs:.1f} epochs of the training text")
+    shape = ModelConfig.from_dict({**shape.to_dict(), **model_values})
+    return Plan(model=model_values, train=train_values, shape=shape, tokens=tokens, epochs=epochs, reasons=reasons, probe=probe)
+
+
+def _no_autocast() -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()

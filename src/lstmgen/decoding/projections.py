@@ -1,0 +1,142 @@
+"""The decoder's matrix products at a chosen precision of the weights: fp32, bf16 or int8.
+
+Decoding one stream is bound by reading the weights once per token (a 2x512 character model reads 13 MB of
+fp32 weights per character), so storing them in fewer bytes is what makes a single stream faster:
+
+    fp32   the weights as trained (the default): ``torch.addmm``
+    bf16   weights in bfloat16 (half the bytes); the step's input is rounded to bf16 and the product, summed
+           in fp32 by oneDNN, is added to the fp32 gates. Fast where the CPU has AVX-512-BF16 or AMX; elsewhere
+           oneDNN emulates it, slower than fp32, so it is refused there with a message naming int8. CPU only
+    int8   weights in int8 with one fp32 scale per output column (symmetric, per channel; a quarter of the
+           bytes); the step's input is quantized to 8 bits per call (FBGEMM's dynamic quantization). CPU only
+
+Only the weights of the per-token products change: the gates, the cell state and the logits stay fp32, the
+embedding is still folded into layer 0's table in fp32, and the prompt is still read by the fp32 model. The
+cost of each precision in validation loss is measured in docs/benchmarks.md (``benchmarks/decoding_precision.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from pathlib import Path
+
+import torch
+
+DECODING_PRECISIONS = ("fp32", "bf16", "int8")
+
+
+class PrecisionError(ValueError):
+    """A decoding precision this machine or model cannot run."""
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith(("flags", "Features")):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_summary() -> str:
+    """The flags that decide decoding speed, for benchmark reports: e.g. 'avx2 avx512f avx512_bf16 avx512_vnni'."""
+    wanted = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "asimd", "bf16", "i8mm")
+    present = [flag for flag in wanted if flag in cpu_flags()]
+    return " ".join(present) or "unknown"
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 products run in hardware here (AVX-512-BF16 or AMX on x86, BF16 on Arm, or a GPU that has it)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16", "bf16"}) and torch.backends.mkldnn.is_available()
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse, with what to use instead, a precision that this machine would run slowly or not at all."""
+    if precision not in DECODING_PRECISIONS:
+        raise PrecisionError(f"decoding precision must be one of {', '.join(DECODING_PRECISIONS)}, got {precision!r}")
+    if precision != "fp32" and device.type != "cpu":
+        raise PrecisionError(f"reduced-precision decoding runs on CPUs; on {device.type} decode in fp32 (a GPU reads its "
+                             "weights fast enough)")
+    if precision == "bf16" and not native_bf16(device):
+        raise PrecisionError("this CPU has no bf16 instructions (AVX-512-BF16 or AMX), so bf16 weights would decode slower "
+                             "than fp32; use --precision int8 (a quarter of the bytes, any x86-64 CPU) or fp32")
+
+
+# Products smaller than this many weights stay fp32 at every precision: reading them costs less than the
+# reduced kernels' fixed overhead per call (a character model's output layer, 512 x 65, takes 5 us in fp32
+# and 20-40 us through the bf16 or int8 kernels).
+SMALLEST_REDUCED = 1 << 18
+
+
+class Projection:
+    """``x @ W + b`` for the decoder's step, with W [K, N] stored at a precision; inputs and outputs fp32.
+
+        projection = Projection(weight, bias, "int8")   # weight [K, N] fp32, bias [N] fp32 or None
+        projection(x, out)                              # out [n, N] = x [n, K] @ W + b
+        projection(x, out, accumulate=True)             # out += x @ W (+ b)
+
+    The kernels are PyTorch's own: ``torch.addmm`` (fp32); oneDNN's linear on weights packed once for it
+    (bf16: AVX-512-BF16 or AMX; the input is rounded to bf16, the product accumulated in fp32 inside); FBGEMM's
+    dynamically quantized linear (int8: weights per output column, the input quantized per call; VNNI makes
+    it faster still, and without VNNI the input uses 7 bits so that AVX2's 16-bit sums cannot overflow).
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, precision: str = "fp32") -> None:
+        if precision not in DECODING_PRECISIONS:
+            raise PrecisionError(f"decoding precision must be one of {', '.join(DECODING_PRECISIONS)}, got {precision!r}")
+        if weight.numel() < SMALLEST_REDUCED:
+            precision = "fp32"
+        self.precision, self.bias = precision, bias
+        if precision == "fp32":
+            self.weight = weight.contiguous()
+        elif precision == "bf16":
+            self._bias16 = None if bias is None else bias.to(torch.bfloat16)
+            self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous().to(torch.bfloat16), 1)  # packed [N, K]
+        else:
+            self.weight = _int8_packed(weight)
+
+    def __call__(self, x: torch.Tensor, out: torch.Tensor, accumulate: bool = False) -> torch.Tensor:
+        if self.precision == "fp32":
+            if accumulate:
+                out.addmm_(x, self.weight)
+                if self.bias is not None:
+                    out.add_(self.bias)
+            elif self.bias is None:
+                torch.mm(x, self.weight, out=out)
+            else:
+                torch.addmm(self.bias, x, self.weight, out=out)
+            return out
+        if self.precision == "bf16":
+            product = torch.ops.mkldnn._linear_pointwise(x.to(torch.bfloat16), self.weight, None, "none", [], "")  # [n, N] bf16
+        else:
+            product = torch.ops.quantized.linear_dynamic(x, self.weight, not _VNNI)  # [n, N] fp32
+        if accumulate:
+            out.add_(product)
+        else:
+            out.copy_(product)
+        if self.bias is not None:
+            out.add_(self.bias)
+        return out
+
+
+_VNNI = bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def _int8_packed(weight: torch.Tensor):
+    """W [K, N] as FBGEMM's packed int8 weight: symmetric, one scale per output column (max |w| / 127)."""
+    columns = weight.t().contiguous()  # [N, K]
+    scales = columns.abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny).double() / 127.0  # [N]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # quantized tensors are marked deprecated; the kernels are not replaced yet
+        quantized = torch.quantize_per_channel(columns, scales, torch.zeros(len(scales), dtype=torch.long), 0, torch.qint8)
+        try:
+            return torch.ops.quantized.linear_prepack(quantized, None)
+        except RuntimeError as error:
+            raise PrecisionError(f"int8 decoding needs PyTorch's FBGEMM quantized engine, which this build lacks ({error}); "
+                                 "use fp32") from error

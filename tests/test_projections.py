@@ -1,0 +1,97 @@
+"""Reduced-precision decoding weights (lstmgen.decoding.projections): each precision computes the same products
+to its rounding, the decoder and LanguageModel use them, and a precision this machine cannot run is refused."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lstmgen import LanguageModel
+from lstmgen.cli import main
+from lstmgen.decoding import Stepper, projections
+from lstmgen.decoding.projections import PrecisionError, Projection, check_precision
+
+RUNNABLE = [p for p in ("fp32", "bf16", "int8") if p != "bf16" or projections.native_bf16(torch.device("cpu"))]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_a_projection_computes_x_times_w_plus_b_to_its_rounding(precision, accumulate):
+    torch.manual_seed(0)
+    weight, bias, x = torch.randn(512, 640) * 0.05, torch.randn(640), torch.randn(5, 512)  # big enough to be reduced
+    start = torch.randn(5, 640)
+    out = start.clone() if accumulate else torch.empty(5, 640)
+    Projection(weight, bias, precision)(x, out, accumulate=accumulate)
+    expected = (start if accumulate else 0) + x @ weight + bias
+    error = (out - expected).abs().max() / expected.abs().max()
+    assert error < {"fp32": 1e-6, "bf16": 1e-2, "int8": 2e-2}[precision]
+    assert precision == "fp32" or error > 1e-4  # the reduced kinds really are reduced
+
+
+def test_int8_keeps_every_column_on_its_own_scale():
+    weight = torch.ones(1024, 256)
+    weight[:, 0], weight[:, 1], weight[:, 2] = 1e-4, 1.0, 100.0  # columns six orders of magnitude apart
+    weight[0] *= -1
+    out = torch.empty(1, 256)
+    Projection(weight, None, "int8")(torch.full((1, 1024), 0.5), out)
+    assert torch.allclose(out[0, :3], (torch.full((1, 1024), 0.5) @ weight)[0, :3], rtol=1e-2)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_small_products_stay_fp32(precision):
+    projection = Projection(torch.randn(512, 65), torch.zeros(65), precision)  # a character model's output layer
+    assert projection.precision == "fp32"
+
+
+@pytest.fixture
+def reduce_everything(monkeypatch):
+    """Tiny test models have no product big enough to be reduced: reduce every one."""
+    monkeypatch.setattr(projections, "SMALLEST_REDUCED", 0)
+
+
+@pytest.mark.parametrize("precision", RUNNABLE)
+def test_the_stepper_at_each_precision_follows_the_fp32_logits(tiny_model, precision, reduce_everything):
+    model = tiny_model(vocab_size=30, hidden_size=64, num_layers=2)
+    tokens = torch.randint(0, 30, (3, 12), generator=torch.Generator().manual_seed(1))
+    logits = {}
+    for name in ("fp32", precision):
+        stepper = Stepper(model, suppress=(0,), precision=name)
+        rows = [stepper.prefill(tokens[:, :4], 3)]
+        for column in range(4, 12):
+            rows.append(stepper.step(tokens[:, column]).clone())
+        logits[name] = torch.stack(rows)  # [9, 3, V]
+    assert torch.isinf(logits[precision][..., 0]).all()  # suppressed ids stay -inf at every precision
+    finite = logits["fp32"][..., 1:]
+    difference = (logits[precision][..., 1:] - finite).abs().max()
+    assert difference < {"fp32": 1e-5, "bf16": 0.05, "int8": 0.05}[precision]
+
+
+@pytest.mark.parametrize("precision", [p for p in RUNNABLE if p != "fp32"])
+def test_a_reduced_model_writes_what_the_full_one_writes(lm, precision, reduce_everything):
+    reduced = lm.with_precision(precision)
+    assert reduced.precision == precision and reduced.model is lm.model  # shared weights, not a copy
+    full = lm.generate("the quick", max_tokens=40, temperature=0)
+    # Greedy decoding of a trained model: rounding the weights rarely changes which token is likeliest.
+    assert reduced.generate("the quick", max_tokens=40, temperature=0)[:20] == full[:20]
+    assert len(reduced.samples("the", max_tokens=30, num_samples=3, seed=2)) == 3
+    assert lm.precision == "fp32"
+
+
+def test_impossible_precisions_are_refused_with_what_to_use(monkeypatch, tiny_model, lm):
+    with pytest.raises(PrecisionError, match="must be one of"):
+        lm.with_precision("fp8")
+    monkeypatch.setattr(projections, "cpu_flags", lambda: frozenset({"avx2", "fma"}))  # an AVX2-only CPU
+    with pytest.raises(PrecisionError, match="int8"):
+        check_precision("bf16", torch.device("cpu"))
+    check_precision("int8", torch.device("cpu"))
+    gru = LanguageModel(tiny_model(cell="gru", vocab_size=lm.tokenizer.vocab_size), lm.tokenizer)
+    with pytest.raises(PrecisionError, match="LSTM"):
+        gru.with_precision("int8")
+
+
+def test_generate_takes_a_precision_flag(tiny_run, capsys):
+    assert main(["generate", str(tiny_run), "--prompt", "the", "--length", "30", "--precision", "int8", "--seed", "3"]) == 0
+    assert capsys.readouterr().out.startswith("the")
+    with pytest.raises(SystemExit):  # argparse refuses a precision it does not know, naming the choices
+        main(["generate", str(tiny_run), "--precision", "fp8"])
+    assert "fp32, bf16, int8" in capsys.readouterr().err.replace("'", "")
