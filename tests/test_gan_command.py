@@ -51,3 +51,12 @@ def test_bad_setting_is_a_usage_error(capsys):
     with pytest.raises(SystemExit):
         main(["gan", "oracle", "--set", "no_such_field=1"])
     assert "no field" in capsys.readouterr().err
+
+
+def test_an_interrupted_protocol_exits_130_and_says_how_to_go_on(monkeypatch, tmp_path, capsys):
+    from lstmgen.experiments import seqgan_oracle
+
+    monkeypatch.setattr(seqgan_oracle, "run_oracle_benchmark",
+                        lambda *args, **kwargs: {"status": "interrupted", "phase": "dense-oracle seed 89", "timings_seconds": {}})
+    assert main(["gan", "oracle", "--oracle", str(tmp_path / "unused.npz"), "--out", str(tmp_path)]) == 130
+    assert "--resume" in capsys.readouterr().err

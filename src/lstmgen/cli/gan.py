@@ -123,9 +123,8 @@ def _oracle(args: argparse.Namespace) -> int:
     if report.get("status") == "done":
         print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
         print(f"full results: {args.out}/results.json, results.md, temperature_curves.png", file=sys.stderr)
-    else:
-        print(json.dumps(report, indent=2))
-    return 0
+        return 0
+    return _interrupted(report, args.out)
 
 
 def _coco(args: argparse.Namespace) -> int:
@@ -135,9 +134,15 @@ def _coco(args: argparse.Namespace) -> int:
                                 progress=False if args.no_progress else None)
     if report.get("status") == "done":
         print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
-    else:
-        print(json.dumps(report, indent=2))
-    return 0
+        return 0
+    return _interrupted(report, args.out)
+
+
+def _interrupted(report: dict, out: str) -> int:
+    """An interrupted protocol (Ctrl-C saved the run it was in): say where, and how to go on; exit 130 as gan train does."""
+    print(json.dumps(report, indent=2))
+    print(f"interrupted in phase {report.get('phase')!r}; continue with the same command and --resume (--out {out})", file=sys.stderr)
+    return 130
 
 
 def _presets(args: argparse.Namespace) -> int:
