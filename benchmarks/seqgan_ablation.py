@@ -4,13 +4,13 @@
     python benchmarks/seqgan_ablation.py --run runs/seqgan-oracle --out runs/ablation-d30 --set pretrain_d_steps=30
     python benchmarks/seqgan_ablation.py --run runs/seqgan-oracle --start mle-best --out runs/ablation-early
 
---run is the --out of `benchmarks/seqgan_oracle.py` (its oracle_data.npz, run/mle/, run/mle-best/ and
+--run is the --out of `benchmarks/seqgan_oracle.py` (its oracle_data.npz, mle/mle/, mle/mle-best/ and
 results.json are read, nothing is written there). The generator starts from run/mle (the end of MLE
 pre-training) or run/mle-best (the early-stopped epoch); MLE pre-training is skipped, and the discriminator
 pre-training and adversarial rounds follow the preset with the --set overrides. Evaluated as during the
 benchmark (2,000 samples, 2,000 held-out sequences) every eval_interval rounds; the last generator is then
 measured like the benchmark's table (10,000 samples, all held-out sequences) and placed against the run's MLE
-and early-stopped MLE temperature curves (gap > 0: below the curve, better on both axes).
+and early-stopped MLE temperature curves (delta NLL-test at matched NLL-oracle; > 0: dominated by cooling).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ import torch
 from lstmgen.checkpoint import load_checkpoint
 from lstmgen.config import ConfigError
 from lstmgen.experiments.arguments import gan_setting
-from lstmgen.experiments.seqgan_oracle import curve_gap, measure
+from lstmgen.experiments.seqgan_oracle import measure
 from lstmgen.gan.config import GAN_PRESETS, gan_preset
+from lstmgen.gan.curve import matched
 from lstmgen.gan.oracle import load_oracle, oracle_tokenizer
 from lstmgen.gan.trainer import SeqGANTrainer
 
@@ -44,7 +45,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
     run = Path(args.run)
-    needed = [run / "oracle_data.npz", run / "results.json", run / "run" / args.start]
+    needed = [run / "oracle_data.npz", run / "results.json", run / "mle" / args.start]
     missing = [str(path) for path in needed if not path.exists()]
     if missing:
         parser.error(f"--run {run} is not a finished oracle benchmark: missing {', '.join(missing)}")
@@ -62,7 +63,7 @@ def main() -> None:
     def evaluate(model):
         return measure(model, oracle, test[: settings["eval_test_size"]], settings["eval_samples"], gan.start_token, seed + 1)
 
-    generator = load_checkpoint(run / "run" / args.start).model
+    generator = load_checkpoint(run / "mle" / args.start).model
     wall, cpu = time.perf_counter(), time.process_time()
     trainer = SeqGANTrainer(generator, oracle_tokenizer(oracle.config.vocab_size), train, gan, Path(args.out) / "run",
                             evaluate=evaluate, log=lambda line: print(line, file=sys.stderr, flush=True), progress=False,
@@ -78,7 +79,8 @@ def main() -> None:
         "start": {key: result.history[0][key] for key in ("nll_oracle", "nll_oracle_se", "nll_test")},
         "trajectory": trajectory,
         "final": final,
-        "position": {f"vs_{name}_curve": curve_gap(benchmark["curves"][name], final) for name in ("mle", "mle_early_stopped")},
+        # delta NLL-test at matched NLL-oracle: > 0 = dominated by cooling that MLE model
+        "position": {f"vs_{name}_curve": matched(benchmark["curves"][name], final, "nll_oracle") for name in ("mle", "mle_early_stopped")},
         "seconds": {phase: round(value, 1) for phase, value in result.phase_seconds.items()},
         "process": {"wall_seconds": round(time.perf_counter() - wall, 1), "cpu_seconds": round(time.process_time() - cpu, 1),
                     "threads": torch.get_num_threads(), "load_average_at_end": os.getloadavg()},

@@ -1,6 +1,8 @@
-"""Word-level MLE and SeqGAN on the Image COCO captions (Texygen's set-up): BLEU-2..5 and self-BLEU-2..5; prints JSON.
+"""Word-level MLE and GAN runs on the Image COCO captions (Texygen's set-up), every model swept over temperature:
+BLEU-2/5 against self-BLEU-2/5 and NLL-test, each GAN run placed on the MLE curve at matched BLEU-5; prints JSON.
 
-    python benchmarks/seqgan_coco.py --out runs/seqgan-coco                         # oracle-2h schedule, 1,000 samples
+    python benchmarks/seqgan_coco.py --out runs/seqgan-coco                         # SeqGAN (oracle-2h) x 3 seeds
+    python benchmarks/seqgan_coco.py --variants dense-oracle,oracle-2h --out runs/coco-both
     python benchmarks/seqgan_coco.py --out /tmp/coco --set rounds=20 --samples 500  # a reduced run
 
 The experiment is ``lstmgen.experiments.seqgan_coco`` (the same as ``lstmgen gan coco``), with the captions in
@@ -26,7 +28,7 @@ def main() -> None:
     seqgan_coco.add_arguments(parser, data_default=CAPTIONS)
     args = parser.parse_args()
     wall, cpu = time.perf_counter(), time.process_time()
-    report = seqgan_coco.run_coco_benchmark(seqgan_coco.from_arguments(args), args.out,
+    report = seqgan_coco.run_coco_benchmark(seqgan_coco.from_arguments(args), args.out, resume=args.resume,
                                             log=lambda line: print(line, file=sys.stderr, flush=True), progress=False)
     report["process"] = {"wall_seconds": round(time.perf_counter() - wall, 1), "cpu_seconds": round(time.process_time() - cpu, 1),
                          "load_average_at_end": os.getloadavg()}

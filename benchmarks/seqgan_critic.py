@@ -1,9 +1,9 @@
 """What does a SeqGAN run's discriminator reward? Measured against the oracle; prints JSON.
 
-    python benchmarks/seqgan_critic.py --run runs/seqgan-oracle
+    python benchmarks/seqgan_critic.py --run runs/seqgan-oracle/oracle-2h/seed-88 --data runs/seqgan-oracle
     python benchmarks/seqgan_critic.py --run runs/ablation-x --data runs/seqgan-oracle   # an ablation's run
 
---run is the --out of `benchmarks/seqgan_oracle.py` or `benchmarks/seqgan_ablation.py`; its run/last/ holds
+--run is one GAN run of `benchmarks/seqgan_oracle.py` (VARIANT/seed-S) or the --out of `benchmarks/seqgan_ablation.py`; its last/ (run/last/) holds
 the generator and, in trainer_state.pt, the discriminator at the end of the adversarial rounds. --data is where
 oracle_data.npz lies (default: --run). For N sequences sampled from that generator at temperature 1:
 
@@ -28,17 +28,11 @@ import torch
 
 from lstmgen.checkpoint import load_checkpoint
 from lstmgen.gan.config import GanConfig
-from lstmgen.gan.discriminator import Discriminator
+from lstmgen.gan.diagnostics import spearman
+from lstmgen.gan.discriminator import make_discriminator
 from lstmgen.gan.oracle import load_oracle
 from lstmgen.gan.sequences import sample_sequences, sequence_nll
 from lstmgen.runtime import set_threads
-
-
-def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Rank correlation of two [N] tensors (ties broken by order: the values here are continuous)."""
-    ranks = [x.double().argsort().argsort().double() for x in (a, b)]
-    ranks = [r - r.mean() for r in ranks]
-    return float((ranks[0] * ranks[1]).sum() / (ranks[0].norm() * ranks[1].norm()))
 
 
 def main() -> None:
@@ -51,15 +45,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
     run, data = Path(args.run), Path(args.data or args.run)
-    if not (run / "run" / "last").exists() or not (data / "oracle_data.npz").exists():
-        parser.error(f"need {run}/run/last and {data}/oracle_data.npz (pass --data for an ablation's run)")
+    run_dir = run if (run / "last").exists() else run / "run"  # a protocol's VARIANT/seed-S, or an ablation's --out
+    if not (run_dir / "last").exists() or not (data / "oracle_data.npz").exists():
+        parser.error(f"need {run_dir}/last and {data}/oracle_data.npz (pass --data for a run outside the protocol's directory)")
     set_threads(args.threads)
-    checkpoint = load_checkpoint(run / "run", with_trainer_state=True, prefer="last")
+    checkpoint = load_checkpoint(run_dir, with_trainer_state=True, prefer="last")
     if "gan" not in checkpoint.extra or checkpoint.trainer_state is None:
-        parser.error(f"{run}/run/last is not a SeqGAN run's checkpoint")
+        parser.error(f"{run_dir}/last is not a GAN run's checkpoint")
     config = GanConfig.from_dict(checkpoint.extra["gan"])
     generator = checkpoint.model
-    discriminator = Discriminator.from_config(generator.config.vocab_size, config)
+    discriminator = make_discriminator(generator.config.vocab_size, config)
     discriminator.load_state_dict(checkpoint.trainer_state["discriminator"])
     oracle = load_oracle(args.oracle)
     with np.load(data / "oracle_data.npz") as saved:
@@ -80,8 +75,8 @@ def main() -> None:
                         "held_out_real": float(real_score.mean())},
         "accuracy": {"generated": float((fake_score < 0.5).float().mean()), "training_real": float((train_score > 0.5).float().mean()),
                      "held_out_real": float((real_score > 0.5).float().mean())},
-        "spearman_p_real_with": {"oracle_log_likelihood": spearman(fake_score, -oracle_nll),
-                                 "generator_log_likelihood": spearman(fake_score, -own_nll)},
+        "spearman_p_real_with": {"oracle_log_likelihood": spearman(fake_score.numpy(), -oracle_nll.numpy()),
+                                 "generator_log_likelihood": spearman(fake_score.numpy(), -own_nll.numpy())},
         "nll_oracle_by_d_score": {"top_fifth": float(oracle_nll[order[-fifth:]].mean()),
                                   "bottom_fifth": float(oracle_nll[order[:fifth]].mean()),
                                   "all": float(oracle_nll.mean())},

@@ -36,7 +36,7 @@ def _trainer(out, rounds, real=None, gan=None, **kwargs):
 
 
 def test_all_phases_run_and_leave_checkpoints(tmp_path):
-    evaluate = lambda model: {"nll_test": float(sequence_nll(model, _real()).mean())}  # noqa: E731
+    evaluate = lambda model: {"nll_validation": float(sequence_nll(model, _real()).mean())}  # noqa: E731
     result = _trainer(tmp_path / "run", rounds=2, evaluate=evaluate).run()
     assert result.phase == "done"
     assert [r["phase"] for r in result.history].count("adversarial") == 2

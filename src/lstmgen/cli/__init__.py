@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "measure what temperature does to the samples (entropy, NLL, diversity, invented words)"),
     "export": ("export", "export the one-step decoder as ONNX, checked against PyTorch with onnxruntime"),
     "serve": ("serve", "serve a checkpoint over HTTP: OpenAI-style completions and a web playground"),
-    "gan": ("gan", "SeqGAN: adversarial training, the oracle benchmark, COCO captions"),
+    "gan": ("gan", "GAN fine-tuning on your corpus (SeqGAN or dense rewards), placed on the temperature curve; the benchmarks"),
 }
 
 

@@ -17,7 +17,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..language_model import LanguageModel
 
-    info = LanguageModel.load(args.checkpoint).info()
+    loaded = LanguageModel.load(args.checkpoint)
+    info = loaded.info()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -30,6 +31,11 @@ def run(args: argparse.Namespace) -> int:
     for row in info["parameter_table"]:
         print(f"  {row['name']:<28} {'x'.join(map(str, row['shape'])):>14} {row['count']:>12,}")
     print(f"  {'total':<28} {'':>14} {info['parameters']:>12,}")
+    gan = loaded.extra.get("gan") if training.get("steps") is None else None
+    if gan is not None:  # a GAN run's generator (lstmgen gan train / oracle / coco): its schedule, not a TrainConfig
+        print(f"training     {gan['method']} GAN, {gan['rounds']} rounds of {gan['adversarial_batch_size']} sequences of "
+              f"{gan['sequence_length']} tokens, seed {gan['seed']} ({training['evaluations']} evaluations)")
+        return 0
     data = training.get("data", {})
     print(f"training     {training['steps']} steps, {training['evaluations']} evaluations, preset {data.get('preset', '?')}, "
           f"corpus {', '.join(data.get('sources', [])) or '?'}")

@@ -45,3 +45,23 @@ def common_changes(args: argparse.Namespace, quick: dict[str, Any]) -> dict[str,
     if args.seed is not None:
         changes["seed"] = args.seed
     return changes
+
+
+def integers(text: str) -> tuple[int, ...]:
+    """Comma-separated integers (seeds): '88,89,90'."""
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one seed")
+    return values
+
+
+def preset_names(text: str) -> tuple[str, ...]:
+    """Comma-separated GAN preset names: 'dense-oracle,oracle-2h'."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in names if name not in GAN_PRESETS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown GAN preset(s) {', '.join(unknown) or text!r}; known: {', '.join(GAN_PRESETS)}")
+    return names

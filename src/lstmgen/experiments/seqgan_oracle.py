@@ -1,15 +1,19 @@
-"""The SeqGAN synthetic benchmark (Yu et al. 2017, Table 1), with the temperature curves that make it honest.
+"""The SeqGAN synthetic oracle benchmark (Yu et al. 2017, Table 1) as a protocol: every GAN run on the MLE curve.
 
-1. Port the frozen oracle and check the port: its NLL on its own samples (about 5.75 nats/token).
-2. Sample train_size training and test_size held-out sequences of length 20 from the oracle.
-3. Train one generator (embedding 32, hidden 32) through the SeqGAN schedule: the MLE generator is the
-   checkpoint at the end of MLE pre-training (``mle/``), the early-stopped MLE generator the epoch with
-   the best NLL-test (``mle-best/``), the SeqGAN generator the end of the adversarial rounds (``last/``).
-4. Report for Random (the untrained generator), MLE, MLE early-stopped and SeqGAN: NLL-oracle (mean per-token
-   NLL under the oracle of the generator's samples, mean +- standard error over sequences) and NLL-test
-   (the generator's NLL on the held-out oracle samples), and both for a sweep of sampling temperatures.
-5. Say where the SeqGAN point lies relative to the MLE curves: NLL-test of the curve, linearly
-   interpolated at SeqGAN's NLL-oracle, minus SeqGAN's NLL-test (positive = SeqGAN below the curve).
+1. Port the frozen oracle and check it (its NLL on its own samples is about 5.75 nats/token); sample
+   train_size training, validation_size validation and test_size test sequences of length 20 from it.
+2. Train one MLE generator (embedding 32, hidden 32) with the MLE schedule of ``preset`` (the paper's 120
+   epochs): ``mle/mle`` is its end, ``mle/mle-best`` the epoch with the lowest NLL on the *validation*
+   sequences (early stopping; never chosen on the test sequences or the oracle).
+3. From ``mle/mle``, one adversarial run per variant (a GAN preset: ``dense-oracle``, ``oracle-2h``, ...) and seed,
+   each its final checkpoint: no selection at all.
+4. Sweep every model over temperatures: NLL-oracle (quality) against NLL-test (coverage), and entropy
+   (lstmgen.gan.curve); place every GAN run on the MLE curve (delta NLL-test at matched NLL-oracle, T*, Caccia's
+   min over T of NLL-oracle + NLL-test), mean ± sd over seeds; the discriminator's diagnostics (accuracy on
+   held-out real sequences, rank correlation of its reward with the oracle's log-likelihood).
+
+The phases are ``experiments.protocol``'s (resumable: finished runs and sweeps are read back, an interrupted run
+goes on); this module gives it the oracle's data, its judge (NLL-oracle) and the report.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -25,59 +28,75 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..checkpoint import load_checkpoint
 from ..config import ModelConfig
-from ..gan.config import GanConfig, gan_preset
+from ..gan.config import GAN_PRESETS, GanConfig, gan_preset
+from ..gan.curve import TEMPERATURES, at_temperature, format_spread, plot_panels
 from ..gan.oracle import load_oracle, oracle_tokenizer
 from ..gan.sequences import sample_sequences, sequence_nll
-from ..gan.trainer import SeqGANTrainer, new_generator
+from ..gan.trainer import new_generator
 from ..metrics import mean_and_error
 from ..model import RecurrentLanguageModel
-from .arguments import add_common_arguments, common_changes
+from .arguments import add_common_arguments, common_changes, integers, preset_names
+from .protocol import Clock, Pause, Protocol
 
 PAPER_TABLE = {"random": 10.310, "mle": 9.038, "seqgan": 8.736}
+# What the literature's SeqGAN figures on this benchmark are worth (docs/gan.md): the paper's 8.736 is probably the
+# best of ~800 evaluations chosen on the oracle (best_score in the authors' MLE_SeqGAN/sequence_gan.py).
+LITERATURE = {"paper MLE": 9.038, "paper SeqGAN (best of many evaluations, chosen on the oracle)": 8.736,
+              "this code's log, best round of one seed (chosen on the oracle)": 8.68}
 
 
 @dataclass(frozen=True)
 class OracleBenchmarkConfig:
     oracle_path: str  # the oracle's weights, oracle_params.npz
-    preset: str = "oracle-2h"
-    gan_overrides: dict[str, Any] = field(default_factory=dict)
+    preset: str = "oracle-2h"  # the MLE schedule (pretrain_epochs, rates, batch); its adversarial part is not used
+    variants: tuple[str, ...] = ("dense-oracle",)  # GAN presets, each run from the MLE generator for every seed
+    seeds: tuple[int, ...] = (88, 89, 90)
+    gan_overrides: dict[str, Any] = field(default_factory=dict)  # applied to the MLE schedule and every variant
     train_size: int = 10_000
+    validation_size: int = 2_000
     test_size: int = 10_000
     embedding_size: int = 32
     hidden_size: int = 32
-    eval_samples: int = 2_000  # samples per NLL-oracle estimate during training
-    eval_test_size: int = 2_000  # held-out sequences for NLL-test during training (all of them for the reported figures)
-    final_samples: int = 10_000  # samples per reported NLL-oracle
-    temperatures: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35)  # down to where early-stopped MLE meets SeqGAN
+    eval_samples: int = 2_000  # samples per NLL-oracle estimate during training (monitoring only)
+    eval_test_size: int = 2_000  # test sequences for NLL-test during training (monitoring only)
+    temperatures: tuple[float, ...] = TEMPERATURES  # the MLE sweeps
     sweep_samples: int = 10_000
-    seed: int = 1234
+    gan_temperatures: tuple[float, ...] = (0.6, 0.8, 1.0, 1.2, 1.4)  # each GAN run's own sweep
+    gan_sweep_samples: int = 5_000
+    diagnostic_samples: int = 2_000
+    seed: int = 1234  # of the data
     threads: int = 0
 
-    def gan_config(self) -> GanConfig:
-        return gan_preset(self.preset, **self.gan_overrides)
+    def mle_config(self) -> GanConfig:
+        return gan_preset(self.preset, **{**self.gan_overrides, "rounds": 0, "pretrain_d_steps": 0})
+
+    def variant_config(self, variant: str, seed: int) -> GanConfig:
+        return gan_preset(variant, **{**self.gan_overrides, "pretrain_epochs": 0, "seed": seed})
 
 
-QUICK = dict(preset="quick", train_size=1_000, test_size=1_000, eval_samples=300, eval_test_size=1_000, final_samples=1_000,
-             temperatures=(0.8, 1.0, 1.25), sweep_samples=500)
+QUICK = dict(preset="quick", variants=("quick", "quick-dense"), seeds=(1, 2), train_size=1_000, validation_size=300,
+             test_size=1_000, eval_samples=300, eval_test_size=300, temperatures=(0.8, 1.0, 1.25), sweep_samples=500,
+             gan_temperatures=(0.8, 1.0, 1.25), gan_sweep_samples=300, diagnostic_samples=300)
 
 
 def add_arguments(parser: argparse.ArgumentParser, oracle_default: str | None = None) -> None:
     add_common_arguments(parser, "runs/seqgan-oracle")
     parser.add_argument("--oracle", default=oracle_default, required=oracle_default is None, metavar="NPZ",
                         help="the oracle's weights (oracle_params.npz; see docs/gan.md)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    parser.add_argument("--variants", type=preset_names, metavar="PRESET,...",
+                        help=f"GAN presets to run from the MLE generator (default dense-oracle; known: {', '.join(GAN_PRESETS)})")
+    parser.add_argument("--seeds", type=integers, metavar="S,...", help="seeds of every variant (default 88,89,90)")
+    parser.add_argument("--resume", action="store_true", help="continue the protocol in --out where it stopped")
 
 
 def from_arguments(args: argparse.Namespace) -> OracleBenchmarkConfig:
-    return OracleBenchmarkConfig(oracle_path=args.oracle, **common_changes(args, QUICK))
-
-
-def _evaluation(oracle: RecurrentLanguageModel, test: torch.Tensor, samples: int, start_token: int, seed: int) -> Callable:
-    def evaluate(model: RecurrentLanguageModel) -> dict[str, float]:
-        return measure(model, oracle, test, samples, start_token, seed)
-    return evaluate
+    changes = common_changes(args, QUICK)
+    if args.variants:
+        changes["variants"] = args.variants
+    if args.seeds:
+        changes["seeds"] = args.seeds
+    return OracleBenchmarkConfig(oracle_path=args.oracle, **changes)
 
 
 def measure(model: RecurrentLanguageModel, oracle: RecurrentLanguageModel, test: torch.Tensor, samples: int,
@@ -90,141 +109,143 @@ def measure(model: RecurrentLanguageModel, oracle: RecurrentLanguageModel, test:
     return {"nll_oracle": nll_oracle, "nll_oracle_se": error, "nll_test": nll_test}
 
 
-def curve_gap(curve: list[dict[str, float]], point: dict[str, float]) -> float | None:
-    """Curve NLL-test interpolated at the point's NLL-oracle minus the point's NLL-test (> 0: point below the
-    curve, i.e. better on both axes than any temperature of that model); None outside the curve's range."""
-    xs = np.array([p["nll_oracle"] for p in curve])
-    ys = np.array([p["nll_test"] for p in curve])
-    order = np.argsort(xs)
-    xs, ys = xs[order], ys[order]
-    if not xs[0] <= point["nll_oracle"] <= xs[-1]:
-        return None
-    return float(np.interp(point["nll_oracle"], xs, ys) - point["nll_test"])
+def oracle_judge(oracle: RecurrentLanguageModel, start_token: int = 0):
+    """The benchmark's quality measure for the curve: NLL-oracle (mean, s.e.) of the samples."""
+    def judge(samples: torch.Tensor) -> dict[str, float]:
+        mean, error = mean_and_error(sequence_nll(oracle, samples, start_token))
+        return {"nll_oracle": mean, "nll_oracle_se": error}
+    return judge
+
+
+def _data(config: OracleBenchmarkConfig, oracle: RecurrentLanguageModel, out_dir: Path, resume: bool, log) -> dict[str, torch.Tensor]:
+    path = out_dir / "oracle_data.npz"
+    if resume and path.exists():
+        with np.load(path) as saved:
+            return {name: torch.from_numpy(saved[name]) for name in ("train", "validation", "test")}
+    generator = torch.Generator().manual_seed(config.seed)
+    data = {name: sample_sequences(oracle, size, 20, 0, 1.0, generator)
+            for name, size in (("train", config.train_size), ("test", config.test_size), ("validation", config.validation_size))}
+    np.savez_compressed(path, **{name: tensor.numpy() for name, tensor in data.items()})
+    check = mean_and_error(sequence_nll(oracle, data["train"]))
+    log(f"oracle NLL on its own {len(data['train']):,} samples: {check[0]:.4f} +- {check[1]:.4f} nats/token (expect ~5.75)")
+    return data
 
 
 def run_oracle_benchmark(config: OracleBenchmarkConfig, out_dir: str | Path, resume: bool = False,
-                         log: Callable[[str], None] = print, progress: bool | None = None) -> dict[str, Any]:
+                         log: Callable[[str], None] = print, progress: bool | None = None,
+                         pause: Pause | None = None) -> dict[str, Any]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    gan = config.gan_config()
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
+    clock = Clock()
     oracle = load_oracle(config.oracle_path)
-    data_path = out_dir / "oracle_data.npz"
-    if resume and data_path.exists():
-        with np.load(data_path) as saved:
-            train, test = torch.from_numpy(saved["train"]), torch.from_numpy(saved["test"])
-    else:
-        generator = torch.Generator().manual_seed(config.seed)
-        train = sample_sequences(oracle, config.train_size, gan.sequence_length, gan.start_token, 1.0, generator)
-        test = sample_sequences(oracle, config.test_size, gan.sequence_length, gan.start_token, 1.0, generator)
-        np.savez_compressed(data_path, train=train.numpy(), test=test.numpy())
-    port_check = mean_and_error(sequence_nll(oracle, train, gan.start_token))
-    log(f"oracle NLL on its own {len(train):,} samples: {port_check[0]:.4f} +- {port_check[1]:.4f} nats/token (expect ~5.75)")
-    timings["data"] = time.perf_counter() - started
+    data = clock.timed("data", lambda: _data(config, oracle, out_dir, resume, log))
+    train, validation, test = data["train"], data["validation"], data["test"]
+    monitor_test = test[: config.eval_test_size]
 
-    evaluate = _evaluation(oracle, test[: config.eval_test_size], config.eval_samples, gan.start_token, config.seed + 1)
-    run_dir = out_dir / "run"
-    if resume and (run_dir / "last").exists():
-        trainer = SeqGANTrainer.resume(run_dir, train, config=gan, evaluate=evaluate, log=log, progress=progress, threads=config.threads)
-    else:
+    def evaluate(model: RecurrentLanguageModel) -> dict[str, float]:  # during training: monitoring, and mle-best's choice
+        return {**measure(model, oracle, monitor_test, config.eval_samples, 0, config.seed + 1),
+                "nll_validation": float(sequence_nll(model, validation).mean())}
+
+    def untrained() -> RecurrentLanguageModel:
         torch.manual_seed(config.seed)
-        untrained = new_generator(oracle.config.vocab_size, config.embedding_size, config.hidden_size, gan)
-        trainer = SeqGANTrainer(untrained, oracle_tokenizer(oracle.config.vocab_size), train, gan, run_dir,
-                                evaluate=evaluate, log=log, progress=progress, threads=config.threads)
-        torch.save(untrained.state_dict(), out_dir / "untrained.pt")
-    result = trainer.run()
-    timings.update({f"train_{phase}": seconds for phase, seconds in result.phase_seconds.items()})
-    cpu_timings = {f"train_{phase}": round(seconds, 1) for phase, seconds in result.phase_cpu_seconds.items()}
-    if result.phase != "done":
-        return {"status": "interrupted", "phase": result.phase, "timings": timings}
+        model = new_generator(oracle.config.vocab_size, config.embedding_size, config.hidden_size, config.mle_config())
+        torch.save(model.state_dict(), out_dir / "untrained.pt")
+        return model
 
-    started = time.perf_counter()
-    random_model = RecurrentLanguageModel(ModelConfig(vocab_size=oracle.config.vocab_size, embedding_size=config.embedding_size,
-                                                      hidden_size=config.hidden_size))
-    random_model.load_state_dict(torch.load(out_dir / "untrained.pt", weights_only=True))
-    models = {
-        "random": random_model,
-        "mle": load_checkpoint(run_dir / "mle").model,
-        "mle_early_stopped": load_checkpoint(run_dir / "mle-best").model,
-        "seqgan": load_checkpoint(run_dir / "last").model,
-    }
-    table = {name: measure(model, oracle, test, config.final_samples, gan.start_token, config.seed + 2)
-             for name, model in models.items()}
-    timings["final_table"] = time.perf_counter() - started
-    started = time.perf_counter()
-    curves = {name: [{"temperature": t, **measure(models[name], oracle, test, config.sweep_samples, gan.start_token,
-                                                 config.seed + 3, t)} for t in config.temperatures]
-              for name in ("mle", "mle_early_stopped", "seqgan")}
-    timings["temperature_sweep"] = time.perf_counter() - started
-    position = {f"vs_{name}_curve": curve_gap(curves[name], table["seqgan"]) for name in ("mle", "mle_early_stopped")}
-    best_epoch = min((r for r in result.history if r["phase"] == "mle" and "nll_test" in r), key=lambda r: r["nll_test"])
+    protocol = Protocol(
+        out_dir=out_dir, train=train, validation=validation, test=test, tokenizer=oracle_tokenizer(oracle.config.vocab_size),
+        untrained=untrained, mle_config=config.mle_config(),
+        variants={variant: (lambda seed, v=variant: config.variant_config(v, seed)) for variant in config.variants},
+        seeds=config.seeds, evaluate=evaluate, judge=oracle_judge(oracle), quality="nll_oracle", quality_nats="nll_oracle",
+        judge_log_likelihood=lambda sequences: -sequence_nll(oracle, sequences) * sequences.shape[1],
+        temperatures=config.temperatures, sweep_samples=config.sweep_samples, gan_temperatures=config.gan_temperatures,
+        gan_sweep_samples=config.gan_sweep_samples, diagnostic_samples=config.diagnostic_samples, seed=config.seed,
+        threads=config.threads, resume=resume, log=log, progress=progress, pause=pause, clock=clock)
+    results = protocol.run()
+    if results["status"] != "done":
+        return results
+    random_curve = clock.timed("sweep mle", lambda: protocol.sweep_of("random", lambda: _untrained(config, oracle, out_dir), (1.0,),
+                                                                       config.sweep_samples))
+    results["curves"] = {"random": random_curve, **results["curves"]}
     report = {
-        "status": "done",
+        **results,
         "settings": {**{k: v for k, v in dataclasses.asdict(config).items() if k != "gan_overrides"},
-                     "gan": gan.to_dict()},
-        "oracle_self_nll": {"mean": port_check[0], "se": port_check[1], "samples": len(train)},
-        "table": table,
+                     "gan_overrides": config.gan_overrides, "mle_gan": config.mle_config().to_dict(),
+                     "variants_gan": {v: config.variant_config(v, config.seeds[0]).to_dict() for v in config.variants}},
         "paper_table": PAPER_TABLE,
-        "mle_early_stopped_epoch": best_epoch["unit"],
-        "curves": curves,
-        "seqgan_position": position,
-        "timings_seconds": {k: round(v, 1) for k, v in timings.items()},
-        "total_seconds": round(sum(timings.values()), 1),
-        "training_cpu_seconds": cpu_timings,
+        "literature": LITERATURE,
+        "timings_seconds": clock.wall,
+        "cpu_seconds": clock.cpu,
+        "total_seconds": round(sum(clock.wall.values()), 1),
     }
     (out_dir / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out_dir / "results.md").write_text(markdown_report(report), encoding="utf-8")
-    plot_curves(report, out_dir / "temperature_curves.png")
+    plot_oracle_curves(report, out_dir / "temperature_curves.png")
     return report
 
 
-def describe_position(gap: float | None, curve: str) -> str:
-    if gap is None:
-        return f"SeqGAN's NLL-oracle lies outside the range of the {curve} temperature curve"
-    side = "below (better than)" if gap > 0 else "above (worse than)"
-    return f"SeqGAN lies {side} the {curve} temperature curve by {abs(gap):.3f} nats of NLL-test at equal NLL-oracle"
+def _untrained(config: OracleBenchmarkConfig, oracle: RecurrentLanguageModel, out_dir: Path) -> RecurrentLanguageModel:
+    model = RecurrentLanguageModel(ModelConfig(vocab_size=oracle.config.vocab_size, embedding_size=config.embedding_size,
+                                               hidden_size=config.hidden_size))
+    model.load_state_dict(torch.load(out_dir / "untrained.pt", weights_only=True))
+    return model
 
 
 def markdown_report(report: dict[str, Any]) -> str:
-    lines = ["| generator | NLL-oracle (mean ± s.e.) | NLL-test | paper NLL-oracle |", "| --- | --- | --- | --- |"]
-    for name, row in report["table"].items():
+    """The tables of results.md: every model at T = 1, the sweeps, each variant's place on the MLE curves."""
+    curves, gan_curves = report["curves"], report["gan_curves"]
+    lines = ["| generator | NLL-oracle (mean ± s.e.) | NLL-test | entropy | paper NLL-oracle |", "| --- | --- | --- | --- | --- |"]
+    for name, curve in curves.items():
+        one = at_temperature(curve)
         paper = report["paper_table"].get(name)
-        lines.append(f"| {name} | {row['nll_oracle']:.3f} ± {row['nll_oracle_se']:.3f} | {row['nll_test']:.3f} | "
-                     f"{paper if paper is not None else '—'} |")
-    lines += ["", "| temperature | " + " | ".join(f"{n} NLL-oracle | {n} NLL-test" for n in report["curves"]) + " |",
-              "| --- |" + " --- | --- |" * len(report["curves"])]
-    temperatures = [p["temperature"] for p in next(iter(report["curves"].values()))]
-    for i, t in enumerate(temperatures):
-        cells = " | ".join(f"{c[i]['nll_oracle']:.3f} | {c[i]['nll_test']:.3f}" for c in report["curves"].values())
-        lines.append(f"| {t} | {cells} |")
-    lines += ["", *(f"- {describe_position(gap, name.removeprefix('vs_').removesuffix('_curve').replace('_', ' '))}"
-                    for name, gap in report["seqgan_position"].items())]
+        lines.append(f"| {name} | {one['nll_oracle']:.3f} ± {one['nll_oracle_se']:.3f} | {one['nll_test']:.3f} | "
+                     f"{one['entropy']:.3f} | {paper if paper is not None else '—'} |")
+    for variant, seeds in gan_curves.items():
+        for seed, curve in seeds.items():
+            one = at_temperature(curve)
+            lines.append(f"| {variant} seed {seed} | {one['nll_oracle']:.3f} ± {one['nll_oracle_se']:.3f} | {one['nll_test']:.3f} | "
+                         f"{one['entropy']:.3f} | — |")
+    lines += ["", "NLL-oracle / NLL-test over temperature:", ""]
+    named = {name: curve for name, curve in curves.items() if len(curve) > 1}
+    named.update({f"{variant} seed {seed}": curve for variant, seeds in gan_curves.items() for seed, curve in seeds.items()})
+    temperatures = sorted({p["temperature"] for curve in named.values() for p in curve})
+    lines += ["| T | " + " | ".join(named) + " |", "| --- |" + " --- |" * len(named)]
+    for t in temperatures:
+        cells = []
+        for curve in named.values():
+            point = next((p for p in curve if abs(p["temperature"] - t) < 1e-9), None)
+            cells.append(f"{point['nll_oracle']:.3f} / {point['nll_test']:.3f}" if point else "")
+        lines.append(f"| {t:g} | " + " | ".join(cells) + " |")
+    lines += ["", "Each variant against each MLE curve (mean ± sd over seeds; delta > 0 = dominated by cooling):", "",
+              "| variant | against | NLL-oracle at T=1 | NLL-test at T=1 | entropy | delta NLL-test at matched NLL-oracle | "
+              "T* | Caccia min(NLL-oracle + NLL-test) | MLE's Caccia | verdict |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for variant, against in report["positions"].items():
+        for reference, position in against.items():
+            summary = position["summary"]
+            lines.append(f"| {variant} | {reference} | {format_spread(summary['nll_oracle'])} | {format_spread(summary['nll_test'])} | "
+                         f"{format_spread(summary['entropy'])} | {format_spread(summary['delta_nll_test'])} | "
+                         f"{format_spread(summary['matched_temperature'], 2)} | {format_spread(summary['caccia'])} | "
+                         f"{position['reference_caccia']['caccia']:.3f} (T={position['reference_caccia']['caccia_temperature']:g}) | "
+                         f"{position['verdict']} |")
+    if any(report["discriminator"].values()):
+        lines += ["", "The final discriminators (accuracy on generated / training / held-out real sequences; Spearman of "
+                  "P(real) with the oracle's log-likelihood over generated sequences):", "",
+                  "| variant | seed | generated | training | held-out real | Spearman |", "| --- | --- | --- | --- | --- | --- |"]
+        for variant, seeds in report["discriminator"].items():
+            for seed, d in seeds.items():
+                lines.append(f"| {variant} | {seed} | {d['accuracy_generated']:.3f} | {d['accuracy_training']:.3f} | "
+                             f"{d['accuracy_held_out']:.3f} | {d['spearman_reward_vs_judge']:+.3f} |")
+    lines += ["", "Literature figures (NLL-oracle at T = 1) and what they are worth: "
+              + "; ".join(f"{name}: {value}" for name, value in report["literature"].items())]
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(report: dict[str, Any], path: Path) -> Path | None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    figure, axes = plt.subplots(figsize=(6.5, 4.5))
-    for name, curve in report["curves"].items():
-        xs, ys = [p["nll_oracle"] for p in curve], [p["nll_test"] for p in curve]
-        axes.plot(xs, ys, marker="o", label=f"{name} (temperature sweep)")
-        for p in curve:
-            axes.annotate(f"{p['temperature']:g}", (p["nll_oracle"], p["nll_test"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    for name, marker in (("mle", "s"), ("seqgan", "*")):
-        row = report["table"][name]
-        axes.scatter([row["nll_oracle"]], [row["nll_test"]], marker=marker, s=120, zorder=5, label=f"{name} at T=1")
-    axes.set_xlabel("NLL-oracle (nats/token, lower = samples more oracle-like)")
-    axes.set_ylabel("NLL-test (nats/token, lower = covers held-out data)")
-    axes.set_title("SeqGAN oracle benchmark: temperature curves")
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+def plot_oracle_curves(report: dict[str, Any], path: Path) -> str | None:
+    curves = {name: curve for name, curve in report["curves"].items() if len(curve) > 1}
+    for variant, seeds in report["gan_curves"].items():
+        curves.update({f"{variant} seed {seed}": curve for seed, curve in seeds.items()})
+    return plot_panels([{"curves": curves, "x": "nll_oracle", "y": "nll_test",
+                         "x_label": "NLL-oracle (nats/token; lower = samples more oracle-like)",
+                         "y_label": "NLL-test (nats/token; lower = covers held-out data)"}],
+                       str(path), "Oracle benchmark: every model swept over temperature (star = T 1)")

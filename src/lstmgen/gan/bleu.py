@@ -69,9 +69,11 @@ def sentence_bleu_scores(hypothesis: Sentence, references: Sequence[Sentence], o
             for n in orders}
 
 
-def bleu(hypotheses: Sequence[Sentence], references: Sequence[Sentence], orders: Sequence[int] = (2, 3, 4, 5)) -> dict[str, float]:
-    """Mean sentence BLEU-n of the hypotheses, each against all the references (Texygen's BLEU)."""
-    index = ReferenceIndex(references, max(orders))
+def bleu(hypotheses: Sequence[Sentence], references: Sequence[Sentence], orders: Sequence[int] = (2, 3, 4, 5),
+         index: ReferenceIndex | None = None) -> dict[str, float]:
+    """Mean sentence BLEU-n of the hypotheses, each against all the references (Texygen's BLEU); ``index`` is the
+    references' ReferenceIndex when the caller scores many sets against them (built once)."""
+    index = index if index is not None else ReferenceIndex(references, max(orders))
     totals = Counter()
     for hypothesis in hypotheses:
         for n, score in sentence_bleu_scores(hypothesis, index.equivalent_references(hypothesis), orders).items():

@@ -1,4 +1,5 @@
-"""SeqGAN's discriminator: a CNN sequence classifier (Zhang & LeCun 2015; Kim 2014) and its training.
+"""SeqGAN's discriminator, a CNN sequence classifier (Zhang & LeCun 2015; Kim 2014), and the training of
+either method's discriminator (``make_discriminator`` picks the CNN or ``RecurrentDiscriminator``).
 
     tokens [B, T] -> embedding [B, E, T] -> for each width w: conv1d(n_w maps) -> ReLU -> max over time
                   -> concat [B, sum n_w] -> one highway layer -> dropout -> linear -> 2 logits (fake, real)
@@ -18,6 +19,7 @@ from torch import nn
 
 from ..model import evaluation_mode
 from .config import GanConfig
+from .recurrent_discriminator import RecurrentDiscriminator
 
 
 class Discriminator(nn.Module):
@@ -57,13 +59,28 @@ class Discriminator(nn.Module):
     def output_penalty(self) -> torch.Tensor:
         return (self.output.weight.square().sum() + self.output.bias.square().sum()) / 2
 
+    def training_loss(self, tokens: torch.Tensor, labels: torch.Tensor, l2: float) -> tuple[torch.Tensor, int, int]:
+        """Cross-entropy of tokens [B, T] against labels [B] + L2 on the output layer; (loss, correct, scored)."""
+        logits = self(tokens)  # [B, 2]
+        loss = F.cross_entropy(logits, labels) + l2 * self.output_penalty()
+        return loss, int((logits.argmax(-1) == labels).sum()), len(labels)
 
-def make_discriminator_optimizer(discriminator: Discriminator, config: GanConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(discriminator.parameters(), lr=config.discriminator_learning_rate)
+
+AnyDiscriminator = Discriminator | RecurrentDiscriminator
+DISCRIMINATORS = {"seqgan": Discriminator, "dense": RecurrentDiscriminator}  # GanConfig.method -> its discriminator
+
+
+def make_discriminator(vocab_size: int, config: GanConfig) -> AnyDiscriminator:
+    return DISCRIMINATORS[config.method].from_config(vocab_size, config)
+
+
+def make_discriminator_optimizer(discriminator: nn.Module, config: GanConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(discriminator.parameters(), lr=config.discriminator_learning_rate,
+                            betas=(config.discriminator_beta1, 0.999))
 
 
 def train_discriminator(
-    discriminator: Discriminator,
+    discriminator: AnyDiscriminator,
     optimizer: torch.optim.Optimizer,
     real: torch.Tensor,
     fake: torch.Tensor,
@@ -72,7 +89,8 @@ def train_discriminator(
     l2: float,
     generator: torch.Generator | None = None,
 ) -> dict[str, Any]:
-    """``epochs`` shuffled passes over real [N, T] (label 1) and fake [M, T] (label 0); mean loss and accuracy."""
+    """``epochs`` shuffled passes over real [N, T] (label 1) and fake [M, T] (label 0); mean loss and accuracy
+    (over sequences for the CNN, over prefixes for the recurrent discriminator)."""
     data = torch.cat([real, fake])
     labels = torch.cat([torch.ones(len(real), dtype=torch.long), torch.zeros(len(fake), dtype=torch.long)])
     discriminator.train()
@@ -81,20 +99,19 @@ def train_discriminator(
         order = torch.randperm(len(data), generator=generator)
         for start in range(0, len(data), batch_size):
             index = order[start : start + batch_size]
-            logits = discriminator(data[index])
-            loss = F.cross_entropy(logits, labels[index]) + l2 * discriminator.output_penalty()
+            loss, right, scored = discriminator.training_loss(data[index], labels[index], l2)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-            correct += int((logits.argmax(-1) == labels[index]).sum())
-            seen += len(index)
+            correct += right
+            seen += scored
     return {"d_loss": float(sum(losses) / max(len(losses), 1)) if losses else math.nan,
             "d_accuracy": correct / max(seen, 1)}
 
 
 @torch.no_grad()
-def held_out_scores(discriminator: Discriminator, real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
+def held_out_scores(discriminator: AnyDiscriminator, real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
     """D on sequences it was never trained on: cross-entropy (no penalty) and accuracy on real [N, T] and fake [M, T].
 
     The training accuracy cannot tell a discriminator that learned what real sequences look like from one

@@ -17,7 +17,7 @@ The result is indexed [b, t-1] and never mixes sequences (tests/test_gan_rollout
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -29,10 +29,11 @@ from .sequences import start_inputs
 Scorer = Callable[[torch.Tensor], torch.Tensor]  # sequences [N, T] -> P(real) [N]
 
 
-def prefix_states(model: RecurrentLanguageModel, sequences: torch.Tensor, start_token: int) -> tuple[list[State], torch.Tensor]:
+def prefix_states(model: RecurrentLanguageModel, sequences: torch.Tensor, start_token: int,
+                  suppress: Sequence[int] = ()) -> tuple[list[State], torch.Tensor]:
     """States after each prefix y_1..y_t (t = 1..T-1) and the logits for y_{t+1}: ([State] * (T-1), [T-1, B, V])."""
     inputs = start_inputs(sequences, start_token)  # [B, T]
-    stepper = Stepper(model)
+    stepper = Stepper(model, suppress=suppress)
     stepper.prefill(inputs[:, :1], len(inputs))  # the start token
     states, logits = [], []
     for t in range(1, inputs.shape[1]):
@@ -48,20 +49,22 @@ def rollout_rewards(
     rollouts: int,
     start_token: int = 0,
     generator: torch.Generator | None = None,
+    suppress: Sequence[int] = (),
 ) -> torch.Tensor:
-    """Per-token rewards [B, T] for sequences [B, T]: mean P(real) over ``rollouts`` completions of each prefix."""
+    """Per-token rewards [B, T] for sequences [B, T]: mean P(real) over ``rollouts`` completions of each prefix
+    (``suppress``: ids the completions never draw)."""
     batch, length = sequences.shape
     rewards = torch.empty(batch, length)
     rewards[:, -1] = score(sequences).cpu()
     if length > 1:
-        states, logits = prefix_states(model, sequences, start_token)  # (T-1) states of [L, B, H]; [T-1, B, V]
+        states, logits = prefix_states(model, sequences, start_token, suppress)  # (T-1) states of [L, B, H]; [T-1, B, V]
         R = rollouts
         # Prefix-major layout: row ((t-1) * B + b) * R + r.
         state = tuple(torch.cat([s[i].repeat_interleave(R, dim=1) for s in states], dim=1) for i in range(len(states[0])))
         next_logits = logits.repeat_interleave(R, dim=1).reshape((length - 1) * batch * R, -1)  # [(T-1)BR, V]
         completed = sequences.repeat(length - 1, 1).repeat_interleave(R, dim=0).clone()  # [(T-1)BR, T]
         prefix_length = torch.arange(1, length).repeat_interleave(batch * R)  # t of every row, ascending
-        stepper = Stepper(model)
+        stepper = Stepper(model, suppress=suppress)
         stepper.load_state(state)  # continue every completion from the state after its prefix
         for k in range(length - 1):
             live = int((prefix_length < length - k).sum())  # rows t < T - k still need position t + k

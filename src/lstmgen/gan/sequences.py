@@ -12,6 +12,8 @@ softmax per row and step, for up to ~20,000 rows at a time in the rollouts; abou
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -50,13 +52,15 @@ def sample_sequences(
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
     batch_size: int = 5000,
+    suppress: Sequence[int] = (),
 ) -> torch.Tensor:
-    """``count`` sequences [count, length] drawn from the model at ``temperature``, from the start token."""
+    """``count`` sequences [count, length] drawn from the model at ``temperature``, from the start token;
+    ``suppress``: ids never drawn (a tokenizer's ``never_generated``, such as the unknown symbol)."""
     device = model.output.weight.device
     chunks = []
     for done in range(0, count, batch_size):
         rows = min(batch_size, count - done)
-        stepper = Stepper(model)
+        stepper = Stepper(model, suppress=suppress)
         logits = stepper.prefill(torch.full((rows, 1), start_token, dtype=torch.long, device=device), rows)  # [rows, V]
         chunks.append(draw_sequences(stepper, logits, length, temperature, generator))
     return torch.cat(chunks).cpu()

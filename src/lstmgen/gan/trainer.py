@@ -1,20 +1,24 @@
-"""The SeqGAN loop, phase by phase, resumable after any unit of work:
+"""The GAN loop, phase by phase, resumable after any unit of work:
 
     mle          pretrain_epochs epochs of teacher-forced cross-entropy (Adam, clipped), evaluated each epoch
     d_pretrain   pretrain_d_steps times: sample d_samples negatives, train D pretrain_d_epochs epochs on them
                  against as many real sequences
-    adversarial  rounds times: g_steps x (sample a batch, rollout rewards [B, T], one policy-gradient step),
-                 move the rollout policy toward the generator, then d_steps x (fresh negatives, d_epochs epochs)
+    adversarial  rounds times, by ``method``:
+                 seqgan  g_steps x (sample a batch, rollout rewards [B, T], one policy-gradient step), move the
+                         rollout policy toward the generator, then d_steps x (fresh negatives, d_epochs epochs)
+                 dense   sample a batch, d_steps D updates on it against as many real sequences, then one
+                         policy-gradient step with the updated D's per-prefix rewards (lstmgen.gan.dense)
 
-With ``reward="constant"`` (an ablation) every reward is 1 and the discriminator is never trained: the
-adversarial phase becomes REINFORCE on the generator's own samples.
+With ``reward="constant"`` (an ablation of SeqGAN) every reward is 1 and the discriminator is never trained:
+the adversarial phase becomes REINFORCE on the generator's own samples.
 
 The generator is an lstmgen ``RecurrentLanguageModel``, trained with the core's optimizers
 (``lstmgen.optimizers``) at the constant rates of the GanConfig, and the run talks to its user as training
-does (``lstmgen.console``: log lines, progress bar, Ctrl-C saves ``last/``). Checkpoints are ordinary lstmgen checkpoints of the generator
-(``last/`` with everything needed to resume in trainer_state.pt: the discriminator, the rollout policy,
-the three optimizers, the RNG states, the phase and the history; ``mle/`` at the end of MLE; ``mle-best/``
-at the MLE epoch with the lowest NLL-test when the evaluation reports one).
+does (``lstmgen.console``: log lines, progress bar, Ctrl-C saves ``last/``). Checkpoints are ordinary lstmgen
+checkpoints of the generator (``last/`` with everything needed to resume in trainer_state.pt: the
+discriminator, the rollout policy, the three optimizers, the reward baseline, the RNG states, the phase and
+the history; ``mle/`` at the end of MLE; ``mle-best/`` at the MLE epoch with the lowest NLL on the
+validation sequences, when the evaluation reports one: never chosen on test data).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -37,12 +41,14 @@ from ..optimizers import make_optimizer
 from ..runtime import set_threads
 from ..tokenizers import Tokenizer
 from .config import GanConfig
-from .discriminator import Discriminator, held_out_scores, make_discriminator_optimizer, train_discriminator
+from .dense import dense_policy_loss, discounted_returns, moving_baseline, prefix_rewards
+from .discriminator import held_out_scores, make_discriminator, make_discriminator_optimizer, train_discriminator
 from .rollout import policy_gradient_loss, rollout_rewards, update_rollout_policy
 from .sequences import mle_epoch, sample_sequences, token_log_probabilities
 
 PHASES = ("mle", "d_pretrain", "adversarial", "done")
 Evaluation = Callable[[RecurrentLanguageModel], dict[str, float]]
+Samples = Callable[[RecurrentLanguageModel], list[str]]  # a few decoded samples to show in the log
 
 
 @dataclass
@@ -77,6 +83,8 @@ class SeqGANTrainer:
         log: Log | None = None,
         progress: bool | None = None,
         threads: int = 0,
+        suppress: Sequence[int] = (),
+        show_samples: Samples | None = None,
     ) -> None:
         if real.ndim != 2 or real.shape[1] != config.sequence_length:
             raise ValueError(f"real sequences must be [N, {config.sequence_length}], got {tuple(real.shape)}")
@@ -92,15 +100,19 @@ class SeqGANTrainer:
         self.d_real, self.d_heldout = self.real[: len(self.real) - config.d_holdout], self.real[len(self.real) - config.d_holdout :]
         self.out_dir = Path(out_dir)
         self.evaluate = evaluate
+        self.show_samples = show_samples
+        self.suppress = tuple(suppress)  # ids the generator never draws (the tokenizer's never_generated)
         self.log = log or default_log
         self.progress = show_progress(progress)
         vocab = generator.config.vocab_size
-        self.discriminator = Discriminator.from_config(vocab, config)
+        self.discriminator = make_discriminator(vocab, config)
         self.rollout = copy.deepcopy(generator)
         # Two Adam optimizers over the same weights at constant rates, as in the authors' code (pre-training and
         # adversarial).
         self.mle_optimizer = make_optimizer("adam", generator, config.generator_learning_rate)
         self.pg_optimizer = make_optimizer("adam", generator, config.adversarial_learning_rate)
+        for group in self.pg_optimizer.param_groups:
+            group["betas"] = (config.adversarial_beta1, group["betas"][1])
         self.d_optimizer = make_discriminator_optimizer(self.discriminator, config)
         self.rng = torch.Generator().manual_seed(config.seed)  # every draw and shuffle of the run
         # Resumable state.
@@ -109,8 +121,9 @@ class SeqGANTrainer:
         self.history: list[dict[str, Any]] = []
         self.phase_seconds = {phase: 0.0 for phase in PHASES[:-1]}  # wall clock
         self.phase_cpu_seconds = {phase: 0.0 for phase in PHASES[:-1]}  # process CPU time, all threads
-        self.best_nll_test: float | None = None
+        self.best_nll_validation: float | None = None
         self.d_steps_kept = [0, 0]  # with d_gate: d-steps kept, d-steps taken
+        self.baseline = 0.0  # the dense method's moving-average reward baseline (ScratchGAN starts it at 0)
 
     # ----- resumable state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -126,8 +139,9 @@ class SeqGANTrainer:
             "torch_rng": torch.get_rng_state(),
             "phase_seconds": json.dumps(self.phase_seconds),
             "phase_cpu_seconds": json.dumps(self.phase_cpu_seconds),
-            "best_nll_test": json.dumps(self.best_nll_test),
+            "best_nll_validation": json.dumps(self.best_nll_validation),
             "d_steps_kept": json.dumps(self.d_steps_kept),
+            "baseline": json.dumps(self.baseline),
         }
 
     def load_state_dict(self, state: dict[str, Any], history: list[dict[str, Any]]) -> None:
@@ -143,8 +157,9 @@ class SeqGANTrainer:
         torch.set_rng_state(state["torch_rng"])
         self.phase_seconds = json.loads(state["phase_seconds"])
         self.phase_cpu_seconds = json.loads(state["phase_cpu_seconds"])
-        self.best_nll_test = json.loads(state["best_nll_test"])
+        self.best_nll_validation = json.loads(state.get("best_nll_validation", "null"))  # runs before it chose on NLL-test
         self.d_steps_kept = json.loads(state.get("d_steps_kept", "[0, 0]"))  # absent in runs saved before d_gate
+        self.baseline = json.loads(state.get("baseline", "0.0"))
         self.history = list(history)
 
     @classmethod
@@ -152,7 +167,7 @@ class SeqGANTrainer:
         """Continue a run from ``last/``; ``config`` may change how long it runs (e.g. more rounds)."""
         checkpoint = load_checkpoint(run_dir, with_trainer_state=True, prefer="last")
         if "gan" not in checkpoint.extra:
-            raise ValueError(f"{run_dir} is not a SeqGAN run (its checkpoint has no GAN settings)")
+            raise ValueError(f"{run_dir} is not a GAN run (its checkpoint has no GAN settings)")
         config = config or GanConfig.from_dict(checkpoint.extra["gan"])
         trainer = cls(checkpoint.model, checkpoint.tokenizer, real, config, run_dir, **kwargs)
         trainer.load_state_dict(checkpoint.trainer_state, checkpoint.metrics)
@@ -164,8 +179,9 @@ class SeqGANTrainer:
         d_pretrain = c.pretrain_d_steps if c.trains_discriminator else 0
         return {"mle": c.pretrain_epochs, "d_pretrain": d_pretrain, "adversarial": c.rounds}.get(phase, 0)
 
-    def _fakes(self, count: int) -> torch.Tensor:
-        return sample_sequences(self.generator, count, self.config.sequence_length, self.config.start_token, generator=self.rng)
+    def _fakes(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return sample_sequences(self.generator, count, self.config.sequence_length, self.config.start_token,
+                                generator=generator or self.rng, suppress=self.suppress)
 
     def _negatives(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         fake = self._fakes(count)
@@ -199,28 +215,59 @@ class SeqGANTrainer:
     def _d_pretrain_unit(self) -> dict[str, Any]:
         return self._d_step(self.config.d_samples, self.config.pretrain_d_epochs)
 
+    def _policy_step(self, loss: torch.Tensor) -> float:
+        """One clipped Adam step of the generator on a policy-gradient loss; the gradient's norm before clipping."""
+        self.pg_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.generator.parameters(), self.config.grad_clip if self.config.grad_clip > 0 else float("inf"))
+        self.pg_optimizer.step()
+        return float(norm)
+
     def _adversarial_unit(self) -> dict[str, Any]:
+        return {"seqgan": self._seqgan_round, "dense": self._dense_round}[self.config.method]()
+
+    def _seqgan_round(self) -> dict[str, Any]:
         c = self.config
         record: dict[str, Any] = {}
         for _ in range(c.g_steps):
-            batch = sample_sequences(self.generator, c.batch_size, c.sequence_length, c.start_token, generator=self.rng)
+            batch = self._fakes(c.adversarial_batch_size)
             if c.trains_discriminator:
-                rewards = rollout_rewards(self.rollout, self.discriminator.real_probability, batch, c.rollouts, c.start_token, self.rng)
+                rewards = rollout_rewards(self.rollout, self.discriminator.real_probability, batch, c.rollouts, c.start_token, self.rng,
+                                          self.suppress)
             else:
                 rewards = torch.ones(batch.shape)  # [B, T]: the constant-reward ablation
             self.generator.train()
             log_probabilities = token_log_probabilities(self.generator, batch, c.start_token)  # [B, T]
             loss = policy_gradient_loss(log_probabilities, rewards, c.policy_gradient_reduction)
-            self.pg_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(self.generator.parameters(), c.grad_clip if c.grad_clip > 0 else float("inf"))
-            self.pg_optimizer.step()
-            record.update(pg_loss=loss.item(), pg_grad_norm=float(norm), mean_reward=float(rewards.mean()),
+            norm = self._policy_step(loss)
+            record.update(pg_loss=loss.item(), pg_grad_norm=norm, mean_reward=float(rewards.mean()),
                           final_reward=float(rewards[:, -1].mean()))
         if c.trains_discriminator:  # the constant-reward ablation never rolls out
             update_rollout_policy(self.rollout, self.generator, c.rollout_update_rate)
         for _ in range(c.d_steps if c.trains_discriminator else 0):
             record.update(self._d_step(c.adversarial_d_samples, c.d_epochs))
+        return record
+
+    def _dense_round(self) -> dict[str, Any]:
+        """d_steps D updates on a fresh generated batch (one batch of real and fake), then one G update on that batch
+        with the updated D's per-prefix rewards: ScratchGAN's order (D first, then G), on one batch for both."""
+        c = self.config
+        fake = self._fakes(c.adversarial_batch_size)  # [B, T]
+        record: dict[str, Any] = {}
+        for step in range(c.d_steps):
+            negatives = fake if step == 0 else self._fakes(c.adversarial_batch_size)
+            positives = self.d_real[torch.randint(len(self.d_real), (len(negatives),), generator=self.rng)]
+            record.update(train_discriminator(self.discriminator, self.d_optimizer, positives, negatives, 1, 2 * len(negatives),
+                                              c.discriminator_l2, self.rng))
+        rewards = prefix_rewards(self.discriminator, fake)  # [B, T] in (-1, 1)
+        returns = discounted_returns(rewards, c.discount)  # [B, T]
+        self.baseline = moving_baseline(self.baseline, returns, c.baseline_decay)
+        self.generator.train()
+        log_probabilities = token_log_probabilities(self.generator, fake, c.start_token)  # [B, T]
+        loss = dense_policy_loss(log_probabilities, returns - self.baseline)
+        norm = self._policy_step(loss)
+        record.update(pg_loss=loss.item(), pg_grad_norm=norm, mean_reward=float(rewards.mean()),
+                      final_reward=float(rewards[:, -1].mean()), baseline=self.baseline)
         return record
 
     def run(self) -> GanResult:
@@ -269,6 +316,11 @@ class SeqGANTrainer:
 
     def _evaluate_and_log(self, record: dict[str, Any], initial: bool = False) -> None:
         record = {"phase": self.phase, "unit": self.completed, **record}
+        if self.config.d_holdout and self.config.method == "dense" and self.phase == "adversarial":
+            # SeqGAN's d-steps score D on the held-out sequences as they go; the dense D is scored here, when it is shown,
+            # on negatives from a generator of its own: where a run is evaluated never changes what it trains on.
+            negatives = self._fakes(len(self.d_heldout), torch.Generator().manual_seed(self.config.seed * 100_003 + self.completed))
+            record.update(held_out_scores(self.discriminator, self.d_heldout, negatives))
         if self.evaluate is not None:
             started = time.perf_counter()
             record.update(self.evaluate(self.generator))
@@ -278,8 +330,12 @@ class SeqGANTrainer:
         self.history.append(record)
         shown = " | ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items() if k not in ("seconds", "cpu_seconds"))
         self.log(shown)
-        if self.phase == "mle" and "nll_test" in record and (self.best_nll_test is None or record["nll_test"] < self.best_nll_test):
-            self.best_nll_test = record["nll_test"]
+        if self.show_samples is not None:
+            for text in self.show_samples(self.generator):
+                self.log(f"  sample: {text!r}")
+        validation = record.get("nll_validation")
+        if self.phase == "mle" and validation is not None and (self.best_nll_validation is None or validation < self.best_nll_validation):
+            self.best_nll_validation = validation
             self._save("mle-best", with_state=False)
 
     def _save(self, name: str, with_state: bool = True) -> None:
@@ -290,5 +346,5 @@ class SeqGANTrainer:
             None,  # no TrainConfig: the GanConfig in extra["gan"] describes this run
             trainer_state=self.state_dict() if with_state else None,
             metrics=self.history,
-            extra={"gan": self.config.to_dict(), "phase": self.phase, "completed": self.completed},
+            extra={"gan": self.config.to_dict(), "phase": self.phase, "completed": self.completed, "suppress": list(self.suppress)},
         )

@@ -1,0 +1,175 @@
+"""Adversarial fine-tuning of a user's trained lstmgen model on their own corpus (``lstmgen gan train``).
+
+    from lstmgen.gan import fine_tune, report_run
+    fine_tune(["my.txt"], init_from="runs/mine", out_dir="runs/mine-gan")   # dense rewards, 3 seeds, then the report
+    fine_tune(resume="runs/mine-gan")                                       # go on exactly where it stopped
+    report_run("runs/mine-gan")                                             # the comparison with cooling, again
+
+The run directory:
+
+    gan_run.json       the seeds, the preset, the settings and the checkpoint it started from
+    data.npz           the corpus's windows (train / validation / test; lstmgen.gan.text) and its SHA-256
+    mle/               the starting model, as the GAN saw it (the report's MLE model)
+    last/              the first seed's generator at the end: what ``lstmgen generate RUN``, ``eval`` and ``serve``
+                       load (an ordinary checkpoint), with everything needed to resume
+    seeds/SEED/last/   the other seeds' generators (the report gives mean ± sd over all of them)
+    report.json, report.md, curves.png   the report (lstmgen.gan.report)
+
+Nothing is chosen on the test text: every seed's final generator is its result, and the log shows the NLL of
+the validation windows.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from ..checkpoint import load_checkpoint
+from ..config import ConfigError
+from ..console import Log, default_log
+from ..corpus import read_corpus
+from .config import GanConfig, gan_preset
+from .sequences import sample_sequences, sequence_nll
+from .text import corpus_sequences, decode_texts, load_sequences, save_sequences, sequence_shapes
+from .trainer import SeqGANTrainer
+
+DATA_FILE = "data.npz"
+RUN_FILE = "gan_run.json"  # the seeds, the preset and what the run started from
+DEFAULT_SEEDS = (88, 89, 90)
+SAMPLES_SHOWN = 2  # decoded samples in the log at each evaluation
+
+
+def seed_run_directory(out_dir: Path, seeds: Sequence[int], seed: int) -> Path:
+    """The first seed's run is the run directory itself (so ``lstmgen generate RUN`` loads it); the others are below."""
+    return out_dir if seed == seeds[0] else out_dir / "seeds" / str(seed)
+
+
+def run_directories(out_dir: str | os.PathLike) -> list[Path]:
+    """Every seed's run directory of a ``gan train`` run, the first first."""
+    out_dir = Path(out_dir)
+    others = sorted((p for p in (out_dir / "seeds").glob("*") if (p / "last").exists()), key=lambda p: int(p.name)) \
+        if (out_dir / "seeds").exists() else []
+    return [out_dir, *others]
+
+
+def fine_tune(
+    corpus: Sequence[str] = (),
+    init_from: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike = "runs/gan",
+    preset: str = "dense-text",
+    overrides: dict[str, Any] | None = None,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+    resume: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    unknown: str = "error",
+    encoding: str = "utf-8",
+    encoding_errors: str = "strict",
+    glob: str = "*.txt",
+    log: Log | None = None,
+    progress: bool | None = None,
+    threads: int = 0,
+    report: bool = True,
+    report_settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fine-tune ``init_from`` adversarially on ``corpus``, one run per seed, then report (see the module docstring).
+
+    ``overrides`` set GanConfig fields of the preset; ``resume`` continues a run directory instead (its own data and
+    settings; ``overrides`` may only lengthen it: rounds). Returns the report (or the status when interrupted).
+    """
+    say = log or default_log
+    if resume is not None:
+        out, gan, seeds = _resumed_settings(Path(resume), corpus, init_from, overrides)
+        data = load_sequences(out / DATA_FILE)
+        tokenizer = load_checkpoint(out / "mle").tokenizer
+    else:
+        if init_from is None:
+            raise ConfigError("gan train fine-tunes a trained model: name it with --init-from CKPT (lstmgen train makes one)")
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ConfigError(f"give one or more distinct seeds, got {list(seeds)}")
+        out = Path(out_dir)
+        _prepare(out, overwrite)
+        start = load_checkpoint(init_from)
+        gan = gan_preset(preset, **(overrides or {}))
+        text = read_corpus(list(corpus), encoding=encoding, errors=encoding_errors, pattern=glob).text
+        data = corpus_sequences(text, start.tokenizer, gan.sequence_length, unknown=unknown)
+        tokenizer = start.tokenizer
+        out.mkdir(parents=True, exist_ok=True)
+        save_sequences(out / DATA_FILE, data)
+        record = {"seeds": list(seeds), "preset": preset, "init_from": str(init_from), "corpus": list(corpus),
+                  "corpus_sha256": data.corpus_sha256, "gan": gan.to_dict()}
+        (out / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        say(f"corpus: {data.corpus_tokens:,} tokens ({tokenizer.kind}); windows of {gan.sequence_length} tokens after each "
+            f"start token: {', '.join(sequence_shapes(data))}")
+    gan = GanConfig.from_dict({**gan.to_dict(), "start_token": data.start_token})
+    evaluate = _validation(data.validation, data.start_token)
+    show = _shown_samples(tokenizer, gan, data.start_token)
+    for seed in seeds:
+        run_dir = seed_run_directory(out, seeds, seed)
+        config = GanConfig.from_dict({**gan.to_dict(), "seed": seed})
+        common = dict(evaluate=evaluate, log=say, progress=progress, threads=threads, suppress=tokenizer.never_generated,
+                      show_samples=show)
+        if (run_dir / "last").exists():
+            saved = load_checkpoint(run_dir, prefer="last").extra
+            if saved.get("phase") == "done" and saved.get("completed", 0) >= config.rounds:
+                continue
+            trainer = SeqGANTrainer.resume(run_dir, data.train, config=config, **common)
+        else:
+            # Every seed starts from the same model: the first seed's mle/ is the starting model as it saw it.
+            model = load_checkpoint(out / "mle").model if (out / "mle").exists() else copy.deepcopy(start.model)
+            trainer = SeqGANTrainer(model, tokenizer, data.train, config, run_dir, **common)
+        say(f"seed {seed}: {config.method} GAN, {config.rounds} rounds of {config.adversarial_batch_size} sequences -> {run_dir}")
+        result = trainer.run()
+        if result.phase != "done":
+            return {"status": "interrupted", "run": str(run_dir), "phase": result.phase}
+    say(f"generators: {', '.join(str(p / 'last') for p in run_directories(out))}; try: lstmgen generate {out}")
+    if not report:
+        return {"status": "done", "out_dir": str(out)}
+    from .report import report_run
+
+    return report_run(out, log=say, threads=threads, **(report_settings or {}))
+
+
+def _prepare(out: Path, overwrite: bool) -> None:
+    if not any((out / name).exists() for name in ("last", "mle", DATA_FILE)):
+        return
+    if not overwrite:
+        raise ConfigError(f"{out} already holds a GAN run; continue it with --resume {out}, choose another --out, "
+                          "or pass --overwrite to replace it")
+    for name in ("last", "mle", "seeds"):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in (DATA_FILE, RUN_FILE, "report.json", "report.md", "curves.png"):
+        (out / name).unlink(missing_ok=True)
+
+
+def _resumed_settings(out: Path, corpus, init_from, overrides) -> tuple[Path, GanConfig, tuple[int, ...]]:
+    if corpus or init_from is not None:
+        raise ConfigError(f"--resume {out} continues on the run's own data and model; pass no corpus or --init-from")
+    if not all((out / name).exists() for name in (DATA_FILE, RUN_FILE, "last", "mle")):
+        raise ConfigError(f"{out} is not a gan train run (it lacks {DATA_FILE}, {RUN_FILE}, mle/ or last/)")
+    record = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+    values = dict(record["gan"])
+    longer = {k: v for k, v in (overrides or {}).items() if k == "rounds"}
+    others = sorted(set(overrides or {}) - set(longer))
+    if others:
+        raise ConfigError(f"a resumed run keeps its settings; only rounds may change (got {', '.join(others)})")
+    return out, GanConfig.from_dict({**values, **longer}), tuple(record["seeds"])
+
+
+def _validation(validation: torch.Tensor, start_token: int) -> Callable:
+    def evaluate(model) -> dict[str, float]:
+        return {"nll_validation": float(sequence_nll(model, validation, start_token).mean())}
+    return evaluate
+
+
+def _shown_samples(tokenizer, gan: GanConfig, start_token: int) -> Callable:
+    def show(model) -> list[str]:
+        drawn = sample_sequences(model, SAMPLES_SHOWN, gan.sequence_length, start_token, 1.0,
+                                 torch.Generator().manual_seed(0), suppress=tokenizer.never_generated)
+        return decode_texts(drawn, tokenizer)
+    return show
