@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], type=gan_setting, metavar="FIELD=VALUE")
     parser.add_argument("--report-samples", type=int, default=500)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--unknown", choices=("error", "skip", "replace"), default="error",
+                        help="characters of the corpus the model lacks (e.g. ones only in its held-out part)")
     args = parser.parse_args()
     out = Path(args.out)
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
@@ -51,7 +53,7 @@ def main() -> None:
         timings["train_model"] = {"wall": round(time.perf_counter() - wall, 1), "cpu": round(time.process_time() - cpu, 1)}
     wall, cpu = time.perf_counter(), time.process_time()
     report = fine_tune([args.corpus], init_from=model, out_dir=out / "gan", overrides=dict(args.set), seeds=args.seeds,
-                       overwrite=True, log=say, progress=False, threads=args.threads,
+                       unknown=args.unknown, overwrite=True, log=say, progress=False, threads=args.threads,
                        report_settings={"samples": args.report_samples})
     timings["gan_train_and_report"] = {"wall": round(time.perf_counter() - wall, 1), "cpu": round(time.process_time() - cpu, 1)}
     print(json.dumps({

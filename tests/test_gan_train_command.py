@@ -51,7 +51,12 @@ def test_resume_gives_the_uninterrupted_result(tiny_run, tiny_file, tmp_path):
             torch.testing.assert_close(a, b, msg=f"{seed_dir} {name}")
         for a, b in zip(whole.trainer_state["discriminator"].values(), split.trainer_state["discriminator"].values()):
             torch.testing.assert_close(a, b)
-        assert [r.get("pg_loss") for r in whole.metrics] == [r.get("pg_loss") for r in split.metrics]
+        # equal up to float32 rounding carried through the rounds, as the weights are (assert_close): a resumed run's
+        # freshly loaded tensors can take other vectorised paths (seen: relative differences of 4e-10 to 1.3e-6); a
+        # resume that restored the wrong state would draw other samples and differ by percents
+        losses = [r.get("pg_loss") for r in whole.metrics], [r.get("pg_loss") for r in split.metrics]
+        assert [loss is None for loss in losses[0]] == [loss is None for loss in losses[1]]
+        assert [x for x in losses[0] if x is not None] == pytest.approx([x for x in losses[1] if x is not None], rel=1e-4)
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -47,7 +47,7 @@ from safetensors.torch import save_file
 from . import durable
 from .config import ConfigError, ModelConfig, TrainConfig
 from .model import RecurrentLanguageModel
-from .tokenizers import Tokenizer, TokenizerError, tokenizer_from_dict
+from .tokenizers import TOKENIZERS, Tokenizer, TokenizerError, tokenizer_from_dict
 from .trainer_state import check_gan_state, check_language_model_state
 from .untrusted import decode_utf8, parse_json, read_regular
 from .version import __version__
@@ -354,34 +354,17 @@ def _read_configs(config: dict[str, Any], directory: Path) -> tuple[ModelConfig,
     return model_config, train_config, extra
 
 
-# tokenizer.json fields by kind and the type each must have: checked here so that a malformed file is a
-# CheckpointError, not a TypeError in generation (tokenizers.from_dict checks less).
-_TOKENIZER_FIELDS = {
-    "char": {"characters": str, "lowercase": bool, "end_of_document": bool},
-    "word": {"words": list, "lowercase": bool, "end_of_document": bool},
-    "byte": {"end_of_document": bool},
-    # subword kinds wrap the Hugging Face tokenizer's own JSON, which its parser checks (a TokenizerError)
-    "bpe": {"tokenizer": dict, "lowercase": bool, "end_of_document": bool},
-    "unigram": {"tokenizer": dict, "lowercase": bool, "end_of_document": bool},
-}
-
-
 def _read_tokenizer(data: Any, source: str, kind: str) -> Tokenizer:
-    fields = _TOKENIZER_FIELDS.get(data.get("kind")) if isinstance(data, dict) and isinstance(data.get("kind"), str) else None
-    if fields is None:
-        raise CheckpointError(f"{source} names no known tokenizer kind ({', '.join(_TOKENIZER_FIELDS)})")
-    for name, kind_of in fields.items():
-        if name in data and not isinstance(data[name], kind_of):
-            raise CheckpointError(f"{source}: '{name}' must be of type {kind_of.__name__}, got {type(data[name]).__name__}")
-    words = data.get("words")
-    if words is not None and (not all(isinstance(word, str) and word for word in words) or len(set(words)) != len(words)):
-        raise CheckpointError(f"{source}: 'words' must be distinct, non-empty strings")
-    if data["kind"] != kind:
-        raise CheckpointError(f"{source} holds a {data['kind']} tokenizer but config.json says {kind}; the files come from different runs")
+    known = data.get("kind") if isinstance(data, dict) else None
+    if not isinstance(known, str) or known not in TOKENIZERS:
+        raise CheckpointError(f"{source} names no known tokenizer kind ({', '.join(TOKENIZERS)})")
     try:
-        return tokenizer_from_dict(data)
+        tokenizer = tokenizer_from_dict(data)  # checks every field's type first
     except TokenizerError as error:
         raise CheckpointError(f"{source}: {error}") from error
+    if data["kind"] != kind:
+        raise CheckpointError(f"{source} holds a {data['kind']} tokenizer but config.json says {kind}; the files come from different runs")
+    return tokenizer
 
 
 def _read_weights(files: _Files, config: ModelConfig) -> dict[str, torch.Tensor]:

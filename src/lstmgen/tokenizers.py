@@ -348,11 +348,29 @@ def fit_tokenizer(kind: str, text: str, lowercase: bool = False, min_frequency: 
     return fit_vocabulary(kind, [text], lowercase=lowercase, min_frequency=min_frequency, vocab_size=vocab_size)
 
 
+# to_dict() fields by kind and the type each must have: checked before building, so that malformed JSON is a
+# TokenizerError here rather than a TypeError later, in encoding or generation.
+_FIELDS = {
+    "char": {"characters": str, "lowercase": bool, "end_of_document": bool},
+    "word": {"words": list, "lowercase": bool, "end_of_document": bool},
+    "byte": {"end_of_document": bool},
+    # subword kinds wrap the Hugging Face tokenizer's own JSON, which its parser checks
+    "bpe": {"tokenizer": dict, "lowercase": bool, "end_of_document": bool},
+    "unigram": {"tokenizer": dict, "lowercase": bool, "end_of_document": bool},
+}
+
+
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
-    """Rebuild a tokenizer from its ``to_dict()`` JSON."""
+    """Rebuild a tokenizer from its ``to_dict()`` JSON; malformed JSON is a TokenizerError saying what is wrong."""
     kind = data.get("kind") if isinstance(data, dict) else None
-    if kind not in TOKENIZERS:
+    if not isinstance(kind, str) or kind not in TOKENIZERS:
         raise TokenizerError(f"tokenizer.json names an unknown tokenizer kind {kind!r}; known: {', '.join(TOKENIZERS)}")
+    for name, kind_of in _FIELDS.get(kind, {}).items():
+        if name in data and not isinstance(data[name], kind_of):
+            raise TokenizerError(f"'{name}' must be of type {kind_of.__name__}, got {type(data[name]).__name__}")
+    words = data.get("words") if kind == "word" else None
+    if words is not None and (not all(isinstance(word, str) and word for word in words) or len(set(words)) != len(words)):
+        raise TokenizerError("'words' must be distinct, non-empty strings")
     try:
         return TOKENIZERS[kind](kind).from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -186,5 +186,8 @@ def check_gan_state(state: Any, source: str, error: ErrorClass) -> None:
     check.generator_state(check.entry("torch_rng", torch.Tensor), "'torch_rng'")
     check.json_text("phase_seconds", lambda value: isinstance(value, dict), "JSON of a dictionary")
     check.json_text("phase_cpu_seconds", lambda value: isinstance(value, dict), "JSON of a dictionary")
-    check.json_text("best_nll_test", lambda value: value is None or _is_number(value), "JSON of null or a number")
+    # best_nll_validation is absent in runs saved before mle-best was chosen on validation sequences
+    check.json_text("best_nll_validation", lambda value: value is None or _is_number(value), "JSON of null or a number",
+                    required=False)
+    check.json_text("baseline", _is_number, "JSON of a number", required=False)  # the dense method's reward baseline
     check.json_text("d_steps_kept", lambda value: isinstance(value, list), "JSON of a list", required=False)
