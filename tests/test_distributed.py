@@ -101,7 +101,13 @@ def test_two_machines_on_loopback_train_and_checkpoint(corpus, tmp_path):
                                   "--out", str(out), "--max-steps", "12", *SETTINGS],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment())
                 for rank in (0, 1)]
-    outputs = [launch.communicate(timeout=240) for launch in launches]
+    try:
+        outputs = [launch.communicate(timeout=240) for launch in launches]
+    except subprocess.TimeoutExpired:  # show what both nodes said, not only that one of them is still running
+        for launch in launches:
+            launch.kill()
+        outputs = [launch.communicate() for launch in launches]
+        pytest.fail(f"the two nodes did not finish in 240 s: {[(launch.returncode, err[-2000:]) for launch, (_, err) in zip(launches, outputs)]}")
     assert [launch.returncode for launch in launches] == [0, 0], [err[-2000:] for _, err in outputs]
     assert load_checkpoint(out, prefer="last").extra["steps"] == 12
 
