@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import TINY_TEXT
 
 from lstmgen.cli import main
@@ -68,6 +69,12 @@ def test_errors_are_one_clear_line(capsys, tiny_run, tmp_path, argv, message):
     assert code == 2
     assert err.startswith("lstmgen: error:") and message in err
     assert "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU, so --device cuda is not an error here")
+def test_a_device_the_machine_lacks_is_one_clear_line(capsys, tiny_run):
+    code, _, err = run(capsys, "generate", str(tiny_run), "--device", "cuda", "--length", "5")
+    assert code == 2 and err.startswith("lstmgen: error:") and "no CUDA GPU" in err
 
 
 def test_empty_and_binary_corpora_from_cli(tmp_path, capsys):

@@ -35,6 +35,7 @@ from .decoding.projections import check_precision
 from .evaluation import evaluate, scored_text_size, segment_starts
 from .metrics import LossReport
 from .model import RecurrentLanguageModel
+from .runtime import resolve_device
 from .tokenizers import Tokenizer
 
 
@@ -69,7 +70,7 @@ class LanguageModel:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu", precision: str = "fp32") -> "LanguageModel":
         """Load a checkpoint directory, or the best checkpoint of a run directory; ``precision`` as in ``with_precision``."""
-        checkpoint = load_checkpoint(path, device=device)
+        checkpoint = load_checkpoint(path, device=str(resolve_device(device)))  # a device this machine lacks: a clear ValueError
         return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.train_config, checkpoint.metrics, checkpoint.path, checkpoint.extra,
                    precision=precision)
 
