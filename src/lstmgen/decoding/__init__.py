@@ -13,17 +13,17 @@ from .beam_search import Hypothesis, beam_search
 from .choosers import greedy, multinomial, sample_categorical
 from .generation import FINISH_LENGTH, FINISH_STOP, DecodeStep, decode, encode_prompt, make_generator
 from .processors import (
-                         LogitsProcessor,
-                         MinP,
-                         NoRepeatNGram,
-                         RepetitionPenalty,
-                         SuppressTokens,
-                         Temperature,
-                         TopK,
-                         TopP,
-                         apply_processors,
-                         build_processors,
-                         needs_history,
+    LogitsProcessor,
+    MinP,
+    NoRepeatNGram,
+    RepetitionPenalty,
+    SuppressTokens,
+    Temperature,
+    TopK,
+    TopP,
+    apply_processors,
+    build_processors,
+    needs_history,
 )
 from .projections import DECODING_PRECISIONS, PrecisionError
 from .stepper import Stepper, stepping_mode, without_onednn
