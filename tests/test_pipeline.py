@@ -49,6 +49,12 @@ def test_word_and_byte_models_train(tmp_path):
         lm = LanguageModel.load(tmp_path / kind)
         assert lm.tokenizer.kind == kind
         assert isinstance(lm.generate("the quick", max_tokens=10, seed=0), str)
+        if kind == "word":  # spaces are restored by rule: none is added after a prompt that already ends in one
+            plain, spaced = (lm.generate(prompt, max_tokens=10, seed=0) for prompt in ("the quick", "the quick "))
+            assert plain.startswith(" ") or plain[:1] in ".,;:!?'\n"
+            assert spaced == plain.removeprefix(" ") and not spaced.startswith(" ")
+            beams = [found.text for found in lm.beam_search("the quick ", max_tokens=4, num_beams=3, num_samples=2)]
+            assert beams == [found.text.removeprefix(" ") for found in lm.beam_search("the quick", max_tokens=4, num_beams=3, num_samples=2)]
 
 
 def test_gru_and_rnn_cells_train(tmp_path):

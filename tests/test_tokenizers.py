@@ -67,6 +67,10 @@ def test_word_tokenizer_keeps_punctuation_and_min_frequency():
     full = WordTokenizer.fit(text)
     assert full.decode(full.encode(text)) == text
     assert _round_trip(full).words == full.words
+    context, word = full.encode("Hello,").tolist(), full.encode("world")[0]
+    assert full.stream_decoder(context).feed(word) == " world"
+    assert full.stream_decoder(context, "Hello, ").feed(word) == "world"  # the prompt's own space is not doubled
+    assert full.stream_decoder(context, "Hello,\n").feed(word) == "world"
 
 
 def test_fit_tokenizer_table_and_bad_json():

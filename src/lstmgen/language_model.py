@@ -109,7 +109,7 @@ class LanguageModel:
         if config.num_beams > 1:
             raise ValueError("decode samples; for beam search (num_beams > 1) use beam_search() or stream_batch()")
         generator = make_generator(config.seed, self.model.output.weight.device)
-        return decode(self.model, self.tokenizer, ids, config, generator, logprobs=logprobs, precision=self.precision)
+        return decode(self.model, self.tokenizer, ids, config, generator, logprobs=logprobs, precision=self.precision, prompt_text=prompt)
 
     def stream_batch(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
         """Yield, per step, the new text of every sample (they are generated together in one batch).
@@ -120,7 +120,7 @@ class LanguageModel:
         """
         ids, config = self._prepare(prompt, config, unknown, overrides)
         if config.num_beams > 1:
-            texts = [hypothesis.text for hypothesis in beam_search(self.model, self.tokenizer, ids, config, self.precision)]
+            texts = [hypothesis.text for hypothesis in beam_search(self.model, self.tokenizer, ids, config, self.precision, prompt)]
             return iter([texts + [""] * (config.num_samples - len(texts))])  # fewer only if fewer continuations exist
         return (list(record.texts) for record in self.decode(prompt, config, unknown))
 
@@ -148,7 +148,7 @@ class LanguageModel:
             lm.beam_search("ROMEO:", max_tokens=40, num_beams=8, num_samples=3, stop=["\n"])
         """
         ids, config = self._prepare(prompt, config, unknown, overrides)
-        return beam_search(self.model, self.tokenizer, ids, config, self.precision)
+        return beam_search(self.model, self.tokenizer, ids, config, self.precision, prompt)
 
     def next_token_candidates(self, prompt: str = "", count: int = 5, config: GenerationConfig | None = None,
                               unknown: str = "error", **overrides: Any) -> list[tuple[str, float]]:

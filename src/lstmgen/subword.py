@@ -116,7 +116,7 @@ class SubwordTokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         return b"".join(self.token_bytes(int(i)) for i in ids).decode("utf-8", errors="replace")
 
-    def stream_decoder(self, context: Iterable[int] = ()) -> StreamDecoder:
+    def stream_decoder(self, context: Iterable[int] = (), context_text: str | None = None) -> StreamDecoder:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         for token_id in context:  # a prompt may end inside a character its continuation completes
             decoder.decode(self.token_bytes(int(token_id)))

@@ -28,14 +28,16 @@ from .decoding import Stepper, decode, make_generator
 from .metrics import LN2, entropy_bits, text_measures, words
 
 
-def sample_with_measures(lm, prompt_ids: list[int], temperature: float, length: int, num_samples: int, seed: int | None) -> dict[str, Any]:
+def sample_with_measures(lm, prompt_ids: list[int], temperature: float, length: int, num_samples: int, seed: int | None,
+                         prompt_text: str | None = None) -> dict[str, Any]:
     """Samples at one temperature with the mean entropy (bits) of the distributions drawn from and their NLL."""
     config = GenerationConfig(max_tokens=length, temperature=temperature, num_samples=num_samples, seed=seed)
     generator = make_generator(seed, lm.model.output.weight.device)
     entropy_sum = nll_sum = 0.0
     count = 0
     texts = [""] * num_samples
-    for record in decode(lm.model, lm.tokenizer, prompt_ids, config, generator, logprobs=0, keep_logits=True, precision=lm.precision):
+    for record in decode(lm.model, lm.tokenizer, prompt_ids, config, generator, logprobs=0, keep_logits=True, precision=lm.precision,
+                         prompt_text=prompt_text):
         live = [row for row, token in enumerate(record.tokens) if token is not None]  # samples that ended (documents) drop out
         entropy_sum += float(entropy_bits(record.logits[live], temperature).sum())
         nll_sum -= sum(record.logprobs[row] for row in live)
@@ -91,7 +93,7 @@ def temperature_sweep(
     rows = []
     for temperature in temperatures:
         row = {"temperature": float(temperature)}
-        row.update(sample_with_measures(lm, prompt_ids, float(temperature), length, num_samples, seed))
+        row.update(sample_with_measures(lm, prompt_ids, float(temperature), length, num_samples, seed, prompt))
         row.update(text_measures(row["samples"], vocabulary))
         rows.append(row)
     result: dict[str, Any] = {

@@ -56,7 +56,9 @@ class Tokenizer(Protocol):
 
     def unknown_symbols(self, text: str) -> Counter: ...
 
-    def stream_decoder(self, context: Iterable[int] = ()) -> StreamDecoder: ...
+    def stream_decoder(self, context: Iterable[int] = (), context_text: str | None = None) -> StreamDecoder:
+        """A decoder for what follows ``context`` (the prompt's ids; ``context_text``: the text they came
+        from, where known: a tokenizer that restores spaces by rule adds none after text ending in one)."""
 
     def to_dict(self) -> dict[str, Any]: ...
 
@@ -141,7 +143,7 @@ class CharTokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         return "".join(self.token_text(int(i)) for i in ids)
 
-    def stream_decoder(self, context: Iterable[int] = ()) -> StreamDecoder:
+    def stream_decoder(self, context: Iterable[int] = (), context_text: str | None = None) -> StreamDecoder:
         return _FunctionDecoder(lambda token_id: self.token_text(token_id))
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,7 +184,7 @@ class ByteTokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         return bytes(int(i) for i in ids if i != self.end_of_document).decode("utf-8", errors="replace")
 
-    def stream_decoder(self, context: Iterable[int] = ()) -> StreamDecoder:
+    def stream_decoder(self, context: Iterable[int] = (), context_text: str | None = None) -> StreamDecoder:
         # An incremental decoder holds back the first bytes of a multi-byte character until it is whole.
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         return _FunctionDecoder(lambda token_id: "" if token_id == self.end_of_document else decoder.decode(bytes([token_id])))
@@ -267,10 +269,12 @@ class WordTokenizer:
         decoder = self.stream_decoder()
         return "".join(decoder.feed(int(i)) for i in ids)
 
-    def stream_decoder(self, context: Iterable[int] = ()) -> StreamDecoder:
+    def stream_decoder(self, context: Iterable[int] = (), context_text: str | None = None) -> StreamDecoder:
         previous: list[str | None] = [None]
         for token_id in context:
             previous[0] = self.token_text(int(token_id)) or None  # after an end of document: a fresh start
+        if context_text and context_text[-1].isspace():
+            previous[0] = None  # the prompt "a " already holds the space before the next word
 
         def feed(token_id: int) -> str:
             text = self.token_text(token_id)

@@ -405,7 +405,8 @@ class Trainer:
             generation = GenerationConfig(max_tokens=config.sample_length, temperature=temperature)
             # A private generator: samples must not consume the training RNG (exact resume depends on it).
             generator = make_generator(config.seed + self.step, self.device)
-            text = "".join(record.texts[0] for record in decode(self.model, self.tokenizer, prompt_ids, generation, generator))
+            text = "".join(record.texts[0] for record in decode(self.model, self.tokenizer, prompt_ids, generation, generator,
+                                                                      prompt_text=config.sample_prompt))
             self.log(f"--- temperature {temperature}:\n{config.sample_prompt}{text}")
 
     def _save(self, name: str, trainer_state: dict[str, Any] | None = None) -> None:

@@ -77,6 +77,7 @@ def beam_search(
     prompt_ids: Sequence[int],
     config: GenerationConfig,
     precision: str = "fp32",
+    prompt_text: str | None = None,
 ) -> list[Hypothesis]:
     """The ``config.num_samples`` best continuations of ``prompt_ids`` under ``config.num_beams`` beams, best first
     (``precision``: of the weights each step reads, as in ``decode``)."""
@@ -89,7 +90,7 @@ def beam_search(
     prompt = list(prompt_ids)
 
     def continuation(ids: Sequence[int]) -> str:
-        decoder = tokenizer.stream_decoder(prompt)
+        decoder = tokenizer.stream_decoder(prompt, prompt_text)
         return "".join(decoder.feed(token) for token in ids)
 
     finished: list[Hypothesis] = []

@@ -88,8 +88,9 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
 class _Texts:
     """The text of every sample, decoded incrementally, with stop strings applied."""
 
-    def __init__(self, tokenizer: Tokenizer, prompt_ids: Sequence[int], batch: int, stops: Sequence[str]) -> None:
-        self.decoders = [tokenizer.stream_decoder(prompt_ids) for _ in range(batch)]
+    def __init__(self, tokenizer: Tokenizer, prompt_ids: Sequence[int], batch: int, stops: Sequence[str],
+                 prompt_text: str | None = None) -> None:
+        self.decoders = [tokenizer.stream_decoder(prompt_ids, prompt_text) for _ in range(batch)]
         self.stops = stops
         self.texts = [""] * batch
         self.emitted = [0] * batch  # characters released so far
@@ -131,6 +132,7 @@ def decode(
     keep_logits: bool = False,
     fast: bool | None = None,
     precision: str = "fp32",
+    prompt_text: str | None = None,
 ) -> Iterator[DecodeStep]:
     """Sample ``config.num_samples`` continuations of a non-empty prompt together, one record per step.
 
@@ -138,6 +140,8 @@ def decode(
     tokens'. ``keep_logits`` adds the logits each step drew from (the temperature sweep's entropy).
     ``fast`` picks the stepping path (None: the hand-stepped LSTM for LSTM models); both draw the same tokens.
     ``precision`` is that of the weights each step reads (fp32, bf16, int8: ``decoding.projections``).
+    ``prompt_text``, the text the prompt's ids came from, where known, lets a word tokenizer add no space
+    after a prompt that ends in one.
     """
     if config.num_beams > 1:
         raise ValueError("decode samples; beam search (num_beams > 1) runs through lstmgen.decoding.beam_search")
@@ -153,7 +157,7 @@ def decode(
         capacity = len(prompt_ids) + min(config.max_tokens, HISTORY_START)
         history = torch.empty(batch, capacity, dtype=torch.long, device=stepper.device)
         history[:, : len(prompt_ids)] = torch.as_tensor(list(prompt_ids), dtype=torch.long)
-    texts = _Texts(tokenizer, prompt_ids, batch, config.stop)
+    texts = _Texts(tokenizer, prompt_ids, batch, config.stop, prompt_text)
     tokens = torch.empty(0, dtype=torch.long)  # the previous step's choice, fed at the start of the next step
     for step in range(config.max_tokens):
         with stepper.inference:  # entered once per step, and left before the record goes to the caller
