@@ -10,6 +10,7 @@ import torch
 
 from lstmgen import load_checkpoint
 from lstmgen.cli import main
+from lstmgen.runlock import RunLock
 
 SMALL = ["--sequence-length", "24", "--set", "eval_interval=2", "--set", "adversarial_batch_size=32", "--set", "d_samples=64",
          "--set", "d_holdout=8", "--threads", "1", "--no-progress"]
@@ -87,4 +88,18 @@ def test_gan_train_needs_a_model_and_a_fresh_directory(tiny_run, tiny_file, tmp_
     assert main(["gan", "report", str(tmp_path)]) == 2
     assert "not a gan train run" in capsys.readouterr().err
     assert main(["gan", "train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "no such run directory" in capsys.readouterr().err and not (tmp_path / "nothing").exists()
+    assert main(["gan", "train", "--resume", str(tmp_path)]) == 2
     assert "not a gan train run" in capsys.readouterr().err
+
+
+def test_a_gan_run_directory_in_use_is_refused(tiny_run, tiny_file, tmp_path, capsys):
+    run = tmp_path / "gan"
+    with RunLock(run):  # another process's live run, as the kernel sees it (flock on a second open of the file)
+        assert main(["gan", "train", str(tiny_file), "--init-from", str(tiny_run), "--out", str(run), "--rounds", "1",
+                     "--no-report", *SMALL]) == 2
+        assert "is in use by process" in capsys.readouterr().err
+        assert not (run / "last").exists()
+    assert main(["gan", "train", str(tiny_file), "--init-from", str(tiny_run), "--out", str(run), "--rounds", "1",
+                 "--no-report", *SMALL]) == 0
+    assert (run / "last").exists()

@@ -34,6 +34,7 @@ from ..checkpoint import load_checkpoint
 from ..config import ConfigError
 from ..console import Log, default_log
 from ..corpus import read_corpus
+from ..runlock import RunLock
 from .config import GanConfig, gan_preset
 from .sequences import sample_sequences, sequence_nll
 from .text import corpus_sequences, decode_texts, load_sequences, save_sequences, sequence_shapes
@@ -83,16 +84,28 @@ def fine_tune(
     settings; ``overrides`` may only lengthen it: rounds). Returns the report (or the status when interrupted).
     """
     say = log or default_log
-    if resume is not None:
-        out, gan, seeds = _resumed_settings(Path(resume), corpus, init_from, overrides)
-        data = load_sequences(out / DATA_FILE)
-        tokenizer = load_checkpoint(out / "mle").tokenizer
-    else:
+    out = Path(resume if resume is not None else out_dir)
+    if resume is not None and not out.is_dir():
+        raise ConfigError(f"--resume {out}: no such run directory")
+    if resume is None:  # checked before the lock creates the directory
         if init_from is None:
             raise ConfigError("gan train fine-tunes a trained model: name it with --init-from CKPT (lstmgen train makes one)")
         if not seeds or len(set(seeds)) != len(seeds):
             raise ConfigError(f"give one or more distinct seeds, got {list(seeds)}")
-        out = Path(out_dir)
+    # One process at a time writes a GAN run: a second gets a clear error, not checkpoints mixed with the first's.
+    with RunLock(out):
+        return _fine_tune(out, resume is not None, corpus, init_from, preset, overrides, seeds, overwrite, unknown, encoding,
+                          encoding_errors, glob, say, progress, threads, report, report_settings)
+
+
+def _fine_tune(out: Path, resuming: bool, corpus, init_from, preset: str, overrides, seeds, overwrite: bool, unknown: str,
+               encoding: str, encoding_errors: str, glob: str, say: Log, progress, threads: int, report: bool,
+               report_settings) -> dict[str, Any]:
+    if resuming:
+        out, gan, seeds = _resumed_settings(out, corpus, init_from, overrides)
+        data = load_sequences(out / DATA_FILE)
+        tokenizer = load_checkpoint(out / "mle").tokenizer
+    else:
         _prepare(out, overwrite)
         start = load_checkpoint(init_from)
         gan = gan_preset(preset, **(overrides or {}))
