@@ -132,3 +132,17 @@ def test_a_killed_rank_ends_the_job_with_an_error_in_bounded_time(corpus, tmp_pa
     finally:
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGKILL)
+
+
+def test_a_run_directory_in_use_stops_the_job_at_once(corpus, tmp_path):
+    from lstmgen.runlock import RunLock
+
+    out = tmp_path / "busy"
+    with RunLock(out):  # another job's live run
+        started = time.monotonic()
+        result = subprocess.run([*TORCHRUN, "--standalone", "--nproc-per-node", "2", "-m", "lstmgen", "train", str(corpus),
+                                 "--out", str(out), "--max-steps", "12", *SETTINGS], capture_output=True, text=True,
+                                env=_environment(), timeout=180)
+    assert result.returncode != 0 and time.monotonic() - started < 120  # not the distributed timeout (30 minutes)
+    assert "is in use by process" in result.stderr, result.stderr[-3000:]
+    assert not (out / "last").exists()
