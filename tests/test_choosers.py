@@ -30,3 +30,19 @@ def test_sample_categorical_is_exact():
     assert frequencies[5] == 0
     assert 0.5 * (frequencies - probabilities).abs().sum() < 0.02  # total variation; multinomial gives ~0.013 here
     assert int(draws.max()) < 300
+
+
+@pytest.mark.parametrize("rows, vocab", [(1, 66), (4, 66), (64, 66), (3, 5000), (1, 2)])
+def test_multinomial_draws_what_torch_multinomial_draws_from_the_same_generator(rows, vocab):
+    for seed in range(20):
+        logits = torch.randn(rows, vocab, generator=torch.Generator().manual_seed(seed)) * 3
+        logits[:, : vocab // 10] = float("-inf")  # suppressed ids are never drawn
+        expected = torch.multinomial(logits.softmax(-1), 1, generator=torch.Generator().manual_seed(seed)).squeeze(-1)
+        assert torch.equal(multinomial(logits, torch.Generator().manual_seed(seed)), expected)
+
+
+def test_multinomial_refuses_nan_logits():
+    logits = torch.zeros(2, 5)
+    logits[1, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        multinomial(logits)

@@ -38,7 +38,7 @@ class _Plain:
     never_generated = ()
     end_of_document = None  # not a document-mode model
 
-    def stream_decoder(self, context=()):
+    def stream_decoder(self, context=(), context_text=None):
         class Decoder:
             def feed(self, token):
                 return f"<{token}>"

@@ -20,7 +20,7 @@ class _Ids:
     never_generated = (0,)
     end_of_document = None  # not a document-mode model
 
-    def stream_decoder(self, context=()):
+    def stream_decoder(self, context=(), context_text=None):
         class Decoder:
             def feed(self, token):
                 return chr(0x4E00 + token)
