@@ -104,8 +104,14 @@ class World:
             dist.barrier()
 
 
-def close(world: World) -> None:
+def close(world: World, finished: bool = False) -> None:
+    """Leave the process group. ``finished`` (the run ended without an error on this rank): wait for every rank
+    first, so none tears its connections down while another is still writing (rank 0's last checkpoint) or
+    talking; a rank that destroys early can make a peer's gloo threads abort it at exit (seen across two
+    "machines": SIGABRT on one node, the other node's torchrun then waiting for it at its exit barrier)."""
     if world.active and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

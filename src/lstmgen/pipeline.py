@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -110,7 +111,7 @@ def train(
             return _train_new(out, source, corpus, text, data, val, config, preset, model, hook, log, progress, encoding,
                               encoding_errors, glob, overwrite, unknown, tensorboard, train_overrides, world, say)
     finally:
-        close(world)
+        close(world, finished=sys.exc_info()[0] is None)  # an error: no barrier (the other ranks may never reach it)
 
 
 @contextlib.contextmanager
