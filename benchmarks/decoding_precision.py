@@ -6,13 +6,17 @@ For a trained model (``--checkpoint``; without one, a random 2x512 character mod
 
 * **one stream**: characters per second of ``LanguageModel.generate`` (600 characters after a 100-character
   prompt, temperature 1, seeded), for each precision, interleaved over ``--repeats``, median;
-* **64 streams**: characters per second of ``LanguageModel.samples`` (64 samples together), and the fraction
+* **the single-stream bound**: steps per second of the decoder's matrix products alone at each precision (the
+  weights read once per character, nothing else): no single stream decodes faster, whatever the loop around it;
+  the JSON gives each precision's rate as a fraction of it;
+* **64 streams**: characters per second of ``LanguageModel.samples`` (64 samples together; also after the
+  prompt, which is read once as one stream before the 64 split: the rate of the steps themselves), and the fraction
   of the fp32 matrix-multiply bound measured in the same run: the per-token multiply-adds of the model
   (layer 0's recurrent product, the fused products of the layers above, the output layer) at the machine's
   fp32 GFLOP/s, which is measured both for those very shapes ([64, K] x [K, N], timed alone: the bound) and
   for a large square product (the machine's peak, for reference);
 * **likelihood**: the validation text (the last 10% of ``--corpus``) read through the same stepped decoder
-  at each precision, in 64 parallel segments each warmed up by the fp32 model on the 256 tokens before it,
+  at each precision, in 64 parallel segments each warmed up by the same decoder on the 256 tokens before it,
   in nats per character; the change from fp32 is the cost of the precision. (The model's full pass in fp32
   is reported beside it: the two protocols agree to a few thousandths.)
 
@@ -36,6 +40,7 @@ from lstmgen import LanguageModel
 from lstmgen.config import ModelConfig
 from lstmgen.corpus import read_corpus
 from lstmgen.decoding import Stepper
+from lstmgen.decoding.fast_lstm import FastLSTMDecoder
 from lstmgen.decoding.projections import DECODING_PRECISIONS, PrecisionError, check_precision, cpu_summary
 from lstmgen.model import RecurrentLanguageModel
 from lstmgen.tokenizers import CharTokenizer
@@ -77,11 +82,40 @@ def single_stream(lm: LanguageModel, prompt: str, tokens: int) -> float:
     return len(text) / (time.perf_counter() - started)
 
 
-def many_streams(lm: LanguageModel, prompt: str, streams: int, tokens: int) -> float:
+def many_streams(lm: LanguageModel, prompt: str, streams: int, tokens: int) -> tuple[float, float]:
+    """(characters/s of the whole call, characters/s after the prompt): the second subtracts a call that only
+    reads the prompt and draws one token per stream (the prompt is one stream, stepped before the 64 split)."""
     lm.samples(prompt, max_tokens=2, num_samples=streams, seed=0)
     started = time.perf_counter()
+    lm.samples(prompt, max_tokens=1, temperature=1.0, num_samples=streams, seed=1)
+    prompt_seconds = time.perf_counter() - started
+    started = time.perf_counter()
     texts = lm.samples(prompt, max_tokens=tokens, temperature=1.0, num_samples=streams, seed=1)
-    return sum(map(len, texts)) / (time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    characters = sum(map(len, texts))
+    return characters / seconds, characters * (tokens - 1) / tokens / max(seconds - prompt_seconds, 1e-9)
+
+
+def products_bound(lm: LanguageModel, streams: int, seconds: float = 1.0) -> float:
+    """Steps per second of the decoder's matrix products alone (nothing else of a step), at the model's precision:
+    the most characters per second ``streams`` streams could decode if everything else cost nothing."""
+    decoder = FastLSTMDecoder(lm.model, streams, precision=lm.precision)
+    views = decoder._views(streams)
+
+    def products() -> None:
+        decoder.hidden0(views.h0, views.gates, accumulate=True)
+        for layer in range(1, decoder.layers):
+            decoder.layer_projections[layer - 1](views.inputs[layer - 1], views.gates)
+        decoder.output(views.top_hidden, views.logits)
+
+    with torch.inference_mode():
+        for _ in range(20):
+            products()
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            products()
+            count += 1
+        return streams * count / (time.perf_counter() - started)
 
 
 def stepped_nats(lm: LanguageModel, tokens: np.ndarray, precision: str, segments: int = 64) -> float:
@@ -130,23 +164,32 @@ def main() -> None:
             refused[precision] = str(error)
     models = {precision: base.with_precision(precision) for precision in precisions}
     text = read_corpus([args.corpus]).text if args.corpus else None
-    prompt = text[:PROMPT_CHARS] if text else "".join(base.tokenizer.token_text(i) for i in range(1, PROMPT_CHARS + 1))
+    prompt = text[:PROMPT_CHARS] if text else "".join(base.tokenizer.token_text(1 + i % (base.tokenizer.vocab_size - 1)) for i in range(PROMPT_CHARS))
     runs: dict[str, list[float]] = {}
     for _ in range(args.repeats):  # interleaved: a busy moment slows every precision alike
         for precision, lm in models.items():
             runs.setdefault(f"{precision}_single_chars_per_s", []).append(single_stream(lm, prompt, args.tokens))
-            runs.setdefault(f"{precision}_{args.streams}_streams_chars_per_s", []).append(many_streams(lm, prompt, args.streams, args.stream_tokens))
+            whole, after_prompt = many_streams(lm, prompt, args.streams, args.stream_tokens)
+            runs.setdefault(f"{precision}_{args.streams}_streams_chars_per_s", []).append(whole)
+            runs.setdefault(f"{precision}_{args.streams}_streams_after_prompt_chars_per_s", []).append(after_prompt)
+            runs.setdefault(f"{precision}_single_products_bound_chars_per_s", []).append(products_bound(lm, 1))
     median = {key: round(statistics.median(values), 1) for key, values in runs.items()}
+    for precision in precisions:
+        median[f"{precision}_single_fraction_of_products_bound"] = round(
+            median[f"{precision}_single_chars_per_s"] / median[f"{precision}_single_products_bound_chars_per_s"], 3)
     for precision in precisions[1:]:
         median[f"{precision}_over_fp32_single"] = round(median[f"{precision}_single_chars_per_s"] / median["fp32_single_chars_per_s"], 2)
     macs = per_token_macs(config)
     bound = gflops(step_shapes(config), args.streams)
     peak = gflops([(2048, 2048)], 2048, seconds=2.0)
     achieved = 2 * macs * median[f"fp32_{args.streams}_streams_chars_per_s"] / 1e9
+    steady = 2 * macs * median[f"fp32_{args.streams}_streams_after_prompt_chars_per_s"] / 1e9
     matmul = {"per_token_multiply_adds": macs, "weight_bytes_fp32": 4 * macs,
               "fp32_gflops_at_step_shapes": round(bound, 1), "fp32_gflops_square_2048": round(peak, 1),
               f"fp32_{args.streams}_streams_gflops": round(achieved, 1),
-              "fraction_of_step_shape_bound": round(achieved / bound, 3), "fraction_of_square_peak": round(achieved / peak, 3)}
+              "fraction_of_step_shape_bound": round(achieved / bound, 3), "fraction_of_square_peak": round(achieved / peak, 3),
+              f"fp32_{args.streams}_streams_after_prompt_gflops": round(steady, 1),
+              "after_prompt_fraction_of_step_shape_bound": round(steady / bound, 3)}
     likelihood = None
     if text and args.checkpoint:
         tokens = base.tokenizer.encode(text[int(len(text) * 0.9):])  # the usual split's validation text

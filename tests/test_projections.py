@@ -67,6 +67,30 @@ def test_the_stepper_at_each_precision_follows_the_fp32_logits(tiny_model, preci
 
 
 @pytest.mark.parametrize("precision", [p for p in RUNNABLE if p != "fp32"])
+def test_a_reduced_stepper_reads_the_prompt_through_its_own_weights(tiny_model, precision, reduce_everything):
+    model = tiny_model(vocab_size=30, hidden_size=64, num_layers=2)
+    prompt = torch.randint(1, 30, (7,), generator=torch.Generator().manual_seed(3))
+    # The reference: a fresh state, then every prompt token stepped one at a time at this precision.
+    stepwise = Stepper(model, suppress=(0,), precision=precision)
+    stepwise.load_state(model.init_state(1))
+    with torch.inference_mode():
+        for token in prompt:
+            expected = stepwise.step(token[None]).clone()  # [1, V]
+    stepper = Stepper(model, suppress=(0,), precision=precision)
+    logits = stepper.prefill(prompt, batch_size=3)  # [3, V]: the one prompt's start copied to 3 streams
+    assert torch.equal(logits, expected.expand(3, -1))
+    h, c = stepper.state()
+    assert h.shape[1] == 3 and torch.equal(h[:, 0], h[:, 2]) and torch.equal(c[:, 1], stepwise.state()[1][:, 0])
+    with torch.inference_mode():
+        fp32 = model.eval()(prompt[None])[0][0, -1]
+    assert (logits[0, 1:] - fp32[1:]).abs().max() > 1e-6  # really read at the reduced precision
+    # Scoring a prompt position by position (observe) reads it with the fp32 model, as the docs say.
+    seen = []
+    Stepper(model, suppress=(0,), precision=precision).prefill(prompt, observe=lambda chunk, start: seen.append(chunk.clone()))
+    assert torch.allclose(seen[0][0, -1, 1:], fp32[1:], atol=1e-5)
+
+
+@pytest.mark.parametrize("precision", [p for p in RUNNABLE if p != "fp32"])
 def test_a_reduced_model_writes_what_the_full_one_writes(lm, precision, reduce_everything):
     reduced = lm.with_precision(precision)
     assert reduced.precision == precision and reduced.model is lm.model  # shared weights, not a copy

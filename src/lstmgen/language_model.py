@@ -133,10 +133,12 @@ class LanguageModel:
     def samples(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> list[str]:
         """Generate ``num_samples`` independent continuations of ``prompt`` (the prompt not included)."""
         config = self._config(config, overrides)
-        texts = [""] * config.num_samples
+        parts: list[list[str]] = [[] for _ in range(config.num_samples)]  # joined once: concatenating per step is quadratic
         for pieces in self.stream_batch(prompt, config, unknown):
-            texts = [a + b for a, b in zip(texts, pieces)]
-        return texts
+            for sample, piece in zip(parts, pieces):
+                if piece:
+                    sample.append(piece)
+        return ["".join(sample) for sample in parts]
 
     def generate(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> str:
         """Generate one continuation of ``prompt``; keywords override fields of ``GenerationConfig``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -21,8 +23,8 @@ def multinomial(logits: torch.Tensor, generator: torch.Generator | None = None) 
     """
     scores = logits.softmax(dim=-1)  # [B, V]
     scores.div_(torch.empty_like(scores).exponential_(1, generator=generator))
-    best, tokens = scores.max(dim=-1)  # [B]: max propagates NaN, so one check covers every row
-    if torch.isnan(best).any():
+    best, tokens = scores.max(dim=-1)  # [B]: max (and the sum) propagate NaN, so one read covers every row
+    if math.isnan(float(best.sum())):
         raise ValueError("the model's next-token probabilities are not numbers (NaN logits): the model is broken")
     return tokens
 

@@ -86,14 +86,18 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
 
 
 class _Texts:
-    """The text of every sample, decoded incrementally, with stop strings applied."""
+    """The text of every sample, decoded incrementally, with stop strings applied.
+
+    Only the text not yet released is kept (the tail that could still grow into a stop string): released
+    text can never hold the start of a stop (that start would have been held back), so the search for stops
+    reads the held-back tail and the new piece, and a generation of any length costs the same per token.
+    """
 
     def __init__(self, tokenizer: Tokenizer, prompt_ids: Sequence[int], batch: int, stops: Sequence[str],
                  prompt_text: str | None = None) -> None:
         self.decoders = [tokenizer.stream_decoder(prompt_ids, prompt_text) for _ in range(batch)]
         self.stops = stops
-        self.texts = [""] * batch
-        self.emitted = [0] * batch  # characters released so far
+        self.pending = [""] * batch  # text decoded but held back, per sample
         self.done = [False] * batch
 
     def add(self, row: int, token: int, last: bool, end: int | None = None) -> tuple[str, str, str | None]:
@@ -102,24 +106,24 @@ class _Texts:
         ``end`` is the end-of-document id: the sample stops there (releasing any text held back).
         """
         if token == end:
-            text, start = self.texts[row], self.emitted[row]
-            self.emitted[row], self.done[row] = len(text), True
-            return "", text[start:], FINISH_STOP
+            text, self.pending[row], self.done[row] = self.pending[row], "", True
+            return "", text, FINISH_STOP
         piece = self.decoders[row].feed(token)
-        text = self.texts[row] = self.texts[row] + piece
-        start = self.emitted[row]
-        hits = [i for i in (text.find(s, max(0, start - len(s))) for s in self.stops) if i >= 0]
-        reason = None
-        if hits:
-            text = self.texts[row] = text[: min(hits)]
-            safe, reason = len(text), FINISH_STOP
+        if not self.stops:
+            self.done[row] = last
+            return piece, piece, FINISH_LENGTH if last else None
+        text = self.pending[row] + piece
+        hits = [i for i in (text.find(stop) for stop in self.stops) if i >= 0]
+        if hits:  # released up to the first stop string, which is cut off with everything after it
+            released, kept, reason = text[: min(hits)], "", FINISH_STOP
         elif last:  # the budget is spent: release what was held back for a stop string that never came
-            safe, reason = len(text), FINISH_LENGTH
+            released, kept, reason = text, "", FINISH_LENGTH
         else:
-            safe = len(text) - _held_back(text, self.stops)
-        self.emitted[row] = max(start, safe)
+            held = _held_back(text, self.stops)
+            released, kept, reason = text[: len(text) - held], text[len(text) - held :], None
+        self.pending[row] = kept
         self.done[row] = reason is not None
-        return piece, text[start:safe], reason
+        return piece, released, reason
 
 
 def decode(

@@ -11,7 +11,8 @@ fp32 weights per character), so storing them in fewer bytes is what makes a sing
            bytes); the step's input is quantized to 8 bits per call (FBGEMM's dynamic quantization). CPU only
 
 Only the weights of the per-token products change: the gates, the cell state and the logits stay fp32, the
-embedding is still folded into layer 0's table in fp32, and the prompt is still read by the fp32 model. The
+embedding is still folded into layer 0's table in fp32. A prompt is stepped through the same reduced weights
+(``Stepper.prefill``), except one being scored token by token, which the fp32 model reads. The
 cost of each precision in validation loss is measured in docs/benchmarks.md (``benchmarks/decoding_precision.py``).
 """
 
@@ -95,11 +96,14 @@ class Projection:
         self.precision, self.bias = precision, bias
         if precision == "fp32":
             self.weight = weight.contiguous()
+        elif (_LINEAR_BF16 if precision == "bf16" else _LINEAR_INT8) is None:
+            raise PrecisionError(f"this build of PyTorch has no {precision} linear kernel; use fp32")
         elif precision == "bf16":
             self._bias16 = None if bias is None else bias.to(torch.bfloat16)
             self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous().to(torch.bfloat16), 1)  # packed [N, K]
         else:
-            self.weight = _int8_packed(weight)
+            self.weight = _int8_packed(weight, bias)  # FBGEMM adds the fp32 bias to its fp32 product itself
+            self.bias = None
 
     def __call__(self, x: torch.Tensor, out: torch.Tensor, accumulate: bool = False) -> torch.Tensor:
         if self.precision == "fp32":
@@ -113,9 +117,9 @@ class Projection:
                 torch.addmm(self.bias, x, self.weight, out=out)
             return out
         if self.precision == "bf16":
-            product = torch.ops.mkldnn._linear_pointwise(x.to(torch.bfloat16), self.weight, None, "none", [], "")  # [n, N] bf16
+            product = _LINEAR_BF16(x.to(torch.bfloat16), self.weight, None, "none", [], "")  # [n, N] bf16
         else:
-            product = torch.ops.quantized.linear_dynamic(x, self.weight, not _VNNI)  # [n, N] fp32
+            product = _LINEAR_INT8(x, self.weight, not _VNNI)  # [n, N] fp32
         if accumulate:
             out.add_(product)
         else:
@@ -125,18 +129,30 @@ class Projection:
         return out
 
 
+def _overload(namespace: str, name: str):
+    """An operator's default overload, or None where this build of PyTorch lacks the operator."""
+    try:
+        return getattr(getattr(torch.ops, namespace), name).default
+    except (AttributeError, RuntimeError):
+        return None
+
+
+# The reduced kernels' overloads, called directly: calling the operator packet (``torch.ops.quantized.linear_dynamic(...)``)
+# resolves the overload on every call, a few microseconds per product, as long as a small product itself.
+_LINEAR_BF16 = _overload("mkldnn", "_linear_pointwise")
+_LINEAR_INT8 = _overload("quantized", "linear_dynamic")
 _VNNI = bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
-def _int8_packed(weight: torch.Tensor):
-    """W [K, N] as FBGEMM's packed int8 weight: symmetric, one scale per output column (max |w| / 127)."""
+def _int8_packed(weight: torch.Tensor, bias: torch.Tensor | None = None):
+    """W [K, N] (and bias [N], kept fp32) as FBGEMM's packed int8 weight: symmetric, one scale per output column (max |w| / 127)."""
     columns = weight.t().contiguous()  # [N, K]
     scales = columns.abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny).double() / 127.0  # [N]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # quantized tensors are marked deprecated; the kernels are not replaced yet
         quantized = torch.quantize_per_channel(columns, scales, torch.zeros(len(scales), dtype=torch.long), 0, torch.qint8)
         try:
-            return torch.ops.quantized.linear_prepack(quantized, None)
+            return torch.ops.quantized.linear_prepack(quantized, None if bias is None else bias.float().contiguous())
         except RuntimeError as error:
             raise PrecisionError(f"int8 decoding needs PyTorch's FBGEMM quantized engine, which this build lacks ({error}); "
                                  "use fp32") from error
