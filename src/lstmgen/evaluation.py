@@ -110,7 +110,7 @@ def fresh_state_losses(model: RecurrentLanguageModel, tokens: Sequence[int] | np
     offsets = np.arange(length)
     losses = []
     with evaluation_mode(model):
-        batch_size = _fitting(batch_size, (length - 1) * model.config.vocab_size)
+        batch_size = _fitting(batch_size, (length - 1) * model.output.weight.shape[0])  # output weight [V, H]
         for chunk in np.array_split(positions, max(1, -(-len(positions) // batch_size))):
             if len(chunk) == 0:
                 continue
@@ -156,7 +156,7 @@ def evaluate(
     with evaluation_mode(model):
         if rows:
             state = model.init_state(len(rows), device)
-            seq_length = _fitting(seq_length, len(rows) * model.config.vocab_size)  # the carried state makes any window exact
+            seq_length = _fitting(seq_length, len(rows) * model.output.weight.shape[0])  # [V, H]: the carried state makes any window exact
             width = max(row.end - row.first for row in rows)
             for column in range(0, width, seq_length):
                 inputs = np.zeros((len(rows), seq_length), dtype=np.int64)
