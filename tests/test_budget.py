@@ -9,10 +9,13 @@ import torch
 from lstmgen import LanguageModel, train
 from lstmgen.budget import (
     TOKENS_PER_MULTIPLY_ADD,
+    WORD_RECIPE_MODEL,
+    WORD_RECIPE_TRAIN,
     dropout_for,
     learning_rate_for,
     per_token_multiply_adds,
     plan_default,
+    word_dropout_for,
 )
 from lstmgen.config import ModelConfig, TrainConfig
 
@@ -36,11 +39,12 @@ def test_more_steps_choose_a_wider_model_that_still_sees_enough_tokens():
 
 def test_the_learning_rate_and_dropout_follow_the_width_and_the_epochs():
     assert learning_rate_for(384) == 1.5e-2 and learning_rate_for(1536) == 7.5e-3
-    assert dropout_for(1.0, words=False) == 0.0 and dropout_for(6.0, words=False) == 0.1 and dropout_for(24.0, words=False) == 0.3
-    assert dropout_for(200.0, words=True) == 0.5  # capped
+    assert dropout_for(1.0) == 0.0 and dropout_for(6.0) == 0.1 and dropout_for(24.0) == 0.3
+    assert dropout_for(1e6) == 0.5  # capped
+    assert word_dropout_for(2.0) == 0.2 and word_dropout_for(6.0) == 0.3 and word_dropout_for(28.0) == 0.5
     plan = _plan(max_steps=20_000)
     assert plan.train["learning_rate"] == learning_rate_for(plan.model["hidden_size"])
-    assert plan.model["dropout"] == dropout_for(plan.epochs, words=False)
+    assert plan.model["dropout"] == dropout_for(plan.epochs)
     assert abs(plan.epochs - 20_000 * 1600 / len(TOKENS)) < 1e-6
 
 
@@ -51,10 +55,27 @@ def test_explicit_settings_are_kept():
     assert "width 200" in plan.describe()
 
 
-def test_word_vocabularies_tie_the_embedding_to_the_output():
+def test_word_vocabularies_get_the_word_recipe_with_dropout_from_the_epochs():
     plan = _plan(words=True, vocab=5_000, max_steps=5_000)
-    assert plan.model["tie_weights"] and plan.model["embedding_size"] == plan.model["hidden_size"]
-    assert plan.model["dropout"] >= 0.1
+    assert plan.model == {**WORD_RECIPE_MODEL, "dropout": word_dropout_for(plan.epochs)}
+    assert plan.train == WORD_RECIPE_TRAIN  # SGD 20, clip 0.25, batch 20 x 35
+    assert abs(plan.epochs - 5_000 * 20 * 35 / len(TOKENS)) < 1e-6  # the recipe's batch, not the preset's
+    assert plan.shape.num_layers == 2 and plan.shape.hidden_size == 200
+    assert "word_language_model" in plan.describe()
+
+
+def test_a_word_plan_keeps_explicit_settings():
+    plan = _plan(words=True, vocab=5_000, explicit=["learning_rate", "batch_size"], fixed={"hidden_size": 400, "tie_weights": True},
+                 max_steps=1_000)
+    assert "learning_rate" not in plan.train and "batch_size" not in plan.train and plan.train["optimizer"] == "sgd"
+    assert "hidden_size" not in plan.model and "tie_weights" not in plan.model
+    assert plan.model["embedding_size"] == 400 and plan.shape.tie_weights  # tying asked for: the embedding follows
+    assert abs(plan.epochs - 1_000 * 32 * 35 / len(TOKENS)) < 1e-6  # the user's batch of 32
+
+
+def test_a_word_time_budget_is_probed_with_the_recipe():
+    plan = _plan(words=True, vocab=500, time_budget=0.02)
+    assert list(plan.probe) == [200] and plan.probe[200] > 0 and "tokens/s" in plan.describe()
 
 
 def test_a_time_budget_is_planned_from_a_probe_of_this_machine():
@@ -76,12 +97,15 @@ def test_a_default_run_says_what_it_chose_and_records_it(tiny_text, tmp_path):
     assert plan["model"]["hidden_size"] == 128 and "reasons" in plan
 
 
-def test_a_word_run_keeps_the_fixed_default_and_says_so(tiny_text, tmp_path):
+def test_a_word_run_is_planned_by_the_word_recipe_and_says_so(tiny_text, tmp_path):
     lines = []
     train(text=tiny_text, out_dir=tmp_path / "run", tokenizer="word", max_steps=2, eval_interval=2, sample_length=0,
           threads=1, progress=False, log=lines.append)
-    assert not any(line.startswith("budget-aware default") for line in lines)
-    assert any("fixed 1x384 settings for a word-level run" in line for line in lines)
+    said = [line for line in lines if line.startswith("budget-aware default")]
+    assert len(said) == 1 and "LSTM 2x200" in said[0] and "optimizer sgd" in said[0]
     lm = LanguageModel.load(tmp_path / "run")
-    assert lm.model.config.hidden_size == 384 and lm.model.config.embedding_size == 64
-    assert "skipped" in lm.info()["training"]["data"]["plan"]
+    assert lm.model.config.hidden_size == 200 and lm.model.config.num_layers == 2 and lm.model.config.embedding_size == 200
+    plan = lm.info()["training"]["data"]["plan"]
+    assert plan["train"]["optimizer"] == "sgd" and plan["train"]["learning_rate"] == 20.0
+    written = lm.tokenizer.split(lm.generate("the", max_tokens=8, seed=0))  # the planned model writes the corpus's words
+    assert len(written) == 8 and set(written) <= set(lm.tokenizer.words)

@@ -136,14 +136,7 @@ def _train_new(out: Path, source, corpus, text, data, val, config: TrainConfig, 
                    given=source.tokenizer if source is not None else None, unknown=unknown)
     config = replace(config, **{name: value for name, value in _store_settings(store).items()})
     data_info = {**store.info(), "store": _recorded_path(store.path, out), "preset": preset, "val_source": val}
-    if preset == "default" and source is None and store.tokenizer.kind == "word":
-        # Measured on COCO captions (docs/benchmarks.md): the plan's word settings trained worse than the fixed
-        # ones (bpe's better), so word-level runs keep the fixed default until the word plan is calibrated.
-        data_info["plan"] = {"skipped": "word-level runs use the fixed default settings"}
-        if world.is_main:
-            say("default preset: the fixed 1x384 settings for a word-level run (the budget-aware plan trained word "
-                "models worse on COCO captions: docs/benchmarks.md)")
-    elif preset == "default" and source is None:  # the default adapts to the budget, the corpus and the machine
+    if preset == "default" and source is None:  # the default adapts to the budget, the corpus and the machine
         plan = _plan(store, config, train_overrides, model, world)
         config = replace(config, **plan.train)
         model = {**plan.model, **{k: v for k, v in (model or {}).items() if v is not None}}
