@@ -78,8 +78,8 @@ class LanguageModel:
         """The same model decoding with its weights in ``precision``: "fp32" (as trained), "bf16" or "int8".
 
         Reduced weights make token-by-token generation faster (it reads every weight once per token) at a
-        small, measured cost in likelihood (docs/benchmarks.md); the prompt is still read at full precision,
-        and ``score``/``evaluate`` always use the full weights. A precision this machine cannot run fast is
+        small, measured cost in likelihood (docs/benchmarks.md); the prompt is stepped through the same reduced
+        weights, and ``score``/``evaluate`` always use the full weights. A precision this machine cannot run fast is
         refused with what to use instead (``PrecisionError``). The weights are shared, not copied.
         """
         return LanguageModel(self.model, self.tokenizer, self.train_config, self.metrics, self.path, self.extra, precision=precision)
