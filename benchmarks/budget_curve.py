@@ -29,13 +29,13 @@ from lstmgen import LanguageModel, train
 from lstmgen.decoding.projections import cpu_summary
 
 
-def run(corpus: str, minutes: list[float], lowercase: bool, preset: str) -> dict:
+def run(corpus: str, minutes: list[float], lowercase: bool, preset: str, threads: int | None = None) -> dict:
     points = []
     for budget in minutes:
         with tempfile.TemporaryDirectory() as out:
             started = time.time()
             result = train([corpus], out_dir=out, preset=preset, time_budget=budget, lowercase=lowercase or None,
-                           progress=False, sample_length=0, log=lambda line: None)
+                           threads=threads, progress=False, sample_length=0, log=lambda line: None)
             wall = time.time() - started
             plan = LanguageModel.load(out).info()["training"]["data"].get("plan")
         best = result.best_val or {}
@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--minutes", default="1,2,4,8,15,30")
     parser.add_argument("--lowercase", action="store_true")
     parser.add_argument("--preset", default="default")
+    parser.add_argument("--threads", type=int, default=None, help="threads of every run (default: lstmgen's automatic choice, "
+                        "which reads the load at start)")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--plot", metavar="CURVE_JSON", help="draw saved results instead of training")
     parser.add_argument("--baseline", metavar="LOOP_JSON", help="benchmarks/baseline_loops.py --loop char-rnn output to draw beside it")
@@ -91,7 +93,7 @@ def main() -> None:
         return
     if not args.corpus:
         parser.error("--corpus is needed to train (or --plot to draw saved results)")
-    result = run(args.corpus, [float(m) for m in args.minutes.split(",")], args.lowercase, args.preset)
+    result = run(args.corpus, [float(m) for m in args.minutes.split(",")], args.lowercase, args.preset, args.threads)
     text = json.dumps(result, indent=1)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:

@@ -1,6 +1,7 @@
 """Generation speed of two source trees of lstmgen, side by side in one run; prints JSON.
 
     python benchmarks/speed_between_trees.py --tree before=../main/src --tree after=src --repeats 5
+    python benchmarks/speed_between_trees.py --tree before=../main/src --tree after=src --precisions fp32,int8
 
 For a refactor that must not slow decoding down: each tree's ``LanguageModel`` (imported in a subprocess
 with that tree first on ``sys.path``) loads the same random-weight checkpoints and times what a user
@@ -29,7 +30,7 @@ MEASURE = r"""
 import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[3]))
 from lstmgen import LanguageModel
-lm = LanguageModel.load(sys.argv[1])
+lm = LanguageModel.load(sys.argv[1], precision=sys.argv[4]) if sys.argv[4] != "fp32" else LanguageModel.load(sys.argv[1])
 tokens, batch = int(sys.argv[2]), 64
 prompt = "abcdefghij" * 10
 def speed(samples, count):
@@ -62,8 +63,8 @@ def _env(tree: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
 
 
-def measure(tree: str, checkpoint: Path, tokens: int, threads: int) -> dict[str, float]:
-    result = subprocess.run([sys.executable, "-c", MEASURE, str(checkpoint), str(tokens), str(threads)], check=True,
+def measure(tree: str, checkpoint: Path, tokens: int, threads: int, precision: str = "fp32") -> dict[str, float]:
+    result = subprocess.run([sys.executable, "-c", MEASURE, str(checkpoint), str(tokens), str(threads), precision], check=True,
                             capture_output=True, text=True, env=_env(tree))
     return json.loads(result.stdout)
 
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=600, help="characters per single-stream measurement")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--precisions", default="fp32", help="comma-separated decoding precisions to time (fp32, bf16, int8)")
     args = parser.parse_args()
     trees = dict(item.split("=", 1) for item in args.tree)
     runs: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
@@ -91,8 +93,10 @@ def main() -> None:
             for name, tree in trees.items():
                 runs[name].setdefault("help_seconds", []).append(help_seconds(tree))
                 for model, path in checkpoints.items():
-                    for key, value in measure(tree, path, args.tokens, args.threads).items():
-                        runs[name].setdefault(f"{model}_{key}_chars_per_s", []).append(value)
+                    for precision in args.precisions.split(","):
+                        label = model if precision == "fp32" else f"{model}_{precision}"
+                        for key, value in measure(tree, path, args.tokens, args.threads, precision).items():
+                            runs[name].setdefault(f"{label}_{key}_chars_per_s", []).append(value)
     medians = {name: {key: round(statistics.median(values), 3 if key == "help_seconds" else 1) for key, values in keys.items()}
                for name, keys in runs.items()}
     first = next(iter(trees))
