@@ -67,7 +67,9 @@ def test_word_vocabularies_get_the_word_recipe_with_dropout_from_the_epochs():
 def test_a_word_plan_keeps_explicit_settings():
     plan = _plan(words=True, vocab=5_000, explicit=["learning_rate", "batch_size"], fixed={"hidden_size": 400, "tie_weights": True},
                  max_steps=1_000)
-    assert "learning_rate" not in plan.train and "batch_size" not in plan.train and plan.train["optimizer"] == "sgd"
+    assert "learning_rate" not in plan.train and "batch_size" not in plan.train and plan.train["grad_clip"] == 0.25
+    assert "optimizer" not in plan.train  # a rate given for the preset's AdamW is not handed to SGD
+    assert _plan(words=True, vocab=5_000, explicit=["optimizer"], max_steps=10).train.keys().isdisjoint({"optimizer", "learning_rate"})
     assert "hidden_size" not in plan.model and "tie_weights" not in plan.model
     assert plan.model["embedding_size"] == 400 and plan.shape.tie_weights  # tying asked for: the embedding follows
     assert abs(plan.epochs - 1_000 * 32 * 35 / len(TOKENS)) < 1e-6  # the user's batch of 32

@@ -203,6 +203,10 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
     """The word recipe (``WORD_RECIPE_*``) with the user's explicit settings kept, and dropout from the epochs
     the run will make (a time budget's from a probe of the recipe's model on this machine)."""
     train_values = {k: v for k, v in WORD_RECIPE_TRAIN.items() if k not in explicit_train}
+    if "optimizer" in explicit_train or "learning_rate" in explicit_train:
+        # SGD's rate of 20 means nothing to another optimizer, nor a rate chosen for AdamW to SGD: keep the pair as given.
+        train_values.pop("optimizer", None)
+        train_values.pop("learning_rate", None)
     settings = replace(config, **train_values)
     values = {**WORD_RECIPE_MODEL, "dropout": 0.0, **model_fixed}
     if values["tie_weights"] and "embedding_size" not in model_fixed:
