@@ -53,6 +53,8 @@ def test_explicit_settings_are_kept():
     assert "learning_rate" not in plan.train and "precision" not in plan.train
     assert "hidden_size" not in plan.model and "dropout" not in plan.model
     assert "width 200" in plan.describe()
+    tied = _plan(fixed={"tie_weights": True}, max_steps=2_000)  # tying asked for: the planned embedding follows the width
+    assert tied.shape.tie_weights and tied.shape.embedding_size == tied.shape.hidden_size == tied.model["embedding_size"]
 
 
 def test_word_vocabularies_get_the_word_recipe_with_dropout_from_the_epochs():

@@ -106,6 +106,8 @@ def candidate(vocab_size: int, hidden: int, model_fixed: dict[str, Any]) -> Mode
     """A character-like vocabulary's model of this width: one layer, a 64-wide embedding; the user's fields kept."""
     values: dict[str, Any] = {"embedding_size": 64, "hidden_size": hidden, "num_layers": 1, "tie_weights": False}
     values.update(model_fixed)
+    if values["tie_weights"] and "embedding_size" not in model_fixed:
+        values["embedding_size"] = values["hidden_size"]  # the user asked for tying: the embedding follows the width
     values.setdefault("dropout", 0.0)
     return ModelConfig(vocab_size=vocab_size, **values)
 
