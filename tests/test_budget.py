@@ -8,6 +8,7 @@ import torch
 
 from lstmgen import LanguageModel, train
 from lstmgen.budget import (
+    CHARACTER_WEIGHT_DECAY,
     TOKENS_PER_MULTIPLY_ADD,
     WORD_RECIPE_MODEL,
     WORD_RECIPE_TRAIN,
@@ -46,6 +47,12 @@ def test_the_learning_rate_and_dropout_follow_the_width_and_the_epochs():
     assert plan.train["learning_rate"] == learning_rate_for(plan.model["hidden_size"])
     assert plan.model["dropout"] == dropout_for(plan.epochs)
     assert abs(plan.epochs - 20_000 * 1600 / len(TOKENS)) < 1e-6
+    assert plan.train["weight_decay"] == CHARACTER_WEIGHT_DECAY  # AdamW's decay for the character plan
+
+
+def test_the_character_plan_decays_only_adamw_and_keeps_an_explicit_decay():
+    assert "weight_decay" not in _plan(explicit=["weight_decay"], max_steps=100).train
+    assert "weight_decay" not in _plan(explicit=["optimizer"], optimizer="sgd", max_steps=100).train  # L2 means another thing there
 
 
 def test_explicit_settings_are_kept():
