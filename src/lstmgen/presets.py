@@ -28,7 +28,7 @@ def _sized(description: str, embedding: int, hidden: int, layers: int, dropout: 
 
 PRESETS: dict[str, dict[str, Any]] = {
     #                   description                                                  emb  hidden layers dropout batch window rate
-    "default": _sized("budget-aware: for characters the width, learning rate and dropout are chosen from the time budget "
+    "default": _sized("budget-aware: for characters the width, learning rate, dropout and weight decay are chosen from the time budget "
                       "(or step limit), the corpus and a throughput probe; for words and subwords a measured SGD recipe with "
                       "dropout from the epochs (lstmgen.budget); explicit flags win", 64, 384, 1, 0.1,
                       32, 50, 1.5e-2, warmup_steps=50),
