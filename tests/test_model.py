@@ -42,3 +42,27 @@ def test_evaluation_mode_restores_the_module_however_it_ends(tiny_model):
     assert model.training and not torch.is_inference_mode_enabled()
     with evaluation_mode(model, inference=False):
         assert not torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_weight_dropout_masks_the_recurrent_weights_in_training_only(tiny_model, cell):
+    model = tiny_model(vocab_size=9, cell=cell, embedding_size=6, hidden_size=10, weight_dropout=0.5)
+    plain = tiny_model(vocab_size=9, cell=cell, embedding_size=6, hidden_size=10)
+    plain.load_state_dict(model.state_dict())
+    tokens = torch.randint(0, 9, (3, 7))
+    model.train(), plain.train()
+    torch.manual_seed(1)
+    first, _ = model(tokens)
+    second, _ = model(tokens)
+    assert not torch.allclose(first, second)  # a new mask each window
+    assert not torch.allclose(first, plain(tokens)[0])
+    first.sum().backward()  # the gradient reaches the raw weights through the mask
+    assert all(getattr(model.rnn, f"weight_hh_l{layer}").grad.abs().sum() > 0 for layer in range(2))
+    model.eval(), plain.eval()
+    assert torch.equal(model(tokens)[0], plain(tokens)[0])  # eval reads the raw weights: no mask, no scaling
+    assert model.rnn.weight_hh_l0 is model.rnn._flat_weights[model.rnn._flat_weights_names.index("weight_hh_l0")]
+
+
+def test_weight_dropout_is_checked():
+    with pytest.raises(ConfigError, match="weight_dropout"):
+        ModelConfig(vocab_size=9, weight_dropout=1.0)

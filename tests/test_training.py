@@ -42,7 +42,8 @@ def _assert_same_weights(a, b):
 
 
 RESUME_SETTINGS = {**TINY_SETTINGS, "max_steps": 30, "eval_interval": 10}
-RESUME_MODEL = dict(embedding_size=16, hidden_size=24, num_layers=2, dropout=0.2)  # dropout: the RNG must resume too
+# dropout and weight dropout: their masks' random streams must resume too
+RESUME_MODEL = dict(embedding_size=16, hidden_size=24, num_layers=2, dropout=0.2, weight_dropout=0.3)
 
 
 def test_resume_equals_uninterrupted(tmp_path):
@@ -55,6 +56,7 @@ def test_resume_equals_uninterrupted(tmp_path):
     _assert_same_weights(_weights(tmp_path / "whole"), _weights(tmp_path / "split"))
     history = [json.loads(line)["step"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
     assert history == [10, 20, 30]
+    assert load_checkpoint(tmp_path / "split").model.config.weight_dropout == 0.3
 
 
 def test_interrupt_saves_and_resumes_exactly(tmp_path):

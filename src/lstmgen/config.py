@@ -176,6 +176,10 @@ class ModelConfig(_Config):
     hidden_size: int = knob(512, "recurrent state size per layer", ge=1, le=1 << 16)
     num_layers: int = knob(1, "number of recurrent layers", ge=1, le=64)
     dropout: float = knob(0.0, "dropout between layers and before the output", ge=0.0, lt=1.0)
+    # DropConnect on the hidden-to-hidden weights (AWD-LSTM's weight drop): the regulariser that reaches the
+    # recurrence itself, which dropout between layers and before the output does not.
+    weight_dropout: float = knob(0.0, "dropout on the recurrent (hidden-to-hidden) weights while training, one mask per "
+                                 "window (AWD-LSTM's weight drop)", ge=0.0, lt=1.0)
     tie_weights: bool = knob(False, "share the embedding and output weights (needs embedding size = hidden size)")
 
     def __post_init__(self) -> None:

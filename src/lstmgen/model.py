@@ -15,7 +15,9 @@ import contextlib
 from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from .config import ModelConfig
 
@@ -71,7 +73,14 @@ class RecurrentLanguageModel(nn.Module):
             state = self.init_state(tokens.shape[0], tokens.device)
         embedded = self.embedding(tokens)  # [B, T, E]
         rnn_state = state if self._state_count == 2 else state[0]
-        outputs, rnn_state = self.rnn(embedded, rnn_state)  # outputs [B, T, H]
+        if self.training and self.config.weight_dropout > 0:
+            # Weight drop (Merity et al. 2018): each layer's W_hh [gates*H, H] with one DropConnect mask for the
+            # whole window, every step and stream; the gradient reaches the raw weights, which eval reads.
+            dropped = {f"weight_hh_l{layer}": F.dropout(getattr(self.rnn, f"weight_hh_l{layer}"), self.config.weight_dropout)
+                       for layer in range(self.config.num_layers)}
+            outputs, rnn_state = functional_call(self.rnn, dropped, (embedded, rnn_state))  # outputs [B, T, H]
+        else:
+            outputs, rnn_state = self.rnn(embedded, rnn_state)  # outputs [B, T, H]
         new_state = tuple(rnn_state) if self._state_count == 2 else (rnn_state,)
         logits = self.output(self.dropout(outputs))  # [B, T, V]
         return logits, new_state
