@@ -8,14 +8,16 @@ from lstmgen.decoding.fast_lstm import FastLSTMDecoder, supports_fast_decoding
 from lstmgen.decoding.generation import decode
 
 
-@pytest.mark.parametrize("layers, tie", [(1, False), (2, False), (3, True)])
-def test_fast_decoder_matches_the_model_step_by_step(tiny_model, layers, tie):
+# 3 streams of 24 take the cell's tanh as it is; 200 streams of 24 (4,800 values) its sigmoid form.
+@pytest.mark.parametrize("layers, tie, streams", [(1, False, 3), (2, False, 3), (3, True, 3), (2, False, 200)])
+def test_fast_decoder_matches_the_model_step_by_step(tiny_model, layers, tie, streams):
     model = tiny_model(num_layers=layers, tie_weights=tie)
-    tokens = torch.randint(1, 30, (3, 25), generator=torch.Generator().manual_seed(0))
+    tokens = torch.randint(1, 30, (streams, 25), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected, final = model(tokens)
-        decoder = FastLSTMDecoder(model, 3, banned=(0,))
-        decoder.load_state(model.init_state(3))
+        decoder = FastLSTMDecoder(model, streams, banned=(0,))
+        assert decoder._views(streams).many_rows == (streams * 24 >= 4096)
+        decoder.load_state(model.init_state(streams))
         for t in range(tokens.shape[1]):
             logits = decoder.step(tokens[:, t])
             assert torch.isneginf(logits[:, 0]).all()  # banned ids cost nothing per step: -inf output bias

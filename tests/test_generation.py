@@ -166,3 +166,18 @@ def test_encode_prompt_starts_an_empty_prompt_from_a_line_break(lm):
 
 def test_max_tokens_zero_yields_nothing(lm):
     assert list(decode(lm.model, lm.tokenizer, [1, 2], GenerationConfig(max_tokens=0))) == []
+
+
+def test_the_batched_text_path_yields_the_records_of_the_row_by_row_one(lm):
+    # No stop strings: every sample's text is decoded in one pass over the rows. A stop string the model
+    # cannot write ("\x00" is not in its vocabulary) sends the same generation row by row: the records agree.
+    ids = lm.tokenizer.encode("the ").tolist()
+
+    def records(stop):
+        config = GenerationConfig(max_tokens=25, temperature=1.0, num_samples=5, stop=stop)
+        return [(r.tokens, r.pieces, r.texts, r.finish_reasons, r.logprobs)
+                for r in decode(lm.model, lm.tokenizer, ids, config, torch.Generator().manual_seed(4), logprobs=0)]
+
+    together, row_by_row = records([]), records(["\x00\x00"])
+    assert together == row_by_row and len(together) == 25
+    assert together[-1][3] == (FINISH_LENGTH,) * 5 and together[0][3] == (None,) * 5

@@ -96,9 +96,21 @@ class _Texts:
     def __init__(self, tokenizer: Tokenizer, prompt_ids: Sequence[int], batch: int, stops: Sequence[str],
                  prompt_text: str | None = None) -> None:
         self.decoders = [tokenizer.stream_decoder(prompt_ids, prompt_text) for _ in range(batch)]
+        self.end = tokenizer.end_of_document
         self.stops = stops
         self.pending = [""] * batch  # text decoded but held back, per sample
         self.done = [False] * batch
+
+    def add_all(self, tokens: list[int], last: bool) -> tuple[str, ...] | None:
+        """Every sample's piece for its token, when nothing can end a sample early (no stop strings, no end of
+        document: a sample's released text is its piece, and all finish together): one pass over the rows
+        instead of a call and four appends per row. None where ``add`` is needed."""
+        if self.stops or self.end is not None:
+            return None
+        pieces = tuple(decoder.feed(token) for decoder, token in zip(self.decoders, tokens))
+        if last:
+            self.done = [True] * len(self.done)
+        return pieces
 
     def add(self, row: int, token: int, last: bool, end: int | None = None) -> tuple[str, str, str | None]:
         """Feed a sample's token: (its piece, the newly released text, the finish reason or None).
@@ -184,6 +196,13 @@ def decode(
                     top = [tuple(zip(i, v)) for i, v in zip(ids.tolist(), values.tolist())]
             chosen = tokens.tolist()
         last = step + 1 == config.max_tokens
+        together = texts.add_all(chosen, last)
+        if together is not None:
+            yield DecodeStep(tokens=tuple(chosen), pieces=together, texts=together,
+                             logprobs=None if chosen_logprobs is None else tuple(chosen_logprobs),
+                             top_logprobs=None if top is None else tuple(top),
+                             finish_reasons=(FINISH_LENGTH if last else None,) * batch, logits=logits if keep_logits else None)
+            continue
         ids, pieces, released, reasons = [], [], [], []
         for row, token in enumerate(chosen):
             if texts.done[row]:
