@@ -25,6 +25,7 @@ import copy
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -57,6 +58,26 @@ def run_directories(out_dir: str | os.PathLike) -> list[Path]:
     others = sorted((p for p in (out_dir / "seeds").glob("*") if (p / "last").exists()), key=lambda p: int(p.name)) \
         if (out_dir / "seeds").exists() else []
     return [out_dir, *others]
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What ``fine_tune`` was asked for, as the run reads it (see fine_tune's arguments)."""
+
+    corpus: Sequence[str]
+    init_from: str | os.PathLike | None
+    preset: str
+    overrides: dict[str, Any] | None
+    seeds: Sequence[int]
+    overwrite: bool
+    unknown: str
+    encoding: str
+    encoding_errors: str
+    glob: str
+    progress: bool | None
+    threads: int
+    report: bool
+    report_settings: dict[str, Any] | None
 
 
 def fine_tune(
@@ -93,28 +114,28 @@ def fine_tune(
         if not seeds or len(set(seeds)) != len(seeds):
             raise ConfigError(f"give one or more distinct seeds, got {list(seeds)}")
     # One process at a time writes a GAN run: a second gets a clear error, not checkpoints mixed with the first's.
+    request = _Request(corpus, init_from, preset, overrides, seeds, overwrite, unknown, encoding, encoding_errors, glob,
+                       progress, threads, report, report_settings)
     with RunLock(out):
-        return _fine_tune(out, resume is not None, corpus, init_from, preset, overrides, seeds, overwrite, unknown, encoding,
-                          encoding_errors, glob, say, progress, threads, report, report_settings)
+        return _fine_tune(out, resume is not None, request, say)
 
 
-def _fine_tune(out: Path, resuming: bool, corpus, init_from, preset: str, overrides, seeds, overwrite: bool, unknown: str,
-               encoding: str, encoding_errors: str, glob: str, say: Log, progress, threads: int, report: bool,
-               report_settings) -> dict[str, Any]:
+def _fine_tune(out: Path, resuming: bool, request: _Request, say: Log) -> dict[str, Any]:
+    seeds, threads = request.seeds, request.threads
     if resuming:
-        out, gan, seeds = _resumed_settings(out, corpus, init_from, overrides)
+        out, gan, seeds = _resumed_settings(out, request.corpus, request.init_from, request.overrides)
         data = load_sequences(out / DATA_FILE)
         tokenizer = load_checkpoint(out / "mle").tokenizer
     else:
-        _prepare(out, overwrite)
-        start = load_checkpoint(init_from)
-        gan = gan_preset(preset, **(overrides or {}))
-        text = read_corpus(list(corpus), encoding=encoding, errors=encoding_errors, pattern=glob).text
-        data = corpus_sequences(text, start.tokenizer, gan.sequence_length, unknown=unknown)
+        _prepare(out, request.overwrite)
+        start = load_checkpoint(request.init_from)
+        gan = gan_preset(request.preset, **(request.overrides or {}))
+        text = read_corpus(list(request.corpus), encoding=request.encoding, errors=request.encoding_errors, pattern=request.glob).text
+        data = corpus_sequences(text, start.tokenizer, gan.sequence_length, unknown=request.unknown)
         tokenizer = start.tokenizer
         out.mkdir(parents=True, exist_ok=True)
         save_sequences(out / DATA_FILE, data)
-        record = {"seeds": list(seeds), "preset": preset, "init_from": str(init_from), "corpus": list(corpus),
+        record = {"seeds": list(seeds), "preset": request.preset, "init_from": str(request.init_from), "corpus": list(request.corpus),
                   "corpus_sha256": data.corpus_sha256, "gan": gan.to_dict()}
         (out / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         say(f"corpus: {data.corpus_tokens:,} tokens ({tokenizer.kind}); windows of {gan.sequence_length} tokens after each "
@@ -125,7 +146,7 @@ def _fine_tune(out: Path, resuming: bool, corpus, init_from, preset: str, overri
     for seed in seeds:
         run_dir = seed_run_directory(out, seeds, seed)
         config = GanConfig.from_dict({**gan.to_dict(), "seed": seed})
-        common = dict(evaluate=evaluate, log=say, progress=progress, threads=threads, suppress=tokenizer.never_generated,
+        common = dict(evaluate=evaluate, log=say, progress=request.progress, threads=threads, suppress=tokenizer.never_generated,
                       show_samples=show)
         if (run_dir / "last").exists():
             saved = load_checkpoint(run_dir, prefer="last").extra
@@ -141,11 +162,11 @@ def _fine_tune(out: Path, resuming: bool, corpus, init_from, preset: str, overri
         if result.phase != "done":
             return {"status": "interrupted", "run": str(run_dir), "phase": result.phase}
     say(f"generators: {', '.join(str(p / 'last') for p in run_directories(out))}; try: lstmgen generate {out}")
-    if not report:
+    if not request.report:
         return {"status": "done", "out_dir": str(out)}
     from .report import report_run
 
-    return report_run(out, log=say, threads=threads, **(report_settings or {}))
+    return report_run(out, log=say, threads=threads, **(request.report_settings or {}))
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
