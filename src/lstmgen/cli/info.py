@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer, training = info["model"], info["tokenizer"], info["training"]
     print(f"checkpoint   {info['path']}")
     print(f"model        {model['cell'].upper()} {model['num_layers']} x {model['hidden_size']}, embedding {model['embedding_size']}, "
-          f"dropout {model['dropout']}, weight dropout {model.get('weight_dropout', 0.0)}, tied weights {'yes' if model['tie_weights'] else 'no'}")
+          f"dropout {model['dropout']}, weight dropout {model['weight_dropout']}, tied weights {'yes' if model['tie_weights'] else 'no'}")
     print(f"tokenizer    {tokenizer['kind']}, {tokenizer['vocab_size']} symbols{', lower-cased' if tokenizer['lowercase'] else ''}")
     print("parameters")
     for row in info["parameter_table"]:

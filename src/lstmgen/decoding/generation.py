@@ -96,7 +96,7 @@ class _Texts:
     def __init__(self, tokenizer: Tokenizer, prompt_ids: Sequence[int], batch: int, stops: Sequence[str],
                  prompt_text: str | None = None) -> None:
         self.decoders = [tokenizer.stream_decoder(prompt_ids, prompt_text) for _ in range(batch)]
-        self.end = tokenizer.end_of_document
+        self.end = tokenizer.end_of_document  # a sample stops at it (document mode); None otherwise
         self.stops = stops
         self.pending = [""] * batch  # text decoded but held back, per sample
         self.done = [False] * batch
@@ -112,12 +112,12 @@ class _Texts:
             self.done = [True] * len(self.done)
         return pieces
 
-    def add(self, row: int, token: int, last: bool, end: int | None = None) -> tuple[str, str, str | None]:
+    def add(self, row: int, token: int, last: bool) -> tuple[str, str, str | None]:
         """Feed a sample's token: (its piece, the newly released text, the finish reason or None).
 
-        ``end`` is the end-of-document id: the sample stops there (releasing any text held back).
+        At the end-of-document id (document mode) the sample stops, releasing any text held back.
         """
-        if token == end:
+        if token == self.end:
             text, self.pending[row], self.done[row] = self.pending[row], "", True
             return "", text, FINISH_STOP
         piece = self.decoders[row].feed(token)
@@ -208,7 +208,7 @@ def decode(
             if texts.done[row]:
                 ids.append(None), pieces.append(""), released.append(""), reasons.append(None)
                 continue
-            piece, text, reason = texts.add(row, token, last, tokenizer.end_of_document)
+            piece, text, reason = texts.add(row, token, last)
             ids.append(token), pieces.append(piece), released.append(text), reasons.append(reason)
         finished_before = [token is None for token in ids]
         yield DecodeStep(
