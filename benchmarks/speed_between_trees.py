@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=600, help="characters per single-stream measurement")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--precisions", default="fp32", help="comma-separated decoding precisions to time (fp32, bf16, int8)")
+    parser.add_argument("--precisions", default="fp32", help="comma-separated decoding precisions to time (fp32, fp16, bf16, int8)")
     args = parser.parse_args()
     trees = dict(item.split("=", 1) for item in args.tree)
     runs: dict[str, dict[str, list[float]]] = {name: {} for name in trees}

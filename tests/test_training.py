@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
 
-from lstmgen import ConfigError, LanguageModel, TrainConfig, load_checkpoint, train
+from lstmgen import ConfigError, LanguageModel, TrainConfig, load_checkpoint, runtime, train
 from lstmgen.training import learning_rate
 
 QUIET = dict(progress=False, log=lambda line: None)
@@ -100,10 +100,25 @@ def test_planned_steps():
     assert planned_steps(TrainConfig(time_budget=2.0, max_epochs=2), 100) == 200
 
 
-def test_precision_is_checked_and_bf16_trains_on_a_cpu(tmp_path):
+def test_fp16_training_needs_a_gpu(tmp_path):
     with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
         train(text=TINY_TEXT, out_dir=tmp_path / "fp16", model=TINY_MODEL, precision="fp16", device="cpu",
               **{**TINY_SETTINGS, "max_steps": 2}, **QUIET)
+
+
+def test_bf16_training_is_refused_on_an_avx2_only_cpu(tmp_path, monkeypatch):
+    # oneDNN, which runs PyTorch's CPU bf16, cannot even build the LSTM there: a clear refusal instead of its error.
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"sse2", "avx", "avx2", "fma", "f16c"}))
+    with pytest.raises(ConfigError, match="bf16 on a CPU needs AVX-512"):
+        train(text=TINY_TEXT, out_dir=tmp_path / "bf16", model=TINY_MODEL, precision="bf16", device="cpu",
+              **{**TINY_SETTINGS, "max_steps": 2}, **QUIET)
+    assert not (tmp_path / "bf16").exists()  # refused before anything is read, probed or written
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq"}))
+    assert runtime.cpu_runs_bf16()  # AVX-512 without its bf16 instructions: emulated, slower, but it runs
+
+
+@pytest.mark.skipif(not runtime.cpu_runs_bf16(), reason="this CPU runs no bf16 (AVX2 only); the refusal is tested above")
+def test_bf16_trains_on_a_cpu(tmp_path):
     result = train(text=TINY_TEXT, out_dir=tmp_path / "bf16", model=TINY_MODEL, precision="bf16", device="cpu",
                    **{**TINY_SETTINGS, "max_steps": 20}, **QUIET)
     weights = load_checkpoint(tmp_path / "bf16").model.state_dict()

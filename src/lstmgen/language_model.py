@@ -75,7 +75,7 @@ class LanguageModel:
                    precision=precision)
 
     def with_precision(self, precision: str) -> "LanguageModel":
-        """The same model decoding with its weights in ``precision``: "fp32" (as trained), "bf16" or "int8".
+        """The same model decoding with its weights in ``precision``: "fp32" (as trained), "fp16", "bf16" or "int8".
 
         Reduced weights make token-by-token generation faster (it reads every weight once per token) at a
         small, measured cost in likelihood (docs/benchmarks.md); the prompt is stepped through the same reduced

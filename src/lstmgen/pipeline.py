@@ -35,6 +35,7 @@ from .console import default_log, progress_bar, show_progress
 from .corpus import resolve_sources, text_source
 from .distributed import World, close, exclusive_lock
 from .model import RecurrentLanguageModel
+from .precision import check_training_precision
 from .presets import get_preset
 from .recovery import recover_run_directory
 from .runlock import RunLock
@@ -96,7 +97,8 @@ def train(
     if resume is not None and text is not None:
         raise ConfigError("resume continues on the run's own token store; pass no text=... (start a new run to train on other text)")
     config = preset_train_config(preset, **train_overrides)
-    world = World.from_environment(resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0"))), config.distributed_timeout)
+    device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+    world = World.from_environment(device, config.distributed_timeout)
     try:
         if resume is not None:
             if init_from is not None:
@@ -105,6 +107,7 @@ def train(
                 raise ConfigError(f"--resume {resume}: no such run directory")
             with _run_lock(Path(resume), world, say):
                 return _resume(Path(resume), corpus, data, hook, log, progress, train_overrides, world, tensorboard)
+        check_training_precision(config.precision, device)  # before the corpus is read and the budget probed
         out = Path(out_dir)
         source = _starting_point(init_from, model, train_overrides)
         with _run_lock(out, world, say):

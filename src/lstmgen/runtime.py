@@ -1,4 +1,4 @@
-"""Where computation runs: device choice and CPU thread count.
+"""Where computation runs: device choice, CPU thread count and the CPU's feature flags.
 
 Measured on 2-core machines: when another process holds one of the cores, a 2-thread PyTorch run can
 be 10-100x slower than a 1-thread one, because every parallel region waits for the busy core. So the
@@ -9,8 +9,10 @@ it, so the server's limits (and ``lstmgen serve --help``) can count cores withou
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -96,3 +98,33 @@ def generation_threads(num_samples: int, threads: int = 0) -> int:
     if threads > 0:
         return set_threads(threads)
     return set_threads(1 if num_samples <= 4 else 0)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith(("flags", "Features")):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_summary() -> str:
+    """The flags that decide decoding speed, for benchmark reports: e.g. 'avx2 avx512f avx512_bf16 avx512_vnni'."""
+    wanted = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "asimd", "bf16",
+              "i8mm")
+    present = [flag for flag in wanted if flag in cpu_flags()]
+    return " ".join(present) or "unknown"
+
+
+def cpu_runs_bf16() -> bool:
+    """Whether PyTorch's CPU bf16 kernels (oneDNN's) run here at all: on x86 they need AVX-512 (BW, VL and DQ; emulated
+    without AVX-512-BF16, native with it), AVX-NE-CONVERT or AMX; an AVX2-only CPU fails to build even an LSTM.
+    Other architectures (and a CPU whose flags cannot be read) are not refused."""
+    flags = cpu_flags()
+    if not flags or not ({"avx2", "sse2"} & flags):  # not an x86 CPU, or flags unknown
+        return True
+    return {"avx512bw", "avx512vl", "avx512dq"} <= flags or bool({"avx_ne_convert", "amx_bf16"} & flags)

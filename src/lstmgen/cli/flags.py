@@ -21,9 +21,11 @@ def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     """--precision of the weights token-by-token decoding reads (lstmgen.decoding.projections)."""
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
-                        help="weights for decoding on a CPU: fp32 as trained; bf16 (CPUs with AVX-512-BF16 or AMX) or int8 (any "
-                             "x86-64 CPU) decode faster at a small measured cost in likelihood (docs/benchmarks.md)")
+    # The names of lstmgen.decoding.projections.DECODING_PRECISIONS (not imported: --help must not load torch).
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16", "int8"),
+                        help="weights for decoding on a CPU: fp32 as trained; fp16 (x86-64 CPUs with AVX2), bf16 (CPUs with "
+                             "AVX-512-BF16 or AMX) or int8 (any x86-64 CPU) decode faster at a small measured cost in "
+                             "likelihood (docs/benchmarks.md)")
 
 
 def floats(text: str) -> list[float]:

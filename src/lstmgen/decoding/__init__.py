@@ -4,7 +4,7 @@
     choosers.py     greedy, multinomial (seeded torch.Generator), the exact large-batch sampler SeqGAN uses
     stepper.py      the one place a model is stepped token by token: prefill once, then step (fast LSTM or model.forward)
     fast_lstm.py    the hand-stepped LSTM the stepper uses for LSTM models
-    projections.py  its matrix products with the weights in fp32, bf16 or int8 (--precision)
+    projections.py  its matrix products with the weights in fp32, fp16, bf16 or int8 (--precision)
     generation.py   decode(): one record per step (tokens, text, log-probabilities, finish reasons); stop strings
     beam_search.py  the most probable continuations, on the same stepper
 """

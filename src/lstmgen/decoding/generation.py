@@ -155,7 +155,7 @@ def decode(
     ``logprobs`` None computes no log-probabilities; 0 the chosen tokens'; k > 0 also the k likeliest
     tokens'. ``keep_logits`` adds the logits each step drew from (the temperature sweep's entropy).
     ``fast`` picks the stepping path (None: the hand-stepped LSTM for LSTM models); both draw the same tokens.
-    ``precision`` is that of the weights each step reads (fp32, bf16, int8: ``decoding.projections``).
+    ``precision`` is that of the weights each step reads (fp32, fp16, bf16, int8: ``decoding.projections``).
     ``prompt_text``, the text the prompt's ids came from, where known, lets a word tokenizer add no space
     after a prompt that ends in one.
     """

@@ -1,9 +1,13 @@
-"""The decoder's matrix products at a chosen precision of the weights: fp32, bf16 or int8.
+"""The decoder's matrix products at a chosen precision of the weights: fp32, fp16, bf16 or int8.
 
 Decoding one stream is bound by reading the weights once per token (a 2x512 character model reads 13 MB of
 fp32 weights per character), so storing them in fewer bytes is what makes a single stream faster:
 
     fp32   the weights as trained (the default): ``torch.addmm``
+    fp16   weights in IEEE half precision (half the bytes); the step's input stays fp32 and FBGEMM converts the
+           weights back as it reads them, summing in fp32 (PyTorch's ``fbgemm_linear_fp16_weight_fp32_activation``). Any x86-64
+           CPU with AVX2 and F16C: the reduced precision for CPUs without bf16 instructions, and the closest to
+           fp32 (an 11-bit significand against bf16's 8 and int8's 7-8 bits). CPU only
     bf16   weights in bfloat16 (half the bytes); the step's input is rounded to bf16 and the product, summed
            in fp32 by oneDNN, is added to the fp32 gates. Fast where the CPU has AVX-512-BF16 or AMX; elsewhere
            oneDNN emulates it, slower than fp32, so it is refused there with a message naming int8. CPU only
@@ -18,36 +22,18 @@ cost of each precision in validation loss is measured in docs/benchmarks.md (``b
 
 from __future__ import annotations
 
-import functools
 import warnings
-from pathlib import Path
 
 import torch
 
-DECODING_PRECISIONS = ("fp32", "bf16", "int8")
+from ..runtime import cpu_flags, cpu_summary  # noqa: F401 (cpu_summary: the benchmarks read it here)
+
+DECODING_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+FP16_LARGEST = 65504.0  # the largest finite half: a weight beyond it would become infinite
 
 
 class PrecisionError(ValueError):
     """A decoding precision this machine or model cannot run."""
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith(("flags", "Features")):
-                return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def cpu_summary() -> str:
-    """The flags that decide decoding speed, for benchmark reports: e.g. 'avx2 avx512f avx512_bf16 avx512_vnni'."""
-    wanted = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "asimd", "bf16", "i8mm")
-    present = [flag for flag in wanted if flag in cpu_flags()]
-    return " ".join(present) or "unknown"
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -66,12 +52,22 @@ def check_precision(precision: str, device: torch.device) -> None:
                              "weights fast enough)")
     if precision == "bf16" and not native_bf16(device):
         raise PrecisionError("this CPU has no bf16 instructions (AVX-512-BF16 or AMX), so bf16 weights would decode slower "
-                             "than fp32; use --precision int8 (a quarter of the bytes, any x86-64 CPU) or fp32")
+                             "than fp32; use --precision fp16 (half the bytes, x86-64 CPUs with AVX2) or int8 (a quarter "
+                             "of the bytes) or fp32")
+    if precision == "fp16" and not fp16_kernel():
+        raise PrecisionError("fp16 decoding runs on FBGEMM's half-precision kernels, which need an x86-64 CPU with AVX2 and "
+                             "F16C and a PyTorch build with FBGEMM; use fp32" + (" or int8" if _LINEAR_INT8 is not None else ""))
+
+
+def fp16_kernel() -> bool:
+    """Whether FBGEMM's fp16-weight products run here (x86-64 with AVX2 and F16C, PyTorch built with FBGEMM)."""
+    return (_LINEAR_FP16 is not None and {"avx2", "f16c"} <= cpu_flags()
+            and "fbgemm" in torch.backends.quantized.supported_engines)
 
 
 # Products smaller than this many weights stay fp32 at every precision: reading them costs less than the
 # reduced kernels' fixed overhead per call (a character model's output layer, 512 x 65, takes 5 us in fp32
-# and 20-40 us through the bf16 or int8 kernels).
+# and 20-40 us through the fp16, bf16 or int8 kernels).
 SMALLEST_REDUCED = 1 << 18
 
 
@@ -82,7 +78,8 @@ class Projection:
         projection(x, out)                              # out [n, N] = x [n, K] @ W + b
         projection(x, out, accumulate=True)             # out += x @ W (+ b)
 
-    The kernels are PyTorch's own: ``torch.addmm`` (fp32); oneDNN's linear on weights packed once for it
+    The kernels are PyTorch's own: ``torch.addmm`` (fp32); FBGEMM's half-precision GEMM on weights packed once for
+    it (fp16: the input stays fp32, the weights are widened as they are read); oneDNN's linear on weights packed once for it
     (bf16: AVX-512-BF16 or AMX; the input is rounded to bf16, the product accumulated in fp32 inside); FBGEMM's
     dynamically quantized linear (int8: weights per output column, the input quantized per call; VNNI makes
     it faster still, and without VNNI the input uses 7 bits so that AVX2's 16-bit sums cannot overflow).
@@ -96,9 +93,14 @@ class Projection:
         self.precision, self.bias = precision, bias
         if precision == "fp32":
             self.weight = weight.contiguous()
-        elif (_LINEAR_BF16 if precision == "bf16" else _LINEAR_INT8) is None:
+        elif {"fp16": _LINEAR_FP16, "bf16": _LINEAR_BF16, "int8": _LINEAR_INT8}[precision] is None:
             raise PrecisionError(f"this build of PyTorch has no {precision} linear kernel; use fp32")
+        elif precision == "fp16":
+            self.weight = _fp16_packed(weight)
+            self._bias_fp16 = None if bias is None else bias.float().contiguous()  # FBGEMM's call adds it to its fp32 product
+            self.bias = None
         elif precision == "bf16":
+            check_precision(precision, weight.device)  # oneDNN cannot even pack bf16 weights on most CPUs without it
             self._bias16 = None if bias is None else bias.to(torch.bfloat16)
             self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous().to(torch.bfloat16), 1)  # packed [N, K]
         else:
@@ -116,7 +118,9 @@ class Projection:
             else:
                 torch.addmm(self.bias, x, self.weight, out=out)
             return out
-        if self.precision == "bf16":
+        if self.precision == "fp16":
+            product = _LINEAR_FP16(x, self.weight, self._bias_fp16)  # [n, N] fp32
+        elif self.precision == "bf16":
             product = _LINEAR_BF16(x.to(torch.bfloat16), self.weight, None, "none", [], "")  # [n, N] bf16
         else:
             product = _LINEAR_INT8(x, self.weight, not _VNNI)  # [n, N] fp32
@@ -141,7 +145,25 @@ def _overload(namespace: str, name: str):
 # resolves the overload on every call, a few microseconds per product, as long as a small product itself.
 _LINEAR_BF16 = _overload("mkldnn", "_linear_pointwise")
 _LINEAR_INT8 = _overload("quantized", "linear_dynamic")
+# The fp16 product through aten's own FBGEMM call: about 60 microseconds faster per step of a 2x512 model (one
+# thread, AVX2) than ``quantized.linear_dynamic_fp16``, which runs the same FBGEMM kernel, to the same bits.
+_LINEAR_FP16 = _overload("aten", "fbgemm_linear_fp16_weight_fp32_activation")
 _VNNI = bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def _fp16_packed(weight: torch.Tensor):
+    """W [K, N] as FBGEMM's packed half-precision matrix (rounded to nearest); refused if a weight is beyond fp16's range."""
+    largest = float(weight.abs().max()) if weight.numel() else 0.0
+    if not largest <= FP16_LARGEST:
+        raise PrecisionError(f"a weight of magnitude {largest:.3g} is beyond fp16's range ({FP16_LARGEST:g}); use fp32, bf16 or int8")
+    with warnings.catch_warnings():
+        # Both calls are marked deprecated with the quantized tensors (not replaced yet) and warn once per process:
+        # one product here spends that warning, so the decoding steps never pay for a warnings filter.
+        warnings.simplefilter("ignore", UserWarning)
+        packed = torch.fbgemm_pack_gemm_matrix_fp16(weight.t().contiguous().float())  # packs [N, K]
+        # Through the Python binding, whose warning the filter sees (the overload's goes straight to stderr).
+        torch.fbgemm_linear_fp16_weight_fp32_activation(torch.zeros(1, weight.shape[0]), packed, None)
+    return packed
 
 
 def _int8_packed(weight: torch.Tensor, bias: torch.Tensor | None = None):

@@ -15,7 +15,7 @@ sampling and rollouts all run on it. It owns what stepping needs:
   LSTM calls cost milliseconds on a CPU), and restores all of it afterwards, so a generation suspended
   between tokens leaves nothing switched for its caller. The logits and states it returns are inference
   tensors: read them or copy them; tokens drawn from them are ordinary tensors SeqGAN can train on;
-* **the precision** of the weights each step reads (``lstmgen.decoding.projections``: fp32, bf16, int8). At
+* **the precision** of the weights each step reads (``lstmgen.decoding.projections``: fp32, fp16, bf16, int8). At
   fp32 the prompt is read by ``model.forward``; at a reduced precision it is stepped token by token through
   the same reduced weights as the generated tokens (faster, and one set of weights for the whole
   generation), except when ``observe`` scores it (``model.forward``, fp32);
