@@ -74,7 +74,7 @@ def test_the_stepper_at_each_precision_follows_the_fp32_logits(tiny_model, preci
 
 
 @pytest.mark.parametrize("precision", [p for p in RUNNABLE if p != "fp32"])
-def test_a_reduced_stepper_reads_the_prompt_through_its_own_weights(tiny_model, precision, reduce_everything):
+def test_a_reduced_stepper_reads_the_prompt_through_its_own_weights(tiny_model, precision, reduce_everything, monkeypatch):
     model = tiny_model(vocab_size=30, hidden_size=64, num_layers=2)
     prompt = torch.randint(1, 30, (7,), generator=torch.Generator().manual_seed(3))
     # The reference: a fresh state, then every prompt token stepped one at a time at this precision.
@@ -84,7 +84,13 @@ def test_a_reduced_stepper_reads_the_prompt_through_its_own_weights(tiny_model, 
         for token in prompt:
             expected = stepwise.step(token[None]).clone()  # [1, V]
     stepper = Stepper(model, suppress=(0,), precision=precision)
+    outputs = []  # the products that write logits [n, V]: the prompt's last position only
+    original = Projection.__call__
+    monkeypatch.setattr(Projection, "__call__", lambda self, x, out, **kw: (outputs.append(1) if out.shape[-1] == 30 else None,
+                                                                             original(self, x, out, **kw))[1])
     logits = stepper.prefill(prompt, batch_size=3)  # [3, V]: the one prompt's start copied to 3 streams
+    monkeypatch.setattr(Projection, "__call__", original)
+    assert len(outputs) == 1
     assert torch.equal(logits, expected.expand(3, -1))
     h, c = stepper.state()
     assert h.shape[1] == 3 and torch.equal(h[:, 0], h[:, 2]) and torch.equal(c[:, 1], stepwise.state()[1][:, 0])

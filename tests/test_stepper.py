@@ -47,6 +47,18 @@ def test_the_leading_streams_step_and_the_rest_are_dropped(tiny_model):
             stepper.step(tokens[:, 4])
 
 
+def test_a_step_without_logits_advances_the_same_state(tiny_model):
+    model = tiny_model()
+    tokens = torch.randint(1, 30, (2, 6), generator=torch.Generator().manual_seed(2))
+    expected, _ = _forward(model, tokens)
+    for fast in (True, False):
+        stepper = Stepper(model, fast=fast)
+        stepper.prefill(tokens[:, :2], batch_size=2)
+        returned = stepper.step(tokens[:, 2], logits=False)
+        assert (returned is None) == fast  # the reference path computes its logits anyway
+        assert torch.allclose(stepper.step(tokens[:, 3]), expected[:, 3], atol=1e-5)
+
+
 def test_select_reorders_and_repeats_streams(tiny_model):
     model = tiny_model()
     tokens = torch.randint(1, 30, (3, 5), generator=torch.Generator().manual_seed(2))

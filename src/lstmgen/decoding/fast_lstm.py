@@ -175,11 +175,12 @@ class FastLSTMDecoder:
             views = self._cache[n] = _Views(self, n)
         return views
 
-    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+    def step(self, tokens: torch.Tensor, logits: bool = True) -> torch.Tensor | None:
         """Feed one token to each of the leading n streams, tokens [n] -> logits [n, V] (a reused buffer).
 
-        Streams beyond n are dropped. No autograd context is needed: every tensor involved is detached,
-        so nothing records a graph.
+        Streams beyond n are dropped. ``logits=False`` only advances the state and returns None (a prompt's
+        positions before its last: a word model's output layer is most of a step). No autograd context is
+        needed: every tensor involved is detached, so nothing records a graph.
         """
         n = len(tokens)
         if n > self.rows:
@@ -197,6 +198,8 @@ class FastLSTMDecoder:
             self._cell(v, layer)
             if layer < self.layers - 1:
                 v.own_hidden[layer].copy_(v.outputs[layer])
+        if not logits:
+            return None
         self.output(v.top_hidden, v.logits)
         return v.logits
 

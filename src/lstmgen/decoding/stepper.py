@@ -147,31 +147,34 @@ class Stepper:
         rows = tokens.shape[0]
         with stepping_mode(self.model):
             self.load_state(state if state is not None else self.model.init_state(rows, self.device))
-            for position in range(tokens.shape[1]):
-                logits = self.step(tokens[:, position])  # [rows, V], a buffer of this decoder
-            last = logits.clone()
+            for position in range(tokens.shape[1] - 1):  # the state only: no logits before the last position
+                self.step(tokens[:, position], logits=False)
+            last = self.step(tokens[:, -1]).clone()  # [rows, V] (the step's is a buffer of this decoder)
             if rows != batch_size:  # one prompt for every stream: the same start for each
                 self.load_state(tuple(s.expand(-1, batch_size, -1).contiguous() for s in self.state()))
                 last = last.expand(batch_size, -1)
         return last  # suppressed ids are already -inf (the decoder's output bias)
 
     # ----- one token per stream ----------------------------------------------------------------------
-    def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Feed tokens [n] to the leading n streams (the others are dropped) -> next-token logits [n, V]."""
+    def step(self, tokens: torch.Tensor, logits: bool = True) -> torch.Tensor | None:
+        """Feed tokens [n] to the leading n streams (the others are dropped) -> next-token logits [n, V].
+
+        ``logits=False`` asks only for the new state: the hand-stepped path then skips the output layer and
+        returns None (the reference path computes the logits anyway and returns them)."""
         n = tokens.shape[0]
         if n > self.batch_size:
             raise ValueError(f"{n} tokens for {self.batch_size} streams: a step feeds at most one token per stream")
         self.batch_size = n
         if self.fast:
             if self._decoder is not None and torch.is_inference_mode_enabled():  # the per-token loop: nothing else to do
-                return self._decoder.step(tokens)  # suppressed ids already -inf (output bias)
+                return self._decoder.step(tokens, logits)  # suppressed ids already -inf (output bias)
             with torch.inference_mode():  # the decoder's buffers are inference tensors: made and changed only here
                 if self._decoder is None:  # built at the first step, so it never delays the first token
                     self._decoder = FastLSTMDecoder(self.model, self._state[0].shape[1], banned=self.suppress.ids,
                                                     precision=self.precision)
                     self._decoder.load_state(self._state)
                     self._state = None
-                return self._decoder.step(tokens)
+                return self._decoder.step(tokens, logits)
         state = self._state if n == self._state[0].shape[1] else tuple(s[:, :n] for s in self._state)
         with stepping_mode(self.model):
             logits, self._state = self.model(tokens[:, None], state)  # one step: [n, 1] -> [n, 1, V]
