@@ -69,7 +69,8 @@ def test_generation_steps_the_state_once_per_token(lm, monkeypatch):
     assert calls == [9] + [1] * 9  # reference path: prefill once, then one model step per token
     calls.clear()
     original_step = FastLSTMDecoder.step
-    monkeypatch.setattr(FastLSTMDecoder, "step", lambda self, tokens, logits=True: steps.append(len(tokens)) or original_step(self, tokens, logits))
+    monkeypatch.setattr(FastLSTMDecoder, "step",
+                        lambda self, tokens, logits=True: steps.append(len(tokens)) or original_step(self, tokens, logits))
     list(decode(lm.model, lm.tokenizer, ids, config))
     assert calls == [9] and steps == [1] * 9  # fast path: the prompt through forward once, then one step per token
 

@@ -124,6 +124,8 @@ def test_impossible_precisions_are_refused_with_what_to_use(monkeypatch, tiny_mo
         Projection(torch.randn(512, 640), None, "bf16")
     with pytest.raises(PrecisionError, match="AVX2 and F16C"):
         check_precision("fp16", torch.device("cpu"))
+    with pytest.raises(PrecisionError, match="AVX2 and F16C"):  # and so does a Projection made directly
+        Projection(torch.randn(512, 640), None, "fp16")
     check_precision("int8", torch.device("cpu"))
     gru = LanguageModel(tiny_model(cell="gru", vocab_size=lm.tokenizer.vocab_size), lm.tokenizer)
     with pytest.raises(PrecisionError, match="LSTM"):

@@ -29,7 +29,8 @@ def check_training_precision(name: str, device: torch.device) -> None:
     if name not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}", "precision")
     if name == "fp16" and device.type != "cuda":
-        raise ConfigError(f"precision fp16 needs a CUDA GPU (the device is {device}); on a CPU use fp32, or bf16 where the CPU has AVX-512 or AMX", "precision")
+        raise ConfigError(f"precision fp16 needs a CUDA GPU (the device is {device}); on a CPU use fp32, or bf16 where the CPU "
+                          "has AVX-512 or AMX", "precision")
     if name == "bf16" and device.type == "cpu" and not cpu_runs_bf16():
         raise ConfigError("precision bf16 on a CPU needs AVX-512 (or AMX): PyTorch's CPU bf16 kernels (oneDNN's) cannot "
                           "run on this one (AVX2 only); use fp32", "precision")

@@ -114,8 +114,8 @@ def cpu_flags() -> frozenset[str]:
 
 def cpu_summary() -> str:
     """The flags that decide decoding speed, for benchmark reports: e.g. 'avx2 avx512f avx512_bf16 avx512_vnni'."""
-    wanted = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "asimd", "bf16",
-              "i8mm")
+    wanted = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8",
+              "asimd", "bf16", "i8mm")
     present = [flag for flag in wanted if flag in cpu_flags()]
     return " ".join(present) or "unknown"
 

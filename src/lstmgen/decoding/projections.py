@@ -4,13 +4,14 @@ Decoding one stream is bound by reading the weights once per token (a 2x512 char
 fp32 weights per character), so storing them in fewer bytes is what makes a single stream faster:
 
     fp32   the weights as trained (the default): ``torch.addmm``
-    fp16   weights in IEEE half precision (half the bytes); the step's input stays fp32 and FBGEMM converts the
-           weights back as it reads them, summing in fp32 (PyTorch's ``fbgemm_linear_fp16_weight_fp32_activation``). Any x86-64
+    fp16   weights in IEEE half precision (half the bytes); the step's input stays fp32 and FBGEMM widens the
+           weights as it reads them, summing in fp32 (``fbgemm_linear_fp16_weight_fp32_activation``). Any x86-64
            CPU with AVX2 and F16C: the reduced precision for CPUs without bf16 instructions, and the closest to
            fp32 (an 11-bit significand against bf16's 8 and int8's 7-8 bits). CPU only
     bf16   weights in bfloat16 (half the bytes); the step's input is rounded to bf16 and the product, summed
            in fp32 by oneDNN, is added to the fp32 gates. Fast where the CPU has AVX-512-BF16 or AMX; elsewhere
-           oneDNN emulates it, slower than fp32, so it is refused there with a message naming int8. CPU only
+           oneDNN emulates it, slower than fp32 (or, on an AVX2-only CPU, cannot run it at all), so it is refused
+           there with a message naming fp16 and int8. CPU only
     int8   weights in int8 with one fp32 scale per output column (symmetric, per channel; a quarter of the
            bytes); the step's input is quantized to 8 bits per call (FBGEMM's dynamic quantization). CPU only
 
@@ -78,9 +79,9 @@ class Projection:
         projection(x, out)                              # out [n, N] = x [n, K] @ W + b
         projection(x, out, accumulate=True)             # out += x @ W (+ b)
 
-    The kernels are PyTorch's own: ``torch.addmm`` (fp32); FBGEMM's half-precision GEMM on weights packed once for
-    it (fp16: the input stays fp32, the weights are widened as they are read); oneDNN's linear on weights packed once for it
-    (bf16: AVX-512-BF16 or AMX; the input is rounded to bf16, the product accumulated in fp32 inside); FBGEMM's
+    The kernels are PyTorch's own: ``torch.addmm`` (fp32); FBGEMM's half-precision GEMM on weights packed once
+    for it (fp16: the input stays fp32, the weights are widened as they are read); oneDNN's linear on weights
+    packed once for it (bf16: AVX-512-BF16 or AMX; the input is rounded to bf16, the product accumulated in fp32 inside); FBGEMM's
     dynamically quantized linear (int8: weights per output column, the input quantized per call; VNNI makes
     it faster still, and without VNNI the input uses 7 bits so that AVX2's 16-bit sums cannot overflow).
     """
@@ -91,6 +92,8 @@ class Projection:
         if weight.numel() < SMALLEST_REDUCED:
             precision = "fp32"
         self.precision, self.bias = precision, bias
+        if precision != "fp32":
+            check_precision(precision, weight.device)  # a clear refusal where the kernel cannot run (oneDNN cannot even pack bf16)
         if precision == "fp32":
             self.weight = weight.contiguous()
         elif {"fp16": _LINEAR_FP16, "bf16": _LINEAR_BF16, "int8": _LINEAR_INT8}[precision] is None:
@@ -100,7 +103,6 @@ class Projection:
             self._bias_fp16 = None if bias is None else bias.float().contiguous()  # FBGEMM's call adds it to its fp32 product
             self.bias = None
         elif precision == "bf16":
-            check_precision(precision, weight.device)  # oneDNN cannot even pack bf16 weights on most CPUs without it
             self._bias16 = None if bias is None else bias.to(torch.bfloat16)
             self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous().to(torch.bfloat16), 1)  # packed [N, K]
         else:
