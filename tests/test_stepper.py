@@ -33,13 +33,19 @@ def test_one_prompt_is_copied_to_every_stream(tiny_model):
     assert logits.shape == (4, 30) and all(torch.equal(row, logits[0]) for row in logits)
 
 
+def _prefilled(model, tokens, prompt: int):
+    """(fast, stepper) for both paths, each after reading tokens[:, :prompt] (one prompt per stream)."""
+    for fast in (True, False):
+        stepper = Stepper(model, fast=fast)
+        stepper.prefill(tokens[:, :prompt], batch_size=tokens.shape[0])
+        yield fast, stepper
+
+
 def test_the_leading_streams_step_and_the_rest_are_dropped(tiny_model):
     model = tiny_model()
     tokens = torch.randint(1, 30, (5, 6), generator=torch.Generator().manual_seed(1))
     expected, _ = _forward(model, tokens)
-    for fast in (True, False):
-        stepper = Stepper(model, fast=fast)
-        stepper.prefill(tokens[:, :2], batch_size=5)
+    for _, stepper in _prefilled(model, tokens, 2):
         assert torch.allclose(stepper.step(tokens[:, 2]), expected[:, 2], atol=1e-5)
         assert torch.allclose(stepper.step(tokens[:3, 3]), expected[:3, 3], atol=1e-5)  # two streams dropped
         assert stepper.batch_size == 3 and stepper.state()[0].shape[1] == 3
@@ -51,9 +57,7 @@ def test_a_step_without_logits_advances_the_same_state(tiny_model):
     model = tiny_model()
     tokens = torch.randint(1, 30, (2, 6), generator=torch.Generator().manual_seed(2))
     expected, _ = _forward(model, tokens)
-    for fast in (True, False):
-        stepper = Stepper(model, fast=fast)
-        stepper.prefill(tokens[:, :2], batch_size=2)
+    for fast, stepper in _prefilled(model, tokens, 2):
         returned = stepper.step(tokens[:, 2], logits=False)
         assert (returned is None) == fast  # the reference path computes its logits anyway
         assert torch.allclose(stepper.step(tokens[:, 3]), expected[:, 3], atol=1e-5)
