@@ -147,3 +147,29 @@ def test_fp16_refuses_a_weight_beyond_its_range():
     weight[3, 7] = 1e5  # fp16's largest finite value is 65,504
     with pytest.raises(PrecisionError, match="beyond fp16's range"):
         Projection(weight, None, "fp16")
+
+
+def test_auto_picks_the_precision_measured_fastest_for_the_cpu(monkeypatch, tiny_model, lm):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(projections, "_VNNI", True)  # an AVX-512 or AMX CPU with VNNI
+    assert projections.automatic_precision(cpu)[0] == "int8"
+    monkeypatch.setattr(projections, "_VNNI", False)
+    monkeypatch.setattr(projections, "cpu_flags", lambda: frozenset({"sse2", "avx2", "fma", "f16c"}))  # AVX2 only
+    if "fbgemm" in torch.backends.quantized.supported_engines:
+        precision, reason = projections.automatic_precision(cpu)
+        assert precision == "fp16" and "no VNNI" in reason
+    monkeypatch.setattr(projections, "cpu_flags", lambda: frozenset({"sse2"}))  # nothing measured faster
+    assert projections.automatic_precision(cpu)[0] == "fp32"
+    assert projections.automatic_precision(torch.device("cuda"))[0] == "fp32"
+    assert projections.automatic_precision(cpu, lstm=False)[0] == "fp32"
+    gru = LanguageModel(tiny_model(cell="gru", vocab_size=lm.tokenizer.vocab_size), lm.tokenizer, precision="auto")
+    assert gru.precision == "fp32" and "LSTM" in gru.precision_reason
+
+
+def test_auto_on_this_machine_runs_and_says_what_it_chose(tiny_run, capsys):
+    chosen = LanguageModel.load(tiny_run, precision="auto")
+    assert chosen.precision in RUNNABLE and chosen.precision_reason
+    assert LanguageModel.load(tiny_run, precision="fp32").precision_reason is None  # a named precision is not explained
+    assert main(["generate", str(tiny_run), "--prompt", "the", "--length", "20", "--precision", "auto", "--seed", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("the") and f"decoding precision {chosen.precision}: " in err

@@ -31,7 +31,7 @@ from .decoding import (
     make_generator,
 )
 from .decoding.fast_lstm import supports_fast_decoding
-from .decoding.projections import check_precision
+from .decoding.projections import AUTOMATIC, automatic_precision, check_precision
 from .evaluation import evaluate, scored_text_size, segment_starts
 from .metrics import LossReport
 from .model import RecurrentLanguageModel
@@ -61,6 +61,10 @@ class LanguageModel:
         self.metrics = metrics or []
         self.path = path
         self.extra = extra or {}
+        # Why this precision: said when "auto" chose it (the CLI prints it), None when the caller named it.
+        self.precision_reason: str | None = None
+        if precision == AUTOMATIC:
+            precision, self.precision_reason = automatic_precision(model.output.weight.device, supports_fast_decoding(model))
         if precision != "fp32":
             check_precision(precision, model.output.weight.device)
             if not supports_fast_decoding(model):
@@ -75,7 +79,8 @@ class LanguageModel:
                    precision=precision)
 
     def with_precision(self, precision: str) -> "LanguageModel":
-        """The same model decoding with its weights in ``precision``: "fp32" (as trained), "fp16", "bf16" or "int8".
+        """The same model decoding with its weights in ``precision``: "fp32" (as trained), "fp16", "bf16" or "int8",
+        or "auto": the one measured fastest on this kind of CPU (``decoding.projections.automatic_precision``).
 
         Reduced weights make token-by-token generation faster (it reads every weight once per token) at a
         small, measured cost in likelihood (docs/benchmarks.md); the prompt is stepped through the same reduced

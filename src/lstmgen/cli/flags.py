@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from typing import Any, Iterable
 
 from ..config import describe_bounds, field_types
@@ -21,11 +22,18 @@ def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     """--precision of the weights token-by-token decoding reads (lstmgen.decoding.projections)."""
-    # The names of lstmgen.decoding.projections.DECODING_PRECISIONS (not imported: --help must not load torch).
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16", "int8"),
+    # The names of lstmgen.decoding.projections.DECODING_PRECISIONS and AUTOMATIC (not imported: --help must not load torch).
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16", "int8", "auto"),
                         help="weights for decoding on a CPU: fp32 as trained; fp16 (x86-64 CPUs with AVX2), bf16 (CPUs with "
                              "AVX-512-BF16 or AMX) or int8 (any x86-64 CPU) decode faster at a small measured cost in "
-                             "likelihood (docs/benchmarks.md)")
+                             "likelihood (docs/benchmarks.md); auto picks the fastest measured for this CPU (int8 with VNNI, "
+                             "fp16 with AVX2, else fp32) and says which")
+
+
+def announce_precision(model: Any) -> None:
+    """On stderr, the precision --precision auto chose and why (nothing when the user named one)."""
+    if getattr(model, "precision_reason", None):
+        print(f"lstmgen: decoding precision {model.precision}: {model.precision_reason}", file=sys.stderr)
 
 
 def floats(text: str) -> list[float]:

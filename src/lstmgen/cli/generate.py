@@ -7,7 +7,7 @@ import sys
 
 from ..config import GenerationConfig
 from ..tokenizers import UNKNOWN_POLICIES
-from .flags import add_checkpoint_argument, add_config_flags, add_precision_argument, config_values
+from .flags import add_checkpoint_argument, add_config_flags, add_precision_argument, announce_precision, config_values
 
 DESCRIPTION = ("Prime the model with a prompt and sample a continuation, streamed as it is generated. "
                "Processors run in this order: repetition penalty, no-repeat n-gram, temperature, top-k, top-p, "
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     config = GenerationConfig(**config_values(args, args.generation_fields))
     generation_threads(config.num_samples * config.num_beams, args.threads)
     model = LanguageModel.load(args.checkpoint, device=args.device, precision=args.precision)
+    announce_precision(model)
     if args.interactive:
         return interactive(model, config, args)
     if config.num_beams > 1:

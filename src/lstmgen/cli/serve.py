@@ -11,7 +11,7 @@ import os
 import sys
 
 from ..server.limits import ServerLimits
-from .flags import add_checkpoint_argument, add_precision_argument
+from .flags import add_checkpoint_argument, add_precision_argument, announce_precision
 
 API_KEY_VARIABLE = "LSTMGEN_API_KEY"
 LIMIT_FLAGS = {
@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     # each other (its one-token LSTM calls are slow).
     torch.backends.mkldnn.enabled = False
     model = LanguageModel.load(args.checkpoint, device=args.device, precision=args.precision)
+    announce_precision(model)
     app = create_app(model, limits, model_name=getattr(args, "model_name", None), api_key=api_key)
     for line in startup_warnings(args.host, api_key is not None):
         print(f"lstmgen: warning: {line}", file=sys.stderr)

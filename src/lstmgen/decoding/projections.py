@@ -60,6 +60,28 @@ def check_precision(precision: str, device: torch.device) -> None:
                              "F16C and a PyTorch build with FBGEMM; use fp32" + (" or int8" if _LINEAR_INT8 is not None else ""))
 
 
+AUTOMATIC = "auto"  # not a precision: asks automatic_precision for the one measured fastest on this kind of CPU
+
+
+def automatic_precision(device: torch.device, lstm: bool = True) -> tuple[str, str]:
+    """The decoding precision ``--precision auto`` picks here, and why (measured in docs/benchmarks.md).
+
+    int8 where the CPU has VNNI (the fastest there: 2.46x fp32 in one stream on an AVX-512 AMD EPYC, 1.85x on a
+    Xeon with AMX), fp16 on other x86-64 CPUs with AVX2 and F16C (1.43-1.71x on an AVX2-only AMD EPYC, where int8
+    without VNNI gave 1.36-1.49x, and ten times closer to fp32), fp32 elsewhere: on a GPU, for cells other than
+    the LSTM, and on CPUs where no reduced kernel was measured faster.
+    """
+    if device.type != "cpu":
+        return "fp32", f"reduced precisions are for CPUs; on {device.type} the weights stay fp32"
+    if not lstm:
+        return "fp32", "reduced precisions step LSTM models only"
+    if _LINEAR_INT8 is not None and _VNNI:
+        return "int8", "this CPU has VNNI: int8 weights decode fastest (+0.0001 nats/char measured)"
+    if fp16_kernel():
+        return "fp16", "this CPU has AVX2 and F16C but no VNNI: fp16 weights decode fastest (+0.00001 nats/char measured)"
+    return "fp32", "no reduced precision was measured faster on this CPU"
+
+
 def fp16_kernel() -> bool:
     """Whether FBGEMM's fp16-weight products run here (x86-64 with AVX2 and F16C, PyTorch built with FBGEMM)."""
     return (_LINEAR_FP16 is not None and {"avx2", "f16c"} <= cpu_flags()
