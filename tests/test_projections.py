@@ -86,8 +86,13 @@ def test_a_reduced_stepper_reads_the_prompt_through_its_own_weights(tiny_model, 
     stepper = Stepper(model, suppress=(0,), precision=precision)
     outputs = []  # the products that write logits [n, V]: the prompt's last position only
     original = Projection.__call__
-    monkeypatch.setattr(Projection, "__call__", lambda self, x, out, **kw: (outputs.append(1) if out.shape[-1] == 30 else None,
-                                                                             original(self, x, out, **kw))[1])
+
+    def counting(self, x, out, **options):
+        if out.shape[-1] == 30:
+            outputs.append(len(x))
+        return original(self, x, out, **options)
+
+    monkeypatch.setattr(Projection, "__call__", counting)
     logits = stepper.prefill(prompt, batch_size=3)  # [3, V]: the one prompt's start copied to 3 streams
     monkeypatch.setattr(Projection, "__call__", original)
     assert len(outputs) == 1
