@@ -174,6 +174,7 @@ def test_auto_picks_the_precision_measured_fastest_for_the_cpu(monkeypatch, tiny
 def test_auto_on_this_machine_runs_and_says_what_it_chose(tiny_run, capsys):
     chosen = LanguageModel.load(tiny_run, precision="auto")
     assert chosen.precision in RUNNABLE and chosen.precision_reason
+    assert chosen.info()["decoding"] == {"precision": chosen.precision, "reason": chosen.precision_reason}  # what /info serves
     assert LanguageModel.load(tiny_run, precision="fp32").precision_reason is None  # a named precision is not explained
     assert main(["generate", str(tiny_run), "--prompt", "the", "--length", "20", "--precision", "auto", "--seed", "3"]) == 0
     out, err = capsys.readouterr()

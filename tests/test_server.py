@@ -51,6 +51,7 @@ def test_health_models_and_info(served, client, language_model):
     assert client.models.retrieve("tiny").owned_by == "lstmgen"
     info = httpx.get(served.url + "/info").json()
     assert info["model"]["parameters"] == language_model.info()["parameters"]
+    assert info["model"]["decoding"] == {"precision": "fp32", "reason": None}  # the server's default, as named
     assert info["limits"]["max_tokens"] == 500  # the --max-tokens flag reached the app
 
 

@@ -217,4 +217,6 @@ class LanguageModel:
             "training": {"steps": self.extra.get("steps"), "evaluations": len(self.metrics), "data": self.extra.get("data", {})},
             "best_validation": {k: best[k] for k in ("step", "val_nats", "val_bits", "val_perplexity", "val_bits_per_char", "val_bits_per_byte", "val_cold_start_nats",
                                                         "val_cold_start_context_nats", "val_cold_start_ratio") if k in best},
+            # The weights generation reads (what --precision auto chose, and why; reason None when it was named).
+            "decoding": {"precision": self.precision, "reason": self.precision_reason},
         }
