@@ -169,8 +169,9 @@ def _overload(namespace: str, name: str):
 # resolves the overload on every call, a few microseconds per product, as long as a small product itself.
 _LINEAR_BF16 = _overload("mkldnn", "_linear_pointwise")
 _LINEAR_INT8 = _overload("quantized", "linear_dynamic")
-# The fp16 product through aten's own FBGEMM call: about 60 microseconds faster per step of a 2x512 model (one
-# thread, AVX2) than ``quantized.linear_dynamic_fp16``, which runs the same FBGEMM kernel, to the same bits.
+# The fp16 product through aten's own FBGEMM call: 30-70 microseconds faster per step of a 2x512 model (one
+# thread, AVX2; benchmarks/product_kernels.py) than ``quantized.linear_dynamic_fp16``, which runs the same FBGEMM
+# kernel, to the same bits.
 _LINEAR_FP16 = _overload("aten", "fbgemm_linear_fp16_weight_fp32_activation")
 _VNNI = bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
