@@ -15,7 +15,9 @@ For a trained model (``--checkpoint``; without one, a random 2x512 character mod
   (layer 0's recurrent product, the fused products of the layers above, the output layer) at the machine's
   fp32 GFLOP/s, which is measured both for those very shapes ([64, K] x [K, N], timed alone right after each
   repeat's 64 streams: the bound; the fraction is the median of the repeats' own ratios, since a shared machine's
-  speed moves between repeats) and for a large square product (the machine's peak, for reference);
+  speed moves between repeats) and for a large square product (the machine's peak, for reference). The
+  **interleaved** fraction times the 64 streams' steps and the bound's products in alternating chunks of 10 steps
+  within one generation (``interleaved_fraction``): the least noisy of the three on a shared machine;
 * **likelihood**: the validation text (the last 10% of ``--corpus``) read through the same stepped decoder
   at each precision, in 64 parallel segments each warmed up by the same decoder on the 256 tokens before it,
   in nats per character; the change from fp32 is the cost of the precision. (The model's full pass in fp32
@@ -95,6 +97,41 @@ def many_streams(lm: LanguageModel, prompt: str, streams: int, tokens: int) -> t
     seconds = time.perf_counter() - started
     characters = sum(map(len, texts))
     return characters / seconds, characters * (tokens - 1) / tokens / max(seconds - prompt_seconds, 1e-9)
+
+
+def interleaved_fraction(lm: LanguageModel, prompt: str, streams: int, tokens: int, shapes: list[tuple[int, int]], chunk: int = 10) -> float:
+    """The fp32 bound's time over the 64 streams' time for the same steps, the two timed in alternating chunks.
+
+    The streams' steps (``LanguageModel.stream_batch``, what ``samples`` iterates, after the prompt and the first
+    token) run ``chunk`` at a time; after each chunk, as many steps of the bound: the step's [streams, K] x [K, N]
+    products alone through ``torch.mm``. Both see the machine in the same state, so a shared machine's speed,
+    which moves by a quarter within seconds, cancels out of the ratio.
+    """
+    operands = [(torch.randn(streams, k), torch.randn(k, n), torch.empty(streams, n)) for k, n in shapes]
+
+    def bound_steps(count: int) -> None:
+        with torch.inference_mode():
+            for _ in range(count):
+                for x, w, out in operands:
+                    torch.mm(x, w, out=out)
+
+    bound_steps(5)
+    steps = lm.stream_batch(prompt, max_tokens=tokens, temperature=1.0, num_samples=streams, seed=1)
+    next(steps)  # the prompt and the first token
+    generation = bound = 0.0
+    finished = False
+    while not finished:
+        count, started = 0, time.perf_counter()
+        for _ in range(chunk):
+            if next(steps, None) is None:
+                finished = True
+                break
+            count += 1
+        generation += time.perf_counter() - started
+        started = time.perf_counter()
+        bound_steps(count)
+        bound += time.perf_counter() - started
+    return bound / generation
 
 
 def products_bound(lm: LanguageModel, streams: int, seconds: float = 1.0) -> float:
@@ -180,6 +217,8 @@ def main() -> None:
                 runs.setdefault("fraction_of_step_shape_bound", []).append(achieved * whole / runs["fp32_gflops_at_step_shapes"][-1])
                 runs.setdefault("after_prompt_fraction_of_step_shape_bound", []).append(
                     achieved * after_prompt / runs["fp32_gflops_at_step_shapes"][-1])
+                runs.setdefault("interleaved_fraction_of_step_shape_bound", []).append(
+                    interleaved_fraction(lm, prompt, args.streams, args.stream_tokens, step_shapes(config)))
     median = {key: round(statistics.median(values), 1) for key, values in runs.items()}
     for precision in precisions:
         median[f"{precision}_single_fraction_of_products_bound"] = round(
@@ -197,8 +236,9 @@ def main() -> None:
               "fraction_of_step_shape_bound": round(statistics.median(runs["fraction_of_step_shape_bound"]), 3),
               "fraction_of_square_peak": round(achieved / peak, 3),
               f"fp32_{args.streams}_streams_after_prompt_gflops": round(steady, 1),
-              "after_prompt_fraction_of_step_shape_bound": round(statistics.median(runs["after_prompt_fraction_of_step_shape_bound"]), 3)}
-    for key in ("fraction_of_step_shape_bound", "after_prompt_fraction_of_step_shape_bound"):
+              "after_prompt_fraction_of_step_shape_bound": round(statistics.median(runs["after_prompt_fraction_of_step_shape_bound"]), 3),
+              "interleaved_fraction_of_step_shape_bound": round(statistics.median(runs["interleaved_fraction_of_step_shape_bound"]), 3)}
+    for key in ("fraction_of_step_shape_bound", "after_prompt_fraction_of_step_shape_bound", "interleaved_fraction_of_step_shape_bound"):
         median.pop(key)
     likelihood = None
     if text and args.checkpoint:

@@ -6,7 +6,8 @@
 For a refactor that must not slow decoding down: each tree's ``LanguageModel`` (imported in a subprocess
 with that tree first on ``sys.path``) loads the same random-weight checkpoints and times what a user
 runs: ``lm.generate`` for one stream and ``lm.samples`` for 64 streams, characters per second after the
-first token, plus ``lstmgen --help`` start-up time. The trees take turns within each repeat (so a busy
+first token, plus ``lstmgen --help`` start-up time. ``--wide`` adds a 2x512 model of 17,000 ids (a word model's
+size; its tokens are characters, so its characters per second are tokens per second). The trees take turns within each repeat (so a busy
 machine slows both alike); the JSON has the medians and the ratio of each tree to the first.
 """
 
@@ -24,6 +25,9 @@ import time
 from pathlib import Path
 
 MODELS = {"2x512": dict(embedding_size=64, hidden_size=512, num_layers=2), "small": dict(embedding_size=64, hidden_size=128, num_layers=2)}
+# A word model's size: 17,000 ids (characters standing in for words: decoding's cost depends only on the count).
+WIDE = {"2x512_17000_ids": dict(embedding_size=256, hidden_size=512, num_layers=2)}
+WIDE_VOCABULARY = 17_000
 
 # Run inside each tree's interpreter: prints {"single": chars/s, "batch": chars/s}.
 MEASURE = r"""
@@ -42,20 +46,22 @@ print(json.dumps({"single": speed(1, tokens), "batch": speed(batch, max(tokens /
 """
 
 
-def save_models(directory: Path, tree: str) -> dict[str, Path]:
+def save_models(directory: Path, tree: str, wide: bool = False) -> dict[str, Path]:
     """Random-weight checkpoints, written by the first tree (every tree reads the same files)."""
     code = r"""
 import sys, torch
 from lstmgen import CharTokenizer, ModelConfig, RecurrentLanguageModel, save_checkpoint
-tokenizer = CharTokenizer([chr(ord("!") + i) for i in range(64)] + list("abcdefghij"))
+extra = [chr(0x4E00 + i) for i in range(int(sys.argv[3]))]  # CJK ideographs: more ids, none in the prompt
+tokenizer = CharTokenizer([chr(ord("!") + i) for i in range(64)] + list("abcdefghij") + extra)
 torch.manual_seed(0)
 model = RecurrentLanguageModel(ModelConfig(vocab_size=tokenizer.vocab_size, **eval(sys.argv[2])))
 save_checkpoint(sys.argv[1], model, tokenizer)
 """
     paths = {}
-    for name, shape in MODELS.items():
+    for name, shape in {**MODELS, **(WIDE if wide else {})}.items():
         paths[name] = directory / name
-        subprocess.run([sys.executable, "-c", code, str(paths[name]), repr(shape)], check=True, env=_env(tree))
+        extra = WIDE_VOCABULARY - 74 if name in WIDE else 0
+        subprocess.run([sys.executable, "-c", code, str(paths[name]), repr(shape), str(extra)], check=True, env=_env(tree))
     return paths
 
 
@@ -84,11 +90,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=600, help="characters per single-stream measurement")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--precisions", default="fp32", help="comma-separated decoding precisions to time (fp32, fp16, bf16, int8)")
+    parser.add_argument("--wide", action="store_true", help=f"also a 2x512 model of {WIDE_VOCABULARY:,} ids (a word model's size)")
     args = parser.parse_args()
     trees = dict(item.split("=", 1) for item in args.tree)
     runs: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
     with tempfile.TemporaryDirectory() as scratch:
-        checkpoints = save_models(Path(scratch), next(iter(trees.values())))
+        checkpoints = save_models(Path(scratch), next(iter(trees.values())), args.wide)
         for _ in range(args.repeats):
             for name, tree in trees.items():
                 runs[name].setdefault("help_seconds", []).append(help_seconds(tree))
