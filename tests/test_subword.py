@@ -57,7 +57,8 @@ def test_a_bpe_model_trains_generates_and_reloads(tmp_path):
     records = list(lm.decode("naïve ", max_tokens=30, seed=1))
     text = "".join(r.texts[0] for r in records)
     # A barely trained model may sample byte runs that are no UTF-8 (shown as U+FFFD); the text is what its bytes say.
-    assert text == lm.tokenizer.decode([r.tokens[0] for r in records])
+    # The prompt's last token, " ", was taken back (token healing): the first token repeats it, the text does not.
+    assert " " + text == lm.tokenizer.decode([r.tokens[0] for r in records])
     report = lm.evaluate(TINY_TEXT[-500:])
     assert report.bits_per_character is not None and report.bits_per_character < report.bits  # a token holds several characters
 

@@ -295,6 +295,8 @@ class GenerationConfig(_Config):
     no_repeat_ngram_size: int = knob(0, "never repeat an n-gram of this many tokens", ge=0, hint="0 = off")
     num_beams: int = knob(1, "beam search with this many beams", ge=1, le=MAX_STREAMS, hint=f"1 = sample; at most {MAX_STREAMS:,}")
     length_penalty: float = knob(1.0, "beam search: rank continuations by log-probability / length^this")
+    token_healing: bool = knob(True, "subword models: take back the prompt's last token and start with a token that extends it "
+                                     "(a prompt ending in a space then continues with a word, as the corpus does)")
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):

@@ -72,8 +72,8 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, use_defaults
             default = item.default_factory()
         else:
             default = None
-        if base is bool:
-            options.update(action="store_true", default=(default if use_defaults else None))
+        if base is bool:  # on by default: --name and --no-name
+            options.update(action=argparse.BooleanOptionalAction if default else "store_true", default=(default if use_defaults else None))
         elif base is tuple:
             element = typing_element(cls, item.name)
             if element is float:

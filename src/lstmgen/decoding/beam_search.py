@@ -27,6 +27,7 @@ from ..config import GenerationConfig
 from ..model import RecurrentLanguageModel
 from ..tokenizers import Tokenizer
 from .generation import FINISH_LENGTH, FINISH_STOP
+from .healing import HealedDecoder, heal_prompt
 from .processors import apply_processors, build_processors, needs_history
 from .stepper import Stepper
 
@@ -87,10 +88,12 @@ def beam_search(
     if config.max_tokens == 0:
         return [Hypothesis("", (), 0.0, 0.0)] * config.num_samples
     processors = build_processors(config)  # only the penalties: beam search rejects the sampling options
-    prompt = list(prompt_ids)
+    prompt, healing = heal_prompt(tokenizer, prompt_ids) if config.token_healing else (list(prompt_ids), None)
 
     def continuation(ids: Sequence[int]) -> str:
         decoder = tokenizer.stream_decoder(prompt, prompt_text)
+        if healing is not None:  # the first token repeats the prompt's removed last token: left out of the text
+            decoder = HealedDecoder(decoder, healing.text)
         return "".join(decoder.feed(token) for token in ids)
 
     finished: list[Hypothesis] = []
@@ -106,6 +109,8 @@ def beam_search(
         history = None
         if needs_history(processors):
             history = torch.tensor([prompt + seq for seq in sequences], dtype=torch.long, device=device)
+        if healing is not None and not step:  # the first token must extend the removed one
+            last = healing.constrain(last)
         log_probs = torch.log_softmax(apply_processors(last.float(), processors, history).double(), dim=-1)
         candidates = (scores[:, None] + log_probs).view(-1)  # [K * V]
         top_scores, top_index = candidates.topk(min(2 * beams, candidates.numel()))

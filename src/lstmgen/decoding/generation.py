@@ -23,6 +23,7 @@ from ..config import GenerationConfig
 from ..model import RecurrentLanguageModel
 from ..tokenizers import Tokenizer
 from .choosers import greedy, multinomial
+from .healing import HealedDecoder, Healing, heal_prompt
 from .processors import apply_processors, build_processors, needs_history
 from .stepper import Stepper
 
@@ -94,8 +95,10 @@ class _Texts:
     """
 
     def __init__(self, tokenizer: Tokenizer, prompt_ids: Sequence[int], batch: int, stops: Sequence[str],
-                 prompt_text: str | None = None) -> None:
+                 prompt_text: str | None = None, healing: Healing | None = None) -> None:
         self.decoders = [tokenizer.stream_decoder(prompt_ids, prompt_text) for _ in range(batch)]
+        if healing is not None:  # the first token repeats the prompt's removed last token: left out of the text
+            self.decoders = [HealedDecoder(decoder, healing.text) for decoder in self.decoders]
         self.end = tokenizer.end_of_document  # a sample stops at it (document mode); None otherwise
         self.stops = stops
         self.pending = [""] * batch  # text decoded but held back, per sample
@@ -166,6 +169,9 @@ def decode(
         return
     stepper = Stepper(model, tokenizer.never_generated, fast, precision)
     processors = build_processors(config)
+    healing = None
+    if config.token_healing:  # a subword prompt's last token taken back; the first step must extend it
+        prompt_ids, healing = heal_prompt(tokenizer, prompt_ids)
     logits = stepper.prefill(prompt_ids, batch)  # [B, V]
     history = None
     if needs_history(processors):  # [B, capacity >= P + step], filled as tokens are chosen
@@ -173,14 +179,15 @@ def decode(
         capacity = len(prompt_ids) + min(config.max_tokens, HISTORY_START)
         history = torch.empty(batch, capacity, dtype=torch.long, device=stepper.device)
         history[:, : len(prompt_ids)] = torch.as_tensor(list(prompt_ids), dtype=torch.long)
-    texts = _Texts(tokenizer, prompt_ids, batch, config.stop, prompt_text)
+    texts = _Texts(tokenizer, prompt_ids, batch, config.stop, prompt_text, healing)
     tokens = torch.empty(0, dtype=torch.long)  # the previous step's choice, fed at the start of the next step
     for step in range(config.max_tokens):
         with stepper.inference:  # entered once per step, and left before the record goes to the caller
             if step:
                 logits = stepper.step(tokens)  # [B] -> [B, V]
             seen = None if history is None else history[:, : len(prompt_ids) + step]
-            processed = apply_processors(logits.float(), processors, seen)
+            constrained = healing.constrain(logits) if healing is not None and not step else logits
+            processed = apply_processors(constrained.float(), processors, seen)
             tokens = greedy(processed) if config.greedy else multinomial(processed, generator)  # [B]
             if history is not None:
                 if len(prompt_ids) + step == history.shape[1]:
