@@ -1,7 +1,8 @@
 """Decoding: everything between a trained model and the tokens it writes.
 
     processors.py   logits -> logits transforms in a documented order (SuppressTokens, penalties, temperature, top-k/p, min-p)
-    choosers.py     greedy, multinomial (seeded torch.Generator), the exact large-batch sampler SeqGAN uses
+    choosers.py     greedy, multinomial (seeded torch.Generator; the race or the inverse CDF by size), the sampler SeqGAN uses
+    healing.py      token healing: a subword prompt's last token taken back, the first token made to extend it
     stepper.py      the one place a model is stepped token by token: prefill once, then step (fast LSTM or model.forward)
     fast_lstm.py    the hand-stepped LSTM the stepper uses for LSTM models
     projections.py  its matrix products with the weights in fp32, fp16, bf16 or int8 (--precision)
