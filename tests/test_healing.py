@@ -90,3 +90,20 @@ def test_the_openai_client_gets_the_healed_continuation(bpe_lm):
     # The tokens OpenAI's logprobs list spell the text: the first one without the prompt's space.
     assert "".join(choice.logprobs.tokens) == choice.text and choice.logprobs.text_offset[0] == 0
     assert unhealed.choices[0].text != choice.text
+
+
+def test_the_prefix_search_finds_exactly_the_extensions():
+    from lstmgen.decoding.healing import _ids_starting_with
+
+    class Bytes:  # a tokenizer of these tokens, as far as the search reads one
+        end_of_document = None
+        tokens = [b"a", b"ab", b"\xff", b"\xff\xff", b"\xffa", b"b", b"a\xff", b"", b" ", b" a", b"!"]
+        vocab_size = len(tokens)
+
+        def token_bytes(self, i):
+            return self.tokens[i]
+
+    tokenizer = Bytes()
+    for prefix in (b"a", b"\xff", b"\xff\xff", b" ", b"b", b"c", b"a\xff"):
+        expected = {i for i, token in enumerate(Bytes.tokens) if token.startswith(prefix)}
+        assert set(_ids_starting_with(tokenizer, prefix)) == expected, prefix

@@ -19,7 +19,7 @@ RACE_LIMIT = 512  # probabilities per call up to which multinomial runs the expo
 def multinomial(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """One draw per row from softmax(logits): [B, V] -> [B]; reproducible with a seeded ``generator``.
 
-    Two exact draws, by size (one thread, 2x512 decoding, ``benchmarks/draw_speed.py``):
+    Two exact draws, by size (one thread, ``benchmarks/draw_speed.py``):
 
     * up to ``RACE_LIMIT`` probabilities (one row of a character model), the exponential race: with
       q ~ Exp(1) per id, argmax(p / q) is id k with probability p_k. It is what ``torch.multinomial(p, 1)``
@@ -27,9 +27,9 @@ def multinomial(logits: torch.Tensor, generator: torch.Generator | None = None) 
       it about twice the draw itself;
     * beyond, the inverse CDF: one uniform per row instead of one exponential per id, the one cost that grows
       with B x V (torch's exponential is drawn one value at a time, ~26 ns each here): 64 character streams
-      draw in a quarter of the race's time, a 17,000-word row in a sixth, 64 of them in a tenth. The cumulative sum is taken in
-      float64, so an id keeps its probability however far into a large vocabulary it sits (a float32 sum
-      would round ids below half its ulp, 3e-8, to nothing).
+      draw in a quarter of the race's time, a 17,000-word row in a sixth, 64 of them in a tenth. The
+      cumulative sum is taken in float64, so an id keeps its probability however far into a large vocabulary
+      it sits (a float32 sum would round ids below half its ulp, 3e-8, to nothing).
 
     Probabilities from a softmax are valid unless the logits hold NaN (or every id is -inf), which is checked
     on the result.
