@@ -51,8 +51,9 @@ def save_models(directory: Path, tree: str, wide: bool = False) -> dict[str, Pat
     code = r"""
 import sys, torch
 from lstmgen import CharTokenizer, ModelConfig, RecurrentLanguageModel, save_checkpoint
-extra = [chr(0x4E00 + i) for i in range(int(sys.argv[3]))]  # CJK ideographs: more ids, none in the prompt
-tokenizer = CharTokenizer([chr(ord("!") + i) for i in range(64)] + list("abcdefghij") + extra)
+symbols = [chr(ord("!") + i) for i in range(64)] + list("abcdefghij")
+symbols += [chr(0x4E00 + i) for i in range(int(sys.argv[3]) - len(symbols))]  # CJK ideographs up to that many ids, none in the prompt
+tokenizer = CharTokenizer(symbols)
 torch.manual_seed(0)
 model = RecurrentLanguageModel(ModelConfig(vocab_size=tokenizer.vocab_size, **eval(sys.argv[2])))
 save_checkpoint(sys.argv[1], model, tokenizer)
@@ -60,8 +61,8 @@ save_checkpoint(sys.argv[1], model, tokenizer)
     paths = {}
     for name, shape in {**MODELS, **(WIDE if wide else {})}.items():
         paths[name] = directory / name
-        extra = WIDE_VOCABULARY - 74 if name in WIDE else 0
-        subprocess.run([sys.executable, "-c", code, str(paths[name]), repr(shape), str(extra)], check=True, env=_env(tree))
+        symbols = WIDE_VOCABULARY if name in WIDE else 0  # 0: the 74 symbols alone
+        subprocess.run([sys.executable, "-c", code, str(paths[name]), repr(shape), str(symbols)], check=True, env=_env(tree))
     return paths
 
 
