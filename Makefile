@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 DEMO_OUT := runs/demo
 DEMO_PROMPT := The
 
-.PHONY: install dev test demo clean
+.PHONY: install dev test lint demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ dev: $(VENV)/.dev-installed
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q
+
+# ruff, configured in pyproject.toml: pyflakes, pycodestyle's errors and the import order.
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests stress benchmarks
 
 # About three minutes of training on the embedded default corpus, then samples at four temperatures.
 demo: $(VENV)/.core-installed

@@ -1,4 +1,4 @@
-"""Shared by tests/test_fuzz_*.py: benchmarks/fuzz_inputs.py's properties, run here with a few dozen examples each.
+"""Shared by tests/test_fuzz_*.py: stress/fuzz_inputs.py's properties, run here with a few dozen examples each.
 
 Hypothesis is derandomized here, so ``make test`` draws the same cases every time (the benchmark draws
 new ones from its seed). A case passes when it is accepted with the right result or refused with the
@@ -7,13 +7,9 @@ documented error; a traceback, a hang or a wrong result fails the test with the 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from hypothesis import HealthCheck, settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import fuzz_inputs  # noqa: E402  (benchmarks/ is not a package)
+import fuzz_inputs  # stress/ is on pytest's pythonpath (pyproject.toml)
 
 
 def bounded(examples: int):

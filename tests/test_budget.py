@@ -1,4 +1,4 @@
-"""The budget-aware default (lstmgen.budget): what it chooses for a limit, that explicit settings win, and that
+"""The budget-aware default (lstmgen.training.budget): what it chooses for a limit, that explicit settings win, and that
 a run reports the plan it trained with."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from lstmgen import LanguageModel, train
-from lstmgen.budget import (
+from lstmgen.config import ModelConfig, TrainConfig
+from lstmgen.training.budget import (
     CHARACTER_WEIGHT_DECAY,
     TOKENS_PER_MULTIPLY_ADD,
     WORD_RECIPE_MODEL,
@@ -18,7 +19,6 @@ from lstmgen.budget import (
     plan_default,
     word_dropout_for,
 )
-from lstmgen.config import ModelConfig, TrainConfig
 
 CPU = torch.device("cpu")
 TOKENS = np.random.default_rng(0).integers(0, 60, size=200_000)

@@ -15,15 +15,16 @@ import struct
 
 import pytest
 import torch
-from hangs import within
 from safetensors.torch import load_file, save_file
 
 import lstmgen.checkpoint as checkpoint_module
-import lstmgen.durable as durable
+import lstmgen.system.durable as durable
+from hangs import within
 from lstmgen import CheckpointError, LanguageModel, load_checkpoint, save_checkpoint
 from lstmgen.checkpoint import MAX_PARAMETERS, expected_tensors, parameter_count, write_manifest
 from lstmgen.config import ModelConfig
 from lstmgen.tokenizers import CharTokenizer
+from lstmgen.training.state import check_trainer_state
 
 
 @pytest.mark.parametrize("tie", [False, True])
@@ -117,7 +118,7 @@ def test_a_malicious_pickle_never_runs(tiny_run, tmp_path):
         torch.save(evil, path / "trainer_state.pt")
         write_manifest(path)  # the manifest agrees: what stops it is weights_only, not a hash
         with pytest.raises(CheckpointError, match="trainer_state.pt is corrupt or holds unsafe objects"):
-            load_checkpoint(path, with_trainer_state=True)
+            load_checkpoint(path, state_check=check_trainer_state)
         assert not proof.exists()
 
 
@@ -142,7 +143,7 @@ def test_trainer_state_is_loaded_onto_the_cpu_safely(tiny_run, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(torch, "load", spy)
-    state = load_checkpoint(tiny_run, with_trainer_state=True, prefer="last").trainer_state
+    state = load_checkpoint(tiny_run, state_check=check_trainer_state, prefer="last").trainer_state
     assert calls and all(call.get("map_location") == "cpu" and call.get("weights_only") is True for call in calls)
     assert all(s.device.type == "cpu" for s in state["recurrent_state"])
 
@@ -232,7 +233,7 @@ def test_a_trainer_state_with_wrong_contents_is_a_checkpoint_error(tiny_run, tmp
     torch.save(broken, path / "trainer_state.pt")
     write_manifest(path)
     with pytest.raises(CheckpointError, match=rf"trainer_state.pt.*{message}"):
-        load_checkpoint(path, with_trainer_state=True)
+        load_checkpoint(path, state_check=check_trainer_state)
 
 
 @pytest.mark.parametrize("lines, message", [
@@ -292,7 +293,7 @@ def test_a_file_that_is_not_a_regular_file_is_refused_without_hanging(tiny_run, 
         os.symlink(special, path / name)
     kind = {"fifo": "a FIFO", "directory": "a directory"}.get(special, "a character device")
     with within(10), pytest.raises(CheckpointError, match=rf"{name} .*is {kind}"):
-        load_checkpoint(path, with_trainer_state=True)
+        load_checkpoint(path, state_check=check_trainer_state)
 
 
 def test_a_symlink_to_a_regular_file_is_followed(tiny_run, tmp_path):
@@ -368,9 +369,9 @@ def test_the_manifest_lists_every_file_and_old_checkpoints_load_unverified(tiny_
     path = _copy(tiny_run, tmp_path, "last")
     manifest = json.loads((path / "manifest.json").read_text())
     assert set(manifest["files"]) == {"config.json", "tokenizer.json", "model.safetensors", "trainer_state.pt", "metrics.jsonl"}
-    expected = load_checkpoint(path, with_trainer_state=True).model.state_dict()
+    expected = load_checkpoint(path, state_check=check_trainer_state).model.state_dict()
     (path / "manifest.json").unlink()
-    legacy = load_checkpoint(path, with_trainer_state=True)
+    legacy = load_checkpoint(path, state_check=check_trainer_state)
     assert all(torch.equal(legacy.model.state_dict()[name], value) for name, value in expected.items())
     (path / "manifest.json").write_text("{}")
     with pytest.raises(CheckpointError, match="manifest.json is corrupt"):
@@ -381,7 +382,7 @@ def test_a_file_added_after_writing_is_refused(tiny_run, tmp_path):
     path = _copy(tiny_run, tmp_path)  # best/ has no trainer state
     shutil.copyfile(tiny_run / "last" / "trainer_state.pt", path / "trainer_state.pt")
     with pytest.raises(CheckpointError, match="trainer_state.pt is not listed in manifest.json"):
-        load_checkpoint(path, with_trainer_state=True)
+        load_checkpoint(path, state_check=check_trainer_state)
 
 
 # ----- 8. a checkpoint's recorded paths are never followed -------------------------------------------------
@@ -395,7 +396,7 @@ def test_loading_opens_nothing_outside_the_checkpoint(tiny_run, tmp_path, monkey
     monkeypatch.setattr("builtins.open", lambda file, *args, **kwargs: opened.append(str(file)) or real_open(file, *args, **kwargs))
     monkeypatch.setattr(os, "open", lambda file, *args, **kwargs: opened.append(str(file)) or real_os_open(file, *args, **kwargs))
     with within(10):
-        load_checkpoint(path, with_trainer_state=True)
+        load_checkpoint(path, state_check=check_trainer_state)
     assert opened and all(os.path.dirname(name) == str(path) for name in opened), opened
 
 
@@ -404,9 +405,9 @@ def _disk_full(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-@pytest.mark.parametrize("writer", ["lstmgen.checkpoint.save_file", "torch.save", "lstmgen.durable.write_file"])
+@pytest.mark.parametrize("writer", ["lstmgen.checkpoint.save_file", "torch.save", "lstmgen.system.durable.write_file"])
 def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(tiny_run, tmp_path, monkeypatch, writer):
-    checkpoint = load_checkpoint(tiny_run, with_trainer_state=True, prefer="last")
+    checkpoint = load_checkpoint(tiny_run, state_check=check_trainer_state, prefer="last")
     target = tmp_path / "run" / "last"
     save_checkpoint(target, checkpoint.model, checkpoint.tokenizer, checkpoint.train_config, checkpoint.trainer_state,
                     checkpoint.metrics, checkpoint.extra)
@@ -420,12 +421,12 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(tiny_run
     assert {path.name: path.read_bytes() for path in target.iterdir()} == before
     assert [path.name for path in target.parent.iterdir()] == ["last"]  # no staging directory left
     monkeypatch.undo()
-    load_checkpoint(target, with_trainer_state=True)
+    load_checkpoint(target, state_check=check_trainer_state)
 
 
 def test_a_file_size_limit_from_the_os_is_a_clear_error(tiny_run, tmp_path):
     """A real failure from the kernel (EFBIG under RLIMIT_FSIZE) through safetensors' Rust and torch's C++ writers."""
-    checkpoint = load_checkpoint(tiny_run, with_trainer_state=True, prefer="last")
+    checkpoint = load_checkpoint(tiny_run, state_check=check_trainer_state, prefer="last")
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing us
     resource.setrlimit(resource.RLIMIT_FSIZE, (8192, hard))
@@ -441,7 +442,7 @@ def test_a_file_size_limit_from_the_os_is_a_clear_error(tiny_run, tmp_path):
 def test_every_file_and_directory_is_fsynced(tiny_run, tmp_path, monkeypatch):
     if not os.path.isdir("/proc/self/fd"):
         pytest.skip("needs /proc to name the descriptors")
-    checkpoint = load_checkpoint(tiny_run, with_trainer_state=True, prefer="last")
+    checkpoint = load_checkpoint(tiny_run, state_check=check_trainer_state, prefer="last")
     synced = []
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real(fd))

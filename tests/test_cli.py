@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_TEXT
 
+from conftest import TINY_TEXT
 from lstmgen.cli import main
 
 
@@ -112,6 +112,20 @@ def test_help_imports_neither_torch_nor_the_commands():
     result = subprocess.run([sys.executable, "-c", code.replace("['--help']", "['train', '--help']").replace(".format_help()", "")],
                             capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "['lstmgen.cli.flags', 'lstmgen.cli.train']"  # only the command asked about, and no torch
+    result = subprocess.run([sys.executable, "-c", code.replace("['--help']", "['prepare', '--help']").replace(".format_help()", "")],
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert "torch" not in result.stdout  # lstmgen prepare tokenizes without torch
+
+
+def test_prepare_runs_without_torch(tmp_path):
+    """``lstmgen prepare`` (the data stage) never imports torch: run with torch made unimportable."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    code = ("import sys; sys.modules['torch'] = None; from lstmgen.cli import main; "
+            f"sys.exit(main(['prepare', {str(corpus)!r}, '--out', {str(tmp_path / 'store')!r}, '--no-progress']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "store" / "tokens.bin").exists()
 
 
 def test_every_config_field_is_a_flag():

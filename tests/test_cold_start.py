@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from lstmgen import LanguageModel, TrainConfig, train
-from lstmgen.evaluation import evaluate, line_start_positions
+from lstmgen.evaluation.static import evaluate, line_start_positions
 
 QUIET = dict(progress=False, log=lambda line: None)
 
@@ -115,7 +115,7 @@ def test_every_evaluation_reports_cold_start(tiny_run, tiny_text, capsys):
 
 def test_state_resets_follow_the_probability_and_the_seed(tmp_path, tiny_model):
     from lstmgen.tokenizers import CharTokenizer
-    from lstmgen.training import Trainer
+    from lstmgen.training.trainer import Trainer
 
     text = "abcdefgh" * 200
     tokenizer = CharTokenizer.fit(text)

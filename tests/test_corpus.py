@@ -3,10 +3,10 @@ import io
 import os
 
 import pytest
-from hangs import within
 
-from lstmgen import corpus as corpus_module
-from lstmgen.corpus import (
+import lstmgen.data.corpus as corpus_module
+from hangs import within
+from lstmgen.data.corpus import (
     CorpusError,
     NamedCorpus,
     Source,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from lstmgen.data import BatchIterator, DataError, split_contiguous
+from lstmgen.data.batches import BatchIterator, DataError, split_contiguous
 
 
 def test_split_is_contiguous_last_ten_percent():

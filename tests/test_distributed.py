@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_TEXT
 
+from conftest import TINY_TEXT
 from lstmgen import load_checkpoint
+from lstmgen.training.state import check_trainer_state
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +81,7 @@ def test_two_ranks_train_exactly_as_one_process(corpus, tmp_path):
     assert result.stdout.count("best validation") == 1  # only the first process speaks
     _assert_close(_weights(one), _weights(two))
     assert _best(two) == pytest.approx(_best(one), abs=1e-6)  # the sharded validation pass sums to the same figure
-    state = load_checkpoint(two, with_trainer_state=True, prefer="last").trainer_state
+    state = load_checkpoint(two, state_check=check_trainer_state, prefer="last").trainer_state
     assert [tuple(s.shape) for s in state["recurrent_state"]] == [(1, 4, 32)] * 2  # every stream, gathered
     assert load_checkpoint(two).extra["world_size"] == 2
 
@@ -135,7 +136,7 @@ def test_a_killed_rank_ends_the_job_with_an_error_in_bounded_time(corpus, tmp_pa
 
 
 def test_a_run_directory_in_use_stops_the_job_at_once(corpus, tmp_path):
-    from lstmgen.runlock import RunLock
+    from lstmgen.system.run_directory import RunLock
 
     out = tmp_path / "busy"
     with RunLock(out):  # another job's live run

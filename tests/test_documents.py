@@ -1,4 +1,4 @@
-"""lstmgen.documents and document mode end to end: documents end with a token where generation stops."""
+"""lstmgen.data.documents and document mode end to end: documents end with a token where generation stops."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import re
 import pytest
 
 from lstmgen import LanguageModel, train
-from lstmgen.corpus import text_source
-from lstmgen.documents import END, DocumentSplitter
-from lstmgen.store import prepare
+from lstmgen.data.corpus import text_source
+from lstmgen.data.documents import END, DocumentSplitter
+from lstmgen.data.store import prepare
 
 QUIET = dict(progress=False, log=lambda line: None)
 
@@ -84,14 +84,14 @@ def test_generation_stops_at_the_end_of_a_document(tmp_path):
     found = lm.beam_search("cy:", max_tokens=60, num_beams=3)
     assert found[0].finish_reason == "stop" and found[0].text.strip() in {"good day", "what news", "go now"}
     # The sweep and the server read the same records: samples end with their documents.
-    from lstmgen.sweep import temperature_sweep
+    from lstmgen.evaluation.sweep import temperature_sweep
 
     study = temperature_sweep(lm, [0.5, 1.0], length=100, num_samples=3, seed=2)
     assert all(len(sample) < 100 for row in study["rows"] for sample in row["samples"])
     import httpx
-    from server_harness import ThreadedServer
 
     from lstmgen.server import create_app
+    from server_harness import ThreadedServer
 
     with ThreadedServer(create_app(lm)) as server:
         body = httpx.post(server.url + "/v1/completions", json={"prompt": "ann:", "max_tokens": 100, "n": 3, "temperature": 0.5,

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lstmgen.evaluation import evaluate
+from lstmgen.evaluation.static import evaluate
 
 
 def test_full_pass_matches_a_direct_computation(tiny_model):

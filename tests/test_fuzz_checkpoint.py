@@ -1,4 +1,4 @@
-"""Checkpoint loading fuzzed (benchmarks/fuzz_inputs.py, bounded): every file truncated and byte-flipped at random
+"""Checkpoint loading fuzzed (stress/fuzz_inputs.py, bounded): every file truncated and byte-flipped at random
 offsets, absurd config.json values, random structure in tokenizer.json / metrics.jsonl / trainer-state entries,
 pickles that would create a file, and special files in place of every file.
 
@@ -8,9 +8,10 @@ With the manifest, any change of any file must be refused; whatever loads must b
 from __future__ import annotations
 
 import pytest
-from fuzzing import assert_passes, bounded, fuzz_inputs
 from hypothesis import given
 from hypothesis import strategies as st
+
+from fuzzing import assert_passes, bounded, fuzz_inputs
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def legacy(tiny_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def train_tokens(tiny_run):
-    from lstmgen.store import TokenStore
+    from lstmgen.data.store import TokenStore
 
     return TokenStore.open(tiny_run / "data").train
 

@@ -4,8 +4,9 @@ names) and error handlers: only CorpusError, and every reader (a file, its block
 from __future__ import annotations
 
 import pytest
-from fuzzing import assert_passes, bounded, fuzz_inputs
 from hypothesis import given
+
+from fuzzing import assert_passes, bounded, fuzz_inputs
 
 
 @pytest.fixture(scope="module")

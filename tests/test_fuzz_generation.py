@@ -1,4 +1,4 @@
-"""Prompts and generation settings fuzzed (benchmarks/fuzz_inputs.py, bounded): empty prompts, unknown symbols,
+"""Prompts and generation settings fuzzed (stress/fuzz_inputs.py, bounded): empty prompts, unknown symbols,
 lone surrogates, long prompts, and up to three GenerationConfig fields at a time set to edge values (0, -1,
 10**7, 10**30, NaN, infinities, 1e-45, 5e-324, empty stop strings) through LanguageModel. Each is refused with
 the documented error or generates right (as many samples as asked, no more tokens than max_tokens, no stop
@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from fuzzing import assert_passes, bounded, fuzz_inputs
 from hypothesis import given
+
+from fuzzing import assert_passes, bounded, fuzz_inputs
 
 
 @pytest.fixture(scope="module")

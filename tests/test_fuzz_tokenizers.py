@@ -1,10 +1,11 @@
 """Tokenizers on arbitrary Unicode (lone surrogates included), every kind: the round trip holds, and nothing
-but the documented TokenizerError is raised (benchmarks/fuzz_inputs.py, bounded)."""
+but the documented TokenizerError is raised (stress/fuzz_inputs.py, bounded)."""
 
 from __future__ import annotations
 
-from fuzzing import assert_passes, bounded, fuzz_inputs
 from hypothesis import given
+
+from fuzzing import assert_passes, bounded, fuzz_inputs
 
 
 @bounded(300)

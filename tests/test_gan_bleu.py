@@ -10,7 +10,7 @@ pytest.importorskip("nltk")
 
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu  # noqa: E402
 
-from lstmgen.gan.bleu import ReferenceIndex, bleu, self_bleu, uniform_weights  # noqa: E402
+from lstmgen.evaluation.bleu import ReferenceIndex, bleu, self_bleu, uniform_weights  # noqa: E402
 
 SENTENCE = "a man riding a wave on top of a surfboard .".split()
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import shared_file
 
+from conftest import shared_file
 from lstmgen.cli import main
 
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_model
 
+from conftest import make_tiny_model
 from lstmgen.gan.curve import at_temperature, caccia_scalar, compare, matched, plot_panels, spread, sweep, verdict
 from lstmgen.gan.diagnostics import ranks, spearman
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from conftest import shared_file
 
+from conftest import shared_file
+from lstmgen.evaluation.measures import mean_and_error
 from lstmgen.gan.oracle import ORACLE_ARRAYS, load_oracle, oracle_model, read_oracle_arrays
 from lstmgen.gan.sequences import sample_sequences, sequence_nll
-from lstmgen.metrics import mean_and_error
 
 
 def reference_step(arrays: dict[str, np.ndarray], token: int, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

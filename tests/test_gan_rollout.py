@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_tiny_model
 
+from conftest import make_tiny_model
 from lstmgen.gan.rollout import policy_gradient_loss, prefix_states, rollout_rewards
 from lstmgen.gan.sequences import start_inputs
 from lstmgen.model import RecurrentLanguageModel

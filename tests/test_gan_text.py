@@ -11,8 +11,8 @@ from lstmgen.gan.language_scores import lm_score, reverse_lm_score
 from lstmgen.gan.sequences import mle_epoch
 from lstmgen.gan.text import corpus_sequences, decode_texts, decode_words, load_sequences, save_sequences
 from lstmgen.gan.trainer import new_generator
-from lstmgen.optimizers import make_optimizer
 from lstmgen.tokenizers import CharTokenizer, TokenizerError, WordTokenizer
+from lstmgen.training.optimizers import make_optimizer
 
 LINES = "".join(f"line {i:03d} says hello\n" for i in range(100))
 

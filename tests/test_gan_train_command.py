@@ -10,7 +10,8 @@ import torch
 
 from lstmgen import load_checkpoint
 from lstmgen.cli import main
-from lstmgen.runlock import RunLock
+from lstmgen.gan.state import check_gan_state
+from lstmgen.system.run_directory import RunLock
 
 SMALL = ["--sequence-length", "24", "--set", "eval_interval=2", "--set", "adversarial_batch_size=32", "--set", "d_samples=64",
          "--set", "d_holdout=8", "--threads", "1", "--no-progress"]
@@ -46,8 +47,8 @@ def test_resume_gives_the_uninterrupted_result(tiny_run, tiny_file, tmp_path):
     assert main(["gan", "train", *common, "--out", str(tmp_path / "split"), "--rounds", "2"]) == 0
     assert main(["gan", "train", "--resume", str(tmp_path / "split"), "--rounds", "4", "--no-report", "--no-progress"]) == 0
     for seed_dir in ("", "seeds/2"):
-        whole = load_checkpoint(tmp_path / "whole" / seed_dir, prefer="last", with_trainer_state=True)
-        split = load_checkpoint(tmp_path / "split" / seed_dir, prefer="last", with_trainer_state=True)
+        whole = load_checkpoint(tmp_path / "whole" / seed_dir, prefer="last", state_check=check_gan_state)
+        split = load_checkpoint(tmp_path / "split" / seed_dir, prefer="last", state_check=check_gan_state)
         for (name, a), b in zip(whole.model.state_dict().items(), split.model.state_dict().values()):
             torch.testing.assert_close(a, b, msg=f"{seed_dir} {name}")
         for a, b in zip(whole.trainer_state["discriminator"].values(), split.trainer_state["discriminator"].values()):

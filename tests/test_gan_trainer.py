@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-from conftest import make_tiny_model
 
+from conftest import make_tiny_model
 from lstmgen import load_checkpoint
 from lstmgen.config import ConfigError
 from lstmgen.gan.config import GanConfig

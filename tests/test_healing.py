@@ -7,11 +7,11 @@ import pytest
 pytest.importorskip("tokenizers", reason="the bpe and unigram tokenizers need the subword extra: pip install 'lstmgen[subword]'")
 
 import torch  # noqa: E402
-from test_cold_start import QUIET, RECORDS  # noqa: E402
 
 from lstmgen import LanguageModel, train  # noqa: E402
 from lstmgen.decoding.healing import heal_prompt  # noqa: E402
 from lstmgen.tokenizers import CharTokenizer  # noqa: E402
+from test_cold_start import QUIET, RECORDS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +76,9 @@ def test_beam_search_heals_too(bpe_lm):
 
 def test_the_openai_client_gets_the_healed_continuation(bpe_lm):
     import openai
-    from server_harness import ThreadedServer
 
     from lstmgen.server import create_app
+    from server_harness import ThreadedServer
 
     with ThreadedServer(create_app(bpe_lm)) as server:
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="not-needed", max_retries=0, timeout=60)

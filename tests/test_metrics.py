@@ -1,11 +1,11 @@
-"""lstmgen.metrics: units, entropy, the diversity of text, the standard error."""
+"""lstmgen.evaluation.measures: units, entropy, the diversity of text, the standard error."""
 
 import math
 
 import pytest
 import torch
 
-from lstmgen.metrics import ColdStart, LossReport, distinct_n, entropy_bits, known_word_share, mean_and_error, repetition_rate, words
+from lstmgen.evaluation.measures import ColdStart, LossReport, distinct_n, entropy_bits, known_word_share, mean_and_error, repetition_rate, words
 
 
 def reweight(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -1,12 +1,13 @@
-"""lstmgen.pipeline: train() from a corpus to a run directory, for every tokenizer and cell."""
+"""lstmgen.training.pipeline: train() from a corpus to a run directory, for every tokenizer and cell."""
 
 import json
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
 
+from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
 from lstmgen import ConfigError, LanguageModel, train
+from lstmgen.training.state import check_trainer_state
 
 QUIET = dict(progress=False, log=lambda line: None)
 
@@ -73,7 +74,7 @@ def test_fine_tuning_starts_from_a_models_weights_with_a_fresh_optimizer(tmp_pat
     source = load_checkpoint(tiny_run)
     result = train([str(new)], out_dir=tmp_path / "tuned", init_from=tiny_run, max_steps=10, eval_interval=10, batch_size=4,
                    seq_length=16, sample_length=0, threads=1, **QUIET)
-    tuned = load_checkpoint(tmp_path / "tuned", with_trainer_state=True, prefer="last")
+    tuned = load_checkpoint(tmp_path / "tuned", state_check=check_trainer_state, prefer="last")
     assert result.steps == 10 and tuned.trainer_state["step"] == 10  # its own run: the step starts at 0
     assert tuned.tokenizer.to_dict() == source.tokenizer.to_dict() and tuned.model.config == source.model.config
     assert tuned.extra["data"]["init_from"] == str(source.path)

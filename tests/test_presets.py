@@ -1,8 +1,8 @@
 import pytest
-from conftest import TINY_TEXT
 
+from conftest import TINY_TEXT
 from lstmgen import LanguageModel, ModelConfig, TrainConfig, train
-from lstmgen.presets import PRESETS, get_preset
+from lstmgen.training.presets import PRESETS, get_preset
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -85,7 +85,7 @@ def test_evaluation_of_a_large_vocabulary_builds_bounded_logits_and_the_same_fig
     """A 50,000-symbol char corpus peaked at 6.9 GB in evaluation ([16, 256, V] and [256, 39, V] logits)."""
     import numpy as np
 
-    from lstmgen import evaluation
+    import lstmgen.evaluation.static as evaluation
 
     monkeypatch.setattr(evaluation, "EVALUATION_LOGITS", 1 << 18)  # the same rule at a size a test can afford
     model = tiny_model(vocab_size=5_000, embedding_size=4, hidden_size=4, num_layers=1)

@@ -1,4 +1,4 @@
-"""lstmgen.divergence: a non-finite loss or gradient never reaches the weights, best/, or a checkpoint."""
+"""lstmgen.training.divergence: a non-finite loss or gradient never reaches the weights, best/, or a checkpoint."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lstmgen.divergence import DivergenceError, DivergenceGuard, is_finite_step, is_improvement
+from lstmgen.training.divergence import DivergenceError, DivergenceGuard, is_finite_step, is_improvement
 
 
 def _toy():

@@ -1,4 +1,4 @@
-"""Every crash point leaves a resumable run (lstmgen.recovery, and the swap in lstmgen.checkpoint).
+"""Every crash point leaves a resumable run (lstmgen.training.recovery, and the swap in lstmgen.checkpoint).
 
 A kill is simulated in a forked child: at the chosen point it calls ``os._exit``, which, like SIGKILL, runs
 no ``finally`` block, no cleanup and no flush. The child's writes are real writes to the real directory.
@@ -15,14 +15,14 @@ import traceback
 
 import pytest
 import torch
-from conftest import TINY_TEXT
 
 import lstmgen.checkpoint as checkpoint_module
-import lstmgen.durable as durable
+import lstmgen.system.durable as durable
+from conftest import TINY_TEXT
 from lstmgen import load_checkpoint, save_checkpoint, train
 from lstmgen.checkpoint import is_complete
-from lstmgen.recovery import recover_run_directory
 from lstmgen.tokenizers import CharTokenizer
+from lstmgen.training.recovery import recover_run_directory
 
 KILLED = 137
 QUIET = dict(progress=False, log=lambda line: None)
@@ -167,7 +167,7 @@ def _kill_when(monkeypatch, predicate):
             os._exit(KILLED)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr("lstmgen.training.save_checkpoint", save)
+    monkeypatch.setattr("lstmgen.training.trainer.save_checkpoint", save)
 
 
 def _steps(path):

@@ -1,4 +1,4 @@
-"""lstmgen.runlock: one process per run directory, tested with real processes."""
+"""lstmgen.system.run_directory: one process per run directory, tested with real processes."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from lstmgen.runlock import RunLock, RunLockError, hold_run_lock
+from lstmgen.system.run_directory import RunLock, RunLockError, hold_run_lock
 
 SOURCE = str(Path(__file__).resolve().parents[1] / "src")
 HOLDER = """
 import sys, time
-from lstmgen.runlock import RunLock, RunLockError
+from lstmgen.system.run_directory import RunLock, RunLockError
 lock = RunLock(sys.argv[1])
 try:
     lock.acquire()

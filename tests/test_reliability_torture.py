@@ -1,19 +1,15 @@
-"""A bounded crash torture (benchmarks/crash_torture.py's machinery): the real `lstmgen train` CLI killed with SIGKILL
+"""A bounded crash torture (stress/crash_torture.py's machinery): the real `lstmgen train` CLI killed with SIGKILL
 at five moments, one of each kind that once broke a run, restarted each time, ends bit-identical to a run never killed.
 
-The pipeline takes the run lock and repairs the run directory at every start (lstmgen.pipeline); see
+The pipeline takes the run lock and repairs the run directory at every start (lstmgen.training.pipeline); see
 docs/reliability.md, "Crash and resume".
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import crash_torture  # noqa: E402  (benchmarks/ is not a package)
+import crash_torture  # stress/ is on pytest's pythonpath (pyproject.toml)
 
 EVENTS = ["step:5",             # before the first checkpoint: the run starts again from scratch
           "in_write:2",         # inside the second checkpoint write (after its staging directory appeared)
@@ -40,7 +36,6 @@ def test_the_comparison_sees_a_difference(tmp_path, tiny_run):
     import shutil
 
     from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
-
     from lstmgen import train
 
     train(text=TINY_TEXT, out_dir=tmp_path / "other", model=TINY_MODEL, progress=False, log=lambda line: None,

@@ -21,7 +21,8 @@ import torch
 from lstmgen import train
 from lstmgen.checkpoint import load_checkpoint, write_manifest
 from lstmgen.config import ConfigError
-from lstmgen.divergence import DivergenceError
+from lstmgen.training.divergence import DivergenceError
+from lstmgen.training.state import check_trainer_state
 
 SOURCE = str(Path(__file__).resolve().parents[1] / "src")
 TEXT = "the quick brown fox jumps over the lazy dog. a stitch in time saves nine.\n" * 40
@@ -33,7 +34,7 @@ FLAGS = ["--preset", "small", "--batch-size", "4", "--seq-length", "16", "--eval
 # `lstmgen train` with a pause after every step, printing STEP n, so that the run stays live for the test.
 SLOW_TRAIN = """
 import sys, time
-import lstmgen.training as training
+import lstmgen.training.trainer as training
 real = training.Trainer.train_step
 def train_step(self):
     loss = real(self)
@@ -192,7 +193,7 @@ def test_a_diverging_run_never_saves_a_non_finite_best(tmp_path, optimizer, rate
 
 
 def test_a_non_finite_step_is_skipped_rolled_back_and_the_lower_rate_survives_resume(tmp_path, monkeypatch):
-    import lstmgen.training as training
+    import lstmgen.training.trainer as training
 
     real = training.F.cross_entropy
     poisoned = {13}  # the step (1-based) whose loss is NaN
@@ -220,7 +221,7 @@ def test_a_non_finite_step_is_skipped_rolled_back_and_the_lower_rate_survives_re
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert "skipped_steps" not in records[0] and records[1]["skipped_steps"] == 1
     assert records[0]["learning_rate"] == SETTINGS["learning_rate"] and records[1]["learning_rate"] == SETTINGS["learning_rate"] / 2
-    state = load_checkpoint(run, prefer="last", with_trainer_state=True).trainer_state
+    state = load_checkpoint(run, prefer="last", state_check=check_trainer_state).trainer_state
     assert state["divergence"]["learning_rate_scale"] == 0.5
     resumed = train(resume=run, max_steps=21, progress=False, log=_quiet)
     assert resumed.history[-1]["learning_rate"] == SETTINGS["learning_rate"] / 2

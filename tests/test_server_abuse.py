@@ -16,10 +16,10 @@ import time
 import httpx
 import openai
 import pytest
-from server_harness import ServeProcess, ThreadedServer
 
 from lstmgen import LanguageModel
 from lstmgen.server import ServerLimits, create_app
+from server_harness import ServeProcess, ThreadedServer
 
 PROMPT = "the quick "
 

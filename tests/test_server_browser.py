@@ -11,10 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_harness import ThreadedServer
 
 from lstmgen import LanguageModel
 from lstmgen.server import create_app
+from server_harness import ThreadedServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

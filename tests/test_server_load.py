@@ -11,6 +11,7 @@ import json
 
 import httpx
 import pytest
+
 from server_harness import ServeProcess
 
 REQUESTS = 200

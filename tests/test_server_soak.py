@@ -1,4 +1,4 @@
-"""A bounded soak of `lstmgen serve`: benchmarks/server_soak.py's machinery with a few hundred requests.
+"""A bounded soak of `lstmgen serve`: stress/server_soak.py's machinery with a few hundred requests.
 
 The same seeded plan (a quarter malformed: random JSON, wrong types, NaN and huge numbers, 5 MB bodies,
 wrong content types, lone surrogates, absurd settings; streams cancelled and read slowly) at 20 at a time.
@@ -8,14 +8,10 @@ answered. Memory is not judged here: a few hundred requests are the allocator's 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-from server_harness import ServeProcess
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import server_soak  # noqa: E402  (benchmarks/ is not a package)
+import server_soak  # stress/ is on pytest's pythonpath (pyproject.toml)
+from server_harness import ServeProcess
 
 REQUESTS = 300
 CONCURRENCY = 20

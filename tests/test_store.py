@@ -1,4 +1,4 @@
-"""lstmgen.store: the token store a corpus is prepared into, streamed in blocks and memory-mapped."""
+"""lstmgen.data.store: the token store a corpus is prepared into, streamed in blocks and memory-mapped."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
 
-import lstmgen.corpus as corpus_module
+import lstmgen.data.corpus as corpus_module
+from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
 from lstmgen import ConfigError, LanguageModel, train
 from lstmgen.cli import main
-from lstmgen.corpus import CorpusError, Source, resolve_sources, text_source
-from lstmgen.data import BatchIterator, split_contiguous
-from lstmgen.store import StoreError, TokenStore, prepare, smallest_dtype
+from lstmgen.data.batches import BatchIterator, split_contiguous
+from lstmgen.data.corpus import CorpusError, Source, resolve_sources, text_source
+from lstmgen.data.store import StoreError, TokenStore, prepare, smallest_dtype
 from lstmgen.tokenizers import fit_tokenizer
 
 QUIET = dict(progress=False, log=lambda line: None)
@@ -23,7 +23,7 @@ QUIET = dict(progress=False, log=lambda line: None)
 def small_blocks(monkeypatch):
     """Blocks of 64 bytes, so a tiny corpus crosses many block boundaries (and words, and UTF-8 characters)."""
     original = corpus_module.iter_blocks
-    monkeypatch.setattr("lstmgen.store.iter_blocks", lambda source, errors="strict", block=64: original(source, errors, 64))
+    monkeypatch.setattr("lstmgen.data.store.iter_blocks", lambda source, errors="strict", block=64: original(source, errors, 64))
 
 
 @pytest.mark.parametrize("kind", ["char", "word", "byte"])

@@ -1,4 +1,4 @@
-"""lstmgen.subword: byte-level BPE and unigram tokenizers learned with Hugging Face tokenizers."""
+"""lstmgen.tokenizers.subword: byte-level BPE and unigram tokenizers learned with Hugging Face tokenizers."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pytest
 pytest.importorskip("tokenizers", reason="the bpe and unigram tokenizers need the subword extra: pip install 'lstmgen[subword]'")
 
 import tokenizers  # noqa: E402
-from conftest import TINY_TEXT  # noqa: E402
 
+from conftest import TINY_TEXT  # noqa: E402
 from lstmgen import LanguageModel, train  # noqa: E402
-from lstmgen.subword import byte_alphabet  # noqa: E402
 from lstmgen.tokenizers import fit_vocabulary, tokenizer_from_dict  # noqa: E402
+from lstmgen.tokenizers.subword import byte_alphabet  # noqa: E402
 
 QUIET = dict(progress=False, log=lambda line: None)
 HARD = "naïve café — 東京 🎉 über Ærø\u00a0x\ttab"

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lstmgen.cli import main
-from lstmgen.sweep import temperature_sweep
+from lstmgen.evaluation.sweep import temperature_sweep
 
 
 def _direct(lm, prompt, samples, temperature):

@@ -5,10 +5,11 @@ import signal
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
 
-from lstmgen import ConfigError, LanguageModel, TrainConfig, load_checkpoint, runtime, train
-from lstmgen.training import learning_rate
+import lstmgen.system.runtime as runtime
+from conftest import TINY_MODEL, TINY_SETTINGS, TINY_TEXT
+from lstmgen import ConfigError, LanguageModel, TrainConfig, load_checkpoint, train
+from lstmgen.training.trainer import learning_rate
 
 QUIET = dict(progress=False, log=lambda line: None)
 
@@ -91,7 +92,7 @@ def test_learning_rate_schedule():
 
 
 def test_planned_steps():
-    from lstmgen.training import planned_steps
+    from lstmgen.training.trainer import planned_steps
 
     assert planned_steps(TrainConfig(max_steps=7), 100) == 7
     assert planned_steps(TrainConfig(max_epochs=1.5), 100) == 150
@@ -129,7 +130,7 @@ def test_bf16_trains_on_a_cpu(tmp_path):
 def test_devices_are_validated():
     with pytest.raises(ConfigError, match="device must be"):
         TrainConfig(device="tpu")
-    from lstmgen.runtime import resolve_device
+    from lstmgen.system.runtime import resolve_device
 
     if not torch.backends.mps.is_available():
         with pytest.raises(ValueError, match="no Metal"):

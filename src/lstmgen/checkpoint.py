@@ -8,19 +8,19 @@
     manifest.json        every other file's size and SHA-256, written last
 
 **Writing.** A checkpoint is written into a staging directory beside its target, each file fsynced,
-``manifest.json`` last, then swapped into place (``lstmgen.durable``): a crash leaves the old checkpoint
+``manifest.json`` last, then swapped into place (``lstmgen.system.durable``): a crash leaves the old checkpoint
 or the new one, and a staging directory with a manifest that verifies is known to be complete, which is
-how ``resolve_checkpoint_dir`` and ``lstmgen.recovery`` find a checkpoint that a crash left between the
+how ``resolve_checkpoint_dir`` and ``lstmgen.training.recovery`` find a checkpoint that a crash left between the
 two renames of the swap. A failed write (a full disk) is a ``CheckpointError`` that leaves the previous
 checkpoint as it was. Weights that are not finite are refused: nothing is written that loading refuses.
 
 **Loading** treats the directory as untrusted input. Each file is read only if it is a regular file of a
-plausible size (``lstmgen.untrusted``: a FIFO or a link to /dev/zero cannot hang it); the format and
+plausible size (``lstmgen.system.untrusted``: a FIFO or a link to /dev/zero cannot hang it); the format and
 version are checked first; then each file's bytes against ``manifest.json`` (a flipped byte anywhere is
 refused; checkpoints written before manifests existed load unverified); the configuration against its
 bounds and a parameter cap, and the weights' names, shapes and dtypes against the model it describes,
 all before anything is allocated; the weights must be finite; ``trainer_state.pt`` is unpickled with
-``weights_only=True`` and its structure checked (``lstmgen.trainer_state``). Every problem is a
+``weights_only=True`` and its structure checked (``lstmgen.training.state``). Every problem is a
 ``CheckpointError`` that names the file. No path recorded in a checkpoint is ever followed.
 
 A training run directory holds ``best/`` and ``last/`` checkpoints; loading a run directory picks ``best/``.
@@ -37,19 +37,19 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save_file
 
-from . import durable
 from .config import ConfigError, ModelConfig, TrainConfig
-from .model import RecurrentLanguageModel
+from .model import CELLS, RecurrentLanguageModel
+from .system import durable
+from .system.run_directory import BEST, METRICS, checkpoint_order, looks_like_run
+from .system.untrusted import decode_utf8, parse_json, read_regular
 from .tokenizers import TOKENIZERS, Tokenizer, TokenizerError, tokenizer_from_dict
-from .trainer_state import check_gan_state, check_language_model_state
-from .untrusted import decode_utf8, parse_json, read_regular
 from .version import __version__
 
 FORMAT = "lstmgen-checkpoint"
@@ -83,7 +83,7 @@ class Checkpoint:
 
 
 # ----- finding a checkpoint ----------------------------------------------------------------------------
-def resolve_checkpoint_dir(path: str | os.PathLike, prefer: str = "best") -> Path:
+def resolve_checkpoint_dir(path: str | os.PathLike, prefer: str = BEST) -> Path:
     """A checkpoint directory itself, or the ``best/`` (or ``last/``) checkpoint of a run directory.
 
     When a crash left a run without ``last/`` (or ``best/``) but with a complete checkpoint beside it
@@ -95,17 +95,16 @@ def resolve_checkpoint_dir(path: str | os.PathLike, prefer: str = "best") -> Pat
         raise CheckpointError(f"no checkpoint at {path}: the directory does not exist")
     if os.path.lexists(path / "config.json"):
         return path
-    order = ("best", "last") if prefer == "best" else ("last", "best")
-    for name in order:
+    for name in checkpoint_order(prefer):
         if os.path.lexists(path / name / "config.json"):
             return path / name
         left = recoverable_checkpoint(path / name)
         if left is not None:
             return left
     hint = "point at a directory written by lstmgen train"
-    if (path / "data").is_dir() or (path / "metrics.jsonl").exists():
+    if looks_like_run(path):
         hint = ("the run stopped before its first checkpoint was written: start it again with the same command "
-                "(lstmgen.recovery.recover_run_directory clears what it left)")
+                "(lstmgen.training.recovery.recover_run_directory clears what it left)")
     raise CheckpointError(f"{path} is not a checkpoint: it has no config.json (nor best/ or last/ checkpoints); {hint}")
 
 
@@ -188,7 +187,7 @@ def save_checkpoint(
                 torch.save(trainer_state, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
-        durable.write_file(staging / "metrics.jsonl", "".join(json.dumps(record) + "\n" for record in metrics or []).encode("utf-8"))
+        durable.write_file(staging / METRICS, "".join(json.dumps(record) + "\n" for record in metrics or []).encode("utf-8"))
         durable.write_file(staging / "config.json", _json_bytes(config))
         write_manifest(staging)  # last: its presence marks the staging directory as complete
         durable.swap_directory(staging, target)
@@ -297,7 +296,7 @@ def _is_count(value: Any) -> bool:
 def parameter_count(config: ModelConfig) -> int:
     """Parameters of the model ``config`` describes, by formula (nothing is built): embedding V x E; per
     layer G gates of H x (input + H) weights and 2 G H biases; the output H x V (unless tied) and V biases."""
-    gates = {"lstm": 4, "gru": 3, "rnn": 1}[config.cell]
+    gates = CELLS[config.cell].gates
     vocabulary, embedding, hidden = config.vocab_size, config.embedding_size, config.hidden_size
     layers = sum(gates * hidden * ((embedding if layer == 0 else hidden) + hidden + 2) for layer in range(config.num_layers))
     return vocabulary * embedding + layers + (0 if config.tie_weights else hidden * vocabulary) + vocabulary
@@ -392,7 +391,7 @@ def _read_weights(files: _Files, config: ModelConfig) -> dict[str, torch.Tensor]
 
 def _read_metrics(files: _Files) -> list[dict[str, Any]]:
     source = f"{files.directory}/metrics.jsonl"
-    text = decode_utf8(files.read("metrics.jsonl"), source, CheckpointError)
+    text = decode_utf8(files.read(METRICS), source, CheckpointError)
     records = []
     for number, line in enumerate(text.split("\n"), start=1):  # as written: one record per line break
         if not line.strip():
@@ -404,18 +403,13 @@ def _read_metrics(files: _Files) -> list[dict[str, Any]]:
     return records
 
 
-def check_trainer_state(state: Any, config: ModelConfig, source: str, gan: bool = False,
-                        train_config: TrainConfig | None = None) -> None:
-    """Raise CheckpointError unless ``state`` has the structure ``Trainer.load_state_dict`` (or, with ``gan``,
-    ``SeqGANTrainer.load_state_dict``) reads, with shapes that fit the model of ``config`` (and the batches of
-    ``train_config``)."""
-    if gan:
-        check_gan_state(state, source, CheckpointError)
-    else:
-        check_language_model_state(state, config, source, CheckpointError, train_config)
+# What a checkpoint's user checks its trainer state with before reading it: called as
+# ``check(state, model_config, source, train_config)``, it raises CheckpointError naming what is wrong.
+# Each writer of a trainer state owns its check (``training.state``, ``gan.state``): this module knows neither.
+StateCheck = Callable[[Any, ModelConfig, str, "TrainConfig | None"], None]
 
 
-def _read_trainer_state(files: _Files, config: ModelConfig, gan: bool, train_config: TrainConfig | None) -> dict[str, Any]:
+def _read_trainer_state(files: _Files, config: ModelConfig, check: StateCheck, train_config: TrainConfig | None) -> dict[str, Any]:
     path = files.directory / "trainer_state.pt"
     if not os.path.lexists(path):
         raise CheckpointError(f"checkpoint {files.directory} has no trainer_state.pt, so training cannot resume from it")
@@ -424,17 +418,20 @@ def _read_trainer_state(files: _Files, config: ModelConfig, gan: bool, train_con
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for corrupt or unsafe files
         raise CheckpointError(f"{path} is corrupt or holds unsafe objects: {error}") from error
-    check_trainer_state(state, config, str(path), gan, train_config)
+    check(state, config, str(path), train_config)
     return state
 
 
 def load_checkpoint(
     path: str | os.PathLike,
     device: torch.device | str = "cpu",
-    with_trainer_state: bool = False,
-    prefer: str = "best",
+    prefer: str = BEST,
+    state_check: StateCheck | None = None,
 ) -> Checkpoint:
-    """Load a checkpoint (or a run directory's best one) onto ``device``, whatever device trained it."""
+    """Load a checkpoint (or a run directory's ``prefer``red one) onto ``device``, whatever device trained it.
+
+    With ``state_check`` (the trainer's own check of what it wrote: ``training.state.check_trainer_state``,
+    ``gan.state.check_gan_state``) the trainer state is read too, with ``weights_only=True``, and checked."""
     directory = resolve_checkpoint_dir(path, prefer=prefer)
     files = _Files(directory)
     raw_config = read_regular(directory / "config.json", CheckpointError, MAX_JSON_BYTES, "checkpoint config")
@@ -461,7 +458,7 @@ def load_checkpoint(
     except RuntimeError as error:
         raise CheckpointError(f"{directory}/model.safetensors does not match config.json: {error}") from error
     model.to(device)
-    trainer_state = _read_trainer_state(files, model_config, "gan" in extra, train_config) if with_trainer_state else None
-    metrics = _read_metrics(files) if os.path.lexists(directory / "metrics.jsonl") else []
+    trainer_state = _read_trainer_state(files, model_config, state_check, train_config) if state_check is not None else None
+    metrics = _read_metrics(files) if os.path.lexists(directory / METRICS) else []
     return Checkpoint(directory, model, tokenizer, train_config, trainer_state, metrics, extra)
 

@@ -22,7 +22,12 @@ TOKENIZER_KINDS = ("char", "word", "byte", "bpe", "unigram")
 OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "constant")
 DEVICES = "auto, cpu, cuda[:N] or mps"
-PRECISIONS = ("fp32", "bf16", "fp16")
+# "precision" means two things, so they have two names: the arithmetic training runs in (train --precision,
+# training.precision; weights and checkpoints stay fp32) and the weights token-by-token decoding reads
+# (generate --precision, decoding.projections), with "auto" asking for the fastest measured on the CPU.
+TRAINING_PRECISIONS = ("fp32", "bf16", "fp16")
+DECODING_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+AUTOMATIC_PRECISION = "auto"
 SEED_BOUNDS = dict(ge=-(2**63), le=2**64 - 1)  # what torch.Generator.manual_seed takes
 
 
@@ -240,7 +245,7 @@ class TrainConfig(_Config):
     threads: int = knob(0, "CPU threads", ge=0, hint="0 = automatic: the cores free now (shared between torchrun's processes)")
     device: str = knob("auto", "where to train: " + DEVICES)
     precision: str = knob("fp32", "arithmetic of the forward pass: fp32, bf16 (CPU or GPU) or fp16 (CUDA, with loss "
-                          "scaling); weights and checkpoints stay fp32", choices=PRECISIONS)
+                          "scaling); weights and checkpoints stay fp32", choices=TRAINING_PRECISIONS)
     distributed_timeout: float = knob(300.0, "under torchrun: seconds a rank waits for the others before the job ends "
                                       "with an error (a dead or stalled rank never hangs the job)", gt=0.0)
 

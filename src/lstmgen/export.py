@@ -121,7 +121,7 @@ def require_onnx() -> None:
 
 
 def state_names(model: RecurrentLanguageModel) -> tuple[str, ...]:
-    return STATE_NAMES[: CELLS[model.config.cell][1]]
+    return STATE_NAMES[: CELLS[model.config.cell].states]
 
 
 def export_onnx(model: RecurrentLanguageModel, tokenizer: Tokenizer, path: str | os.PathLike, opset: int | None = None,

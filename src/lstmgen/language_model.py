@@ -32,10 +32,10 @@ from .decoding import (
 )
 from .decoding.fast_lstm import supports_fast_decoding
 from .decoding.projections import AUTOMATIC, automatic_precision, check_precision
-from .evaluation import evaluate, scored_text_size, segment_starts
-from .metrics import LossReport
+from .evaluation.measures import LossReport
+from .evaluation.static import evaluate, scored_text_size, segment_starts
 from .model import RecurrentLanguageModel
-from .runtime import resolve_device
+from .system.runtime import resolve_device
 from .tokenizers import Tokenizer
 
 

@@ -12,7 +12,7 @@ The loss lives outside the model, since SeqGAN needs per-token log-probabilities
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -23,11 +23,17 @@ from .config import ModelConfig
 
 State = tuple[torch.Tensor, ...]
 
-# Cell type -> (torch module, number of state tensors it carries).
-CELLS: dict[str, tuple[type[nn.RNNBase], int]] = {
-    "lstm": (nn.LSTM, 2),
-    "gru": (nn.GRU, 1),
-    "rnn": (nn.RNN, 1),
+class Cell(NamedTuple):
+    module: type[nn.RNNBase]  # the torch layer
+    states: int  # state tensors it carries (an LSTM: h and c)
+    gates: int  # blocks of H rows in its weights (an LSTM: input, forget, cell, output)
+
+
+# Cell type (config.CELL_TYPES) -> what it is; the one table every caller reads.
+CELLS: dict[str, Cell] = {
+    "lstm": Cell(nn.LSTM, states=2, gates=4),
+    "gru": Cell(nn.GRU, states=1, gates=3),
+    "rnn": Cell(nn.RNN, states=1, gates=1),
 }
 
 
@@ -35,7 +41,7 @@ class RecurrentLanguageModel(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        cell, self._state_count = CELLS[config.cell]
+        cell, self._state_count, _ = CELLS[config.cell]
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_size)
         self.rnn = cell(
             config.embedding_size,

@@ -21,9 +21,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..corpus import read_corpus
+    from ..data.corpus import read_corpus
     from ..language_model import LanguageModel
-    from ..runtime import set_threads
+    from ..system.runtime import set_threads
 
     set_threads(args.threads)
     model = LanguageModel.load(args.checkpoint)

@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from typing import Any, Iterable
 
-from ..config import describe_bounds, field_types
+from ..config import AUTOMATIC_PRECISION, DECODING_PRECISIONS, describe_bounds, field_types
 
 
 def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +22,7 @@ def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     """--precision of the weights token-by-token decoding reads (lstmgen.decoding.projections)."""
-    # The names of lstmgen.decoding.projections.DECODING_PRECISIONS and AUTOMATIC (not imported: --help must not load torch).
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16", "int8", "auto"),
+    parser.add_argument("--precision", default="fp32", choices=(*DECODING_PRECISIONS, AUTOMATIC_PRECISION),
                         help="weights for decoding on a CPU: fp32 as trained; fp16 (x86-64 CPUs with AVX2), bf16 (CPUs with "
                              "AVX-512-BF16 or AMX) or int8 (any x86-64 CPU) decode faster at a small measured cost in "
                              "likelihood (docs/benchmarks.md); auto picks the fastest measured for this CPU (int8 with VNNI, "

@@ -29,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..language_model import LanguageModel
-    from ..runtime import generation_threads
+    from ..system.runtime import generation_threads
 
     config = GenerationConfig(**config_values(args, args.generation_fields))
     generation_threads(config.num_samples * config.num_beams, args.threads)

@@ -1,4 +1,4 @@
-"""``lstmgen prepare CORPUS... --out DATA_DIR``: tokenize a corpus once into a token store (lstmgen.store)."""
+"""``lstmgen prepare CORPUS... --out DATA_DIR``: tokenize a corpus once into a token store (lstmgen.data.store)."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..console import progress_bar, show_progress
-    from ..corpus import resolve_sources
-    from ..store import prepare
+    from ..data.corpus import resolve_sources
+    from ..data.store import prepare
+    from ..system.console import progress_bar, show_progress
 
     settings = TrainConfig(**config_values(args, args.store_fields))  # validated like training's own settings
     sources = resolve_sources(args.corpus, pattern=args.glob, encoding=args.encoding, spool_dir=f"{args.out}.spool")

@@ -1,4 +1,4 @@
-"""``lstmgen presets``: the named settings, as stored in lstmgen.presets."""
+"""``lstmgen presets``: the named settings, as stored in lstmgen.training.presets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..presets import PRESETS
+    from ..training.presets import PRESETS
 
     for name, spec in PRESETS.items():
         print(f"{name:<16} {spec['description']}")

@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..language_model import LanguageModel
-    from ..runtime import set_threads
     from ..server.app import create_app
+    from ..system.runtime import set_threads
 
     limits = ServerLimits(**{field: getattr(args, field) for field, _ in LIMIT_FLAGS.values()})
     set_threads(args.threads)

@@ -1,4 +1,4 @@
-"""``lstmgen sweep CKPT``: the temperature study (lstmgen.sweep) as a table, a JSON file and a PNG plot."""
+"""``lstmgen sweep CKPT``: the temperature study (lstmgen.evaluation.sweep) as a table, a JSON file and a PNG plot."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _corpus_text(sources: Sequence[str] | None, recorded: Sequence[str], say) -> str | None:
     """The training corpus, from --corpus or the checkpoint's record; None (with a note) when unavailable."""
-    from ..corpus import read_corpus
+    from ..data.corpus import read_corpus
 
     if sources:
         return read_corpus(sources).text  # asked for explicitly: errors are the user's to see
@@ -51,10 +51,10 @@ def _corpus_text(sources: Sequence[str] | None, recorded: Sequence[str], say) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..corpus import read_corpus
+    from ..data.corpus import read_corpus
+    from ..evaluation.sweep import format_table, plot_sweep, temperature_sweep
     from ..language_model import LanguageModel
-    from ..runtime import set_threads
-    from ..sweep import format_table, plot_sweep, temperature_sweep
+    from ..system.runtime import set_threads
 
     def say(line: str) -> None:
         print(line, file=sys.stderr)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..config import ModelConfig, TrainConfig
-from ..presets import PRESETS
 from ..tokenizers import UNKNOWN_POLICIES
+from ..training.presets import PRESETS
 from .flags import add_config_flags, config_values
 
 ENCODING_ERRORS = ("strict", "replace", "ignore")
@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from ..pipeline import train
+    from ..training.pipeline import train
 
     result = train(
         args.corpus, out_dir=args.resume or args.out, preset=args.preset, val=args.val, resume=args.resume,

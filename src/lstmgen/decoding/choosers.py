@@ -19,7 +19,7 @@ RACE_LIMIT = 512  # probabilities per call up to which multinomial runs the expo
 def multinomial(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """One draw per row from softmax(logits): [B, V] -> [B]; reproducible with a seeded ``generator``.
 
-    Two exact draws, by size (one thread, ``benchmarks/draw_speed.py``):
+    Two exact draws, by size (one thread, ``benchmarks/decoding/draw_speed.py``):
 
     * up to ``RACE_LIMIT`` probabilities (one row of a character model), the exponential race: with
       q ~ Exp(1) per id, argmax(p / q) is id k with probability p_k. It is what ``torch.multinomial(p, 1)``

@@ -58,7 +58,7 @@ class _Weights:
                 Projection(_doubled_candidate(torch.cat([getattr(rnn, f"weight_ih_l{l}").detach(),
                                                          getattr(rnn, f"weight_hh_l{l}").detach()], dim=1).t(), hidden),
                            _doubled_candidate(_bias(rnn, l, hidden, device, dtype), hidden), precision)
-                for l in range(1, model.config.num_layers)
+                for l in range(1, model.config.num_layers)  # noqa: E741 (l: a layer, as in PyTorch's weight names)
             ]
             output_bias = model.output.bias.detach().clone()
             if len(banned):
@@ -237,7 +237,7 @@ class _Views:
         self.inputs = [buffer[:n] for buffer in decoder.inputs]  # [x_l, h_l] of layers l >= 1
         self.own_hidden = [self.h0] + [buffer[:, hidden:] for buffer in self.inputs]  # h_l, where layer l reads it
         # Layer l's new h goes to the next layer's x half; the top layer's to its own h slot (h0 for one layer).
-        self.outputs = [self.inputs[l][:, :hidden] for l in range(layers - 1)] + [self.own_hidden[layers - 1]]
+        self.outputs = [self.inputs[layer][:, :hidden] for layer in range(layers - 1)] + [self.own_hidden[layers - 1]]
         self.top_hidden = self.own_hidden[layers - 1]
         # The gate blocks of gates [n, 4H] (PyTorch's order i, f, g, o), sliced once: a slice costs about
         # a microsecond, as much as a pointwise op on a few hundred values.

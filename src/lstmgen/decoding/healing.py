@@ -22,9 +22,7 @@ from typing import Sequence
 
 import torch
 
-from ..tokenizers import StreamDecoder, Tokenizer
-
-HEALED_KINDS = ("bpe", "unigram")
+from ..tokenizers import StreamDecoder, Tokenizer, supports_healing
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class Healing:
 def heal_prompt(tokenizer: Tokenizer, ids: Sequence[int]) -> tuple[list[int], Healing | None]:
     """(the prompt's ids without its last token, the Healing) where the prompt can be healed, else (ids, None)."""
     ids = list(ids)
-    if getattr(tokenizer, "kind", None) not in HEALED_KINDS or len(ids) < 2 or ids[-1] == tokenizer.end_of_document:
+    if not supports_healing(getattr(tokenizer, "kind", "")) or len(ids) < 2 or ids[-1] == tokenizer.end_of_document:
         return ids, None
     last = tokenizer.token_bytes(ids[-1])
     try:

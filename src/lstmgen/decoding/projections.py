@@ -18,7 +18,7 @@ fp32 weights per character), so storing them in fewer bytes is what makes a sing
 Only the weights of the per-token products change: the gates, the cell state and the logits stay fp32, the
 embedding is still folded into layer 0's table in fp32. A prompt is stepped through the same reduced weights
 (``Stepper.prefill``), except one being scored token by token, which the fp32 model reads. The
-cost of each precision in validation loss is measured in docs/benchmarks.md (``benchmarks/decoding_precision.py``).
+cost of each precision in validation loss is measured in docs/benchmarks.md (``benchmarks/decoding/decoding_precision.py``).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import warnings
 
 import torch
 
-from ..runtime import cpu_flags, cpu_summary  # noqa: F401 (cpu_summary: the benchmarks read it here)
+from ..config import AUTOMATIC_PRECISION, DECODING_PRECISIONS
+from ..system.runtime import cpu_flags
 
-DECODING_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 FP16_LARGEST = 65504.0  # the largest finite half: a weight beyond it would become infinite
 
 
@@ -60,7 +60,7 @@ def check_precision(precision: str, device: torch.device) -> None:
                              "F16C and a PyTorch build with FBGEMM; use fp32" + (" or int8" if _LINEAR_INT8 is not None else ""))
 
 
-AUTOMATIC = "auto"  # not a precision: asks automatic_precision for the one measured fastest on this kind of CPU
+AUTOMATIC = AUTOMATIC_PRECISION  # not a precision: asks automatic_precision for the one measured fastest on this kind of CPU
 
 
 def automatic_precision(device: torch.device, lstm: bool = True) -> tuple[str, str]:
@@ -170,7 +170,7 @@ def _overload(namespace: str, name: str):
 _LINEAR_BF16 = _overload("mkldnn", "_linear_pointwise")
 _LINEAR_INT8 = _overload("quantized", "linear_dynamic")
 # The fp16 product through aten's own FBGEMM call: 30-70 microseconds faster per step of a 2x512 model (one
-# thread, AVX2; benchmarks/product_kernels.py) than ``quantized.linear_dynamic_fp16``, which runs the same FBGEMM
+# thread, AVX2; benchmarks/decoding/product_kernels.py) than ``quantized.linear_dynamic_fp16``, which runs the same FBGEMM
 # kernel, to the same bits.
 _LINEAR_FP16 = _overload("aten", "fbgemm_linear_fp16_weight_fp32_activation")
 _VNNI = bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})

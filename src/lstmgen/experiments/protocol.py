@@ -27,6 +27,7 @@ from ..gan.diagnostics import LogLikelihood, discriminator_diagnostics
 from ..gan.sequences import sample_sequences
 from ..gan.trainer import Evaluation, SeqGANTrainer
 from ..model import RecurrentLanguageModel
+from ..system.run_directory import LAST
 from ..tokenizers import Tokenizer
 
 Pause = Callable[[str], None]  # called before each phase with its name (e.g. to wait while a machine is busy)
@@ -91,8 +92,8 @@ class Protocol:
 
     def _run(self, run_dir: Path, config: GanConfig, start: Callable[[], RecurrentLanguageModel]) -> tuple[SeqGANTrainer | None, bool]:
         """Run (or go on with, or read back) one trainer run: (the trainer, or None when it had finished before; done?)."""
-        if self.resume and (run_dir / "last").exists():
-            if load_checkpoint(run_dir, prefer="last").extra.get("phase") == "done":
+        if self.resume and (run_dir / LAST).exists():
+            if load_checkpoint(run_dir, prefer=LAST).extra.get("phase") == "done":
                 return None, True
             trainer = SeqGANTrainer.resume(run_dir, self.train, config=config, **self._common())
         else:
@@ -141,7 +142,7 @@ class Protocol:
             for name in ("mle", "mle-best")})
         curves["mle_early_stopped"] = curves.pop("mle-best")
         gan_curves = {variant: {seed: self.clock.timed(f"sweep {variant}", lambda v=variant, s=seed, d=run_dir: self.sweep_of(
-            f"{v}-seed-{s}", lambda: load_checkpoint(d, prefer="last").model, self.gan_temperatures, self.gan_sweep_samples))
+            f"{v}-seed-{s}", lambda: load_checkpoint(d, prefer=LAST).model, self.gan_temperatures, self.gan_sweep_samples))
             for seed, run_dir in seeds.items()} for variant, seeds in runs.items()}
         positions = {variant: {reference: compare(curves[reference], list(seeds.values()), self.quality, self.quality_nats)
                                for reference in ("mle", "mle_early_stopped")}

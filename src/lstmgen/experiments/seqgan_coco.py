@@ -22,13 +22,14 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..checkpoint import load_checkpoint
-from ..gan.bleu import bleu, self_bleu
+from ..evaluation.bleu import bleu, self_bleu
 from ..gan.config import GanConfig, gan_preset
 from ..gan.curve import TEMPERATURES, format_spread, plot_panels
 from ..gan.language_scores import lm_score
 from ..gan.sequences import sample_sequences, sequence_nll
 from ..gan.trainer import new_generator
 from ..model import RecurrentLanguageModel
+from ..system.run_directory import LAST
 from ..tokenizers import WordTokenizer
 from .arguments import add_common_arguments, common_changes, integers, preset_names
 from .protocol import Pause, Protocol
@@ -125,7 +126,7 @@ def from_arguments(args: argparse.Namespace) -> CocoBenchmarkConfig:
 
 def caption_judge(tokenizer: WordTokenizer, references: Sequence[Sequence[str]], judge_model: Callable[[], RecurrentLanguageModel]):
     """BLEU-5 against the references, self-BLEU-5, and the MLE model's LM score of the samples (cut at <eos> for BLEU)."""
-    from ..gan.bleu import ReferenceIndex
+    from ..evaluation.bleu import ReferenceIndex
 
     index = ReferenceIndex(references, 5)
 
@@ -183,7 +184,7 @@ def run_coco_benchmark(config: CocoBenchmarkConfig, out_dir: str | Path, resume:
     examples = {name: [" ".join(c) for c in decode_captions(
         sample_sequences(load_checkpoint(path).model, 5, length, START, 1.0, torch.Generator().manual_seed(config.seed + 7)), tokenizer)]
         for name, path in (("mle", out_dir / "mle" / "mle"),
-                           *((f"{v} seed {config.seeds[0]}", out_dir / v / f"seed-{config.seeds[0]}" / "last") for v in config.variants))}
+                           *((f"{v} seed {config.seeds[0]}", out_dir / v / f"seed-{config.seeds[0]}" / LAST) for v in config.variants))}
     report = {
         **results,
         "settings": {**{k: v for k, v in dataclasses.asdict(config).items() if k != "gan_overrides"}, "gan_overrides": config.gan_overrides},

@@ -29,12 +29,12 @@ import numpy as np
 import torch
 
 from ..config import ModelConfig
+from ..evaluation.measures import mean_and_error
 from ..gan.config import GAN_PRESETS, GanConfig, gan_preset
 from ..gan.curve import TEMPERATURES, at_temperature, format_spread, plot_panels
 from ..gan.oracle import load_oracle, oracle_tokenizer
 from ..gan.sequences import sample_sequences, sequence_nll
 from ..gan.trainer import new_generator
-from ..metrics import mean_and_error
 from ..model import RecurrentLanguageModel
 from .arguments import add_common_arguments, common_changes, integers, preset_names
 from .protocol import Clock, Pause, Protocol

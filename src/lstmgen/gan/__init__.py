@@ -7,8 +7,9 @@
     fine_tune, report_run                 ``lstmgen gan train`` and ``lstmgen gan report``: a user's corpus and model
     lstmgen.gan.curve                     every run placed on its MLE model's temperature curve
     load_oracle                           the synthetic benchmark's oracle as a RecurrentLanguageModel
+    state, run_layout                     the trainer state's check and the names of a ``gan train`` run directory
 
-BLEU (``lstmgen.gan.bleu``) needs NLTK, the ``bleu`` extra, and is imported only by the report. The oracle
+BLEU (``lstmgen.evaluation.bleu``) needs NLTK, the ``bleu`` extra, and is imported only by the report. The oracle
 benchmark and the COCO captions study are experiments, in ``lstmgen.experiments``.
 """
 

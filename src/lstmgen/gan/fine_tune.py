@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -33,31 +32,17 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..config import ConfigError
-from ..console import Log, default_log
-from ..corpus import read_corpus
-from ..runlock import RunLock
+from ..data.corpus import read_corpus
+from ..system.console import Log, default_log
+from ..system.run_directory import LAST, RunLock
 from .config import GanConfig, gan_preset
+from .run_layout import DATA_FILE, MLE, RUN_FILE, clear_gan_run, holds_gan_run, run_directories, seed_run_directory
 from .sequences import sample_sequences, sequence_nll
 from .text import corpus_sequences, decode_texts, load_sequences, save_sequences, sequence_shapes
 from .trainer import SeqGANTrainer
 
-DATA_FILE = "data.npz"
-RUN_FILE = "gan_run.json"  # the seeds, the preset and what the run started from
 DEFAULT_SEEDS = (88, 89, 90)
 SAMPLES_SHOWN = 2  # decoded samples in the log at each evaluation
-
-
-def seed_run_directory(out_dir: Path, seeds: Sequence[int], seed: int) -> Path:
-    """The first seed's run is the run directory itself (so ``lstmgen generate RUN`` loads it); the others are below."""
-    return out_dir if seed == seeds[0] else out_dir / "seeds" / str(seed)
-
-
-def run_directories(out_dir: str | os.PathLike) -> list[Path]:
-    """Every seed's run directory of a ``gan train`` run, the first first."""
-    out_dir = Path(out_dir)
-    others = sorted((p for p in (out_dir / "seeds").glob("*") if (p / "last").exists()), key=lambda p: int(p.name)) \
-        if (out_dir / "seeds").exists() else []
-    return [out_dir, *others]
 
 
 @dataclass(frozen=True)
@@ -148,20 +133,20 @@ def _fine_tune(out: Path, resuming: bool, request: _Request, say: Log) -> dict[s
         config = GanConfig.from_dict({**gan.to_dict(), "seed": seed})
         common = dict(evaluate=evaluate, log=say, progress=request.progress, threads=threads, suppress=tokenizer.never_generated,
                       show_samples=show)
-        if (run_dir / "last").exists():
-            saved = load_checkpoint(run_dir, prefer="last").extra
+        if (run_dir / LAST).exists():
+            saved = load_checkpoint(run_dir, prefer=LAST).extra
             if saved.get("phase") == "done" and saved.get("completed", 0) >= config.rounds:
                 continue
             trainer = SeqGANTrainer.resume(run_dir, data.train, config=config, **common)
         else:
             # Every seed starts from the same model: the first seed's mle/ is the starting model as it saw it.
-            model = load_checkpoint(out / "mle").model if (out / "mle").exists() else copy.deepcopy(start.model)
+            model = load_checkpoint(out / MLE).model if (out / MLE).exists() else copy.deepcopy(start.model)
             trainer = SeqGANTrainer(model, tokenizer, data.train, config, run_dir, **common)
         say(f"seed {seed}: {config.method} GAN, {config.rounds} rounds of {config.adversarial_batch_size} sequences -> {run_dir}")
         result = trainer.run()
         if result.phase != "done":
             return {"status": "interrupted", "run": str(run_dir), "phase": result.phase}
-    say(f"generators: {', '.join(str(p / 'last') for p in run_directories(out))}; try: lstmgen generate {out}")
+    say(f"generators: {', '.join(str(p / LAST) for p in run_directories(out))}; try: lstmgen generate {out}")
     if not request.report:
         return {"status": "done", "out_dir": str(out)}
     from .report import report_run
@@ -170,21 +155,18 @@ def _fine_tune(out: Path, resuming: bool, request: _Request, say: Log) -> dict[s
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
-    if not any((out / name).exists() for name in ("last", "mle", DATA_FILE)):
+    if not holds_gan_run(out):
         return
     if not overwrite:
         raise ConfigError(f"{out} already holds a GAN run; continue it with --resume {out}, choose another --out, "
                           "or pass --overwrite to replace it")
-    for name in ("last", "mle", "seeds"):
-        shutil.rmtree(out / name, ignore_errors=True)
-    for name in (DATA_FILE, RUN_FILE, "report.json", "report.md", "curves.png"):
-        (out / name).unlink(missing_ok=True)
+    clear_gan_run(out)
 
 
 def _resumed_settings(out: Path, corpus, init_from, overrides) -> tuple[Path, GanConfig, tuple[int, ...]]:
     if corpus or init_from is not None:
         raise ConfigError(f"--resume {out} continues on the run's own data and model; pass no corpus or --init-from")
-    if not all((out / name).exists() for name in (DATA_FILE, RUN_FILE, "last", "mle")):
+    if not all((out / name).exists() for name in (DATA_FILE, RUN_FILE, LAST, MLE)):
         raise ConfigError(f"{out} is not a gan train run (it lacks {DATA_FILE}, {RUN_FILE}, mle/ or last/)")
     record = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
     values = dict(record["gan"])

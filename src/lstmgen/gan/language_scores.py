@@ -19,7 +19,7 @@ import torch
 
 from ..config import ModelConfig
 from ..model import RecurrentLanguageModel
-from ..optimizers import make_optimizer
+from ..training.optimizers import make_optimizer
 from .sequences import mle_epoch, sequence_nll
 
 

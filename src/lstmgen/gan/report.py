@@ -26,14 +26,17 @@ from typing import Any, Sequence
 import torch
 
 from ..checkpoint import load_checkpoint
-from ..console import Log, default_log
-from ..runtime import set_threads
+from ..system.console import Log, default_log
+from ..system.run_directory import LAST
+from ..system.runtime import set_threads
 from .config import GanConfig
 from .curve import TEMPERATURES, at_temperature, compare, format_spread, plot_panels, sweep
 from .diagnostics import discriminator_diagnostics
 from .discriminator import make_discriminator
 from .language_scores import lm_score, reverse_lm_score
+from .run_layout import DATA_FILE, MLE, run_directories
 from .sequences import sample_sequences, sequence_nll
+from .state import check_gan_state
 from .text import decode_words, load_sequences
 
 REPORT_TEMPERATURES = TEMPERATURES
@@ -41,7 +44,7 @@ REPORT_TEMPERATURES = TEMPERATURES
 
 def text_judge(tokenizer, references: list[list[str]], judge_model, start_token: int):
     """BLEU-5 against the references, self-BLEU-5, and the starting model's LM score of the samples."""
-    from .bleu import ReferenceIndex, bleu, self_bleu  # NLTK: the bleu extra
+    from ..evaluation.bleu import ReferenceIndex, bleu, self_bleu  # NLTK: the bleu extra
 
     index = ReferenceIndex(references, 5)
 
@@ -56,20 +59,19 @@ def report_run(run_dir: str | os.PathLike, temperatures: Sequence[float] = REPOR
                reverse_temperatures: Sequence[float] = (0.8, 1.0, 1.2), reverse_samples: int = 2000, reverse_epochs: int = 10,
                diagnostic_samples: int = 500, seed: int = 7, threads: int = 0, log: Log | None = None) -> dict[str, Any]:
     """Measure and write RUN/report.json, report.md and curves.png; return the report."""
-    from .fine_tune import DATA_FILE, run_directories
 
     say = log or default_log
     set_threads(threads)
     run_dir = Path(run_dir)
-    if not (run_dir / DATA_FILE).exists() or not (run_dir / "mle").exists():
+    if not (run_dir / DATA_FILE).exists() or not (run_dir / MLE).exists():
         raise ValueError(f"{run_dir} is not a gan train run (it lacks {DATA_FILE} or mle/): run lstmgen gan train first")
     data = load_sequences(run_dir / DATA_FILE)
-    start = load_checkpoint(run_dir / "mle")
+    start = load_checkpoint(run_dir / MLE)
     tokenizer, start_token, suppress = start.tokenizer, data.start_token, tokenizer_suppress(start.tokenizer)
     references = decode_words(data.test, tokenizer)
     judge = text_judge(tokenizer, references, start.model, start_token)
-    runs = [path for path in run_directories(run_dir) if (path / "last").exists()]
-    models = {"mle": start.model, **{_name(path): load_checkpoint(path, prefer="last").model for path in runs}}
+    runs = [path for path in run_directories(run_dir) if (path / LAST).exists()]
+    models = {"mle": start.model, **{_name(path): load_checkpoint(path, prefer=LAST).model for path in runs}}
     curves: dict[str, list[dict[str, Any]]] = {}
     for name, model in models.items():
         say(f"report: sweeping {name} over {len(temperatures)} temperatures ({samples} samples each)")
@@ -102,12 +104,12 @@ def tokenizer_suppress(tokenizer) -> tuple[int, ...]:
 
 
 def _name(path: Path) -> str:
-    seed = load_checkpoint(path, prefer="last").extra.get("gan", {}).get("seed")
+    seed = load_checkpoint(path, prefer=LAST).extra.get("gan", {}).get("seed")
     return f"gan seed {seed}"
 
 
 def _diagnostics(path: Path, start, data, count: int, seed: int) -> dict[str, Any]:
-    checkpoint = load_checkpoint(path, prefer="last", with_trainer_state=True)
+    checkpoint = load_checkpoint(path, prefer=LAST, state_check=check_gan_state)
     config = GanConfig.from_dict(checkpoint.extra["gan"])
     discriminator = make_discriminator(checkpoint.model.config.vocab_size, config)
     discriminator.load_state_dict(checkpoint.trainer_state["discriminator"])

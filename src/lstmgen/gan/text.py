@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError
-from ..data import split_bounds
+from ..data.batches import split_bounds
 from ..decoding import encode_prompt
 from ..tokenizers import Tokenizer
 

@@ -13,8 +13,8 @@ With ``reward="constant"`` (an ablation of SeqGAN) every reward is 1 and the dis
 the adversarial phase becomes REINFORCE on the generator's own samples.
 
 The generator is an lstmgen ``RecurrentLanguageModel``, trained with the core's optimizers
-(``lstmgen.optimizers``) at the constant rates of the GanConfig, and the run talks to its user as training
-does (``lstmgen.console``: log lines, progress bar, Ctrl-C saves ``last/``). Checkpoints are ordinary lstmgen
+(``lstmgen.training.optimizers``) at the constant rates of the GanConfig, and the run talks to its user as training
+does (``lstmgen.system.console``: log lines, progress bar, Ctrl-C saves ``last/``). Checkpoints are ordinary lstmgen
 checkpoints of the generator (``last/`` with everything needed to resume in trainer_state.pt: the
 discriminator, the rollout policy, the three optimizers, the reward baseline, the RNG states, the phase and
 the history; ``mle/`` at the end of MLE; ``mle-best/`` at the MLE epoch with the lowest NLL on the
@@ -35,16 +35,19 @@ import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..config import ModelConfig
-from ..console import Log, default_log, graceful_interrupts, progress_bar, show_progress
 from ..model import RecurrentLanguageModel
-from ..optimizers import make_optimizer
-from ..runtime import set_threads
+from ..system.console import Log, default_log, graceful_interrupts, progress_bar, show_progress
+from ..system.run_directory import LAST
+from ..system.runtime import set_threads
 from ..tokenizers import Tokenizer
+from ..training.optimizers import make_optimizer
 from .config import GanConfig
 from .dense import dense_policy_loss, discounted_returns, moving_baseline, prefix_rewards
 from .discriminator import held_out_scores, make_discriminator, make_discriminator_optimizer, train_discriminator
 from .rollout import policy_gradient_loss, rollout_rewards, update_rollout_policy
+from .run_layout import MLE
 from .sequences import mle_epoch, sample_sequences, token_log_probabilities
+from .state import check_gan_state
 
 PHASES = ("mle", "d_pretrain", "adversarial", "done")
 Evaluation = Callable[[RecurrentLanguageModel], dict[str, float]]
@@ -165,7 +168,7 @@ class SeqGANTrainer:
     @classmethod
     def resume(cls, run_dir: str | Path, real: torch.Tensor, config: GanConfig | None = None, **kwargs: Any) -> "SeqGANTrainer":
         """Continue a run from ``last/``; ``config`` may change how long it runs (e.g. more rounds)."""
-        checkpoint = load_checkpoint(run_dir, with_trainer_state=True, prefer="last")
+        checkpoint = load_checkpoint(run_dir, state_check=check_gan_state, prefer=LAST)
         if "gan" not in checkpoint.extra:
             raise ValueError(f"{run_dir} is not a GAN run (its checkpoint has no GAN settings)")
         config = config or GanConfig.from_dict(checkpoint.extra["gan"])
@@ -295,15 +298,15 @@ class SeqGANTrainer:
                 early_mle = self.phase == "mle" and self.completed <= self.config.mle_eval_epochs
                 if early_mle or self.completed % self.config.eval_interval == 0 or last_unit:
                     self._evaluate_and_log(record)
-                    self._save("last")
+                    self._save(LAST)
             if stop.is_set():
-                self._save("last")
+                self._save(LAST)
                 self.log("interrupted: saved last/; resume with the same command and --resume")
         return GanResult(self.out_dir, self.phase, self.history, dict(self.phase_seconds), dict(self.phase_cpu_seconds))
 
     def _finish_phase(self) -> None:
         if self.phase == "mle":
-            self._save("mle", with_state=False)
+            self._save(MLE, with_state=False)
         finished = self.completed
         self.phase = PHASES[PHASES.index(self.phase) + 1]
         self.completed = 0
@@ -312,7 +315,7 @@ class SeqGANTrainer:
             self.rollout.load_state_dict(self.generator.state_dict())
         if self.phase == "done":
             self.completed = finished  # rounds done: a resume with more rounds carries on from here
-            self._save("last")
+            self._save(LAST)
 
     def _evaluate_and_log(self, record: dict[str, Any], initial: bool = False) -> None:
         record = {"phase": self.phase, "unit": self.completed, **record}

@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from ..language_model import LanguageModel
+from ..system.run_directory import is_checkpoint_name
 from ..version import __version__
 from .auth import APIKeyGuard
 from .bodies import read_json
@@ -49,7 +50,7 @@ def model_id(model: LanguageModel) -> str:
     if model.path is None:
         return "lstmgen"
     path = model.path
-    return (path.parent.name if path.name in ("best", "last") else path.name) or "lstmgen"
+    return (path.parent.name if is_checkpoint_name(path.name) else path.name) or "lstmgen"
 
 
 class GenerationStream(StreamingResponse):

@@ -24,12 +24,12 @@ from ..config import ConfigError, GenerationConfig
 from ..decoding import FINISH_LENGTH, DecodeStep
 from ..language_model import LanguageModel
 from ..tokenizers import TokenizerError
+from ..tokenizers.registry import is_prefix_stable
 from .limits import ServerLimits
 from .schemas import CONFIG_NAMES, REQUEST_NAMES, APIError, CompletionRequest
 
 # Tokenizers for which a prefix of a text tokenizes into the text's own first tokens, except that the
 # cut may split the last one in two: what lets a long prompt be measured from its start.
-PREFIX_STABLE_TOKENIZERS = ("char", "byte", "word")
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class Completion:
         are counted as the unknown token here (a word cut in half may be one); the real policy applies later.
         """
         tokenizer = self.model.tokenizer
-        if getattr(tokenizer, "kind", None) not in PREFIX_STABLE_TOKENIZERS:
+        if not is_prefix_stable(getattr(tokenizer, "kind", "")):
             return False
         policy = "replace" if self.request.unknown == "error" else self.request.unknown
         size = limit + 2

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..config import ConfigError
-from ..runtime import available_cores
+from ..system.runtime import available_cores
 
 
 @dataclass(frozen=True)

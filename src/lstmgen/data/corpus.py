@@ -1,0 +1,337 @@
+"""Reading training text: files, directories, globs, stdin, named corpora and the embedded default.
+
+A named corpus is downloaded once into a cache directory (``$LSTMGEN_CACHE`` or ``~/.cache/lstmgen``)
+and checked against its SHA-256; offline, the error says how to pass a local copy instead. With no
+corpus named, the embedded default is the Python documentation text that ships in the standard library
+(``pydoc_data.topics``, about 465,000 characters of English), so everything works offline.
+"""
+
+from __future__ import annotations
+
+import codecs
+import glob as globbing
+import hashlib
+import io
+import os
+import stat
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator, Sequence
+
+from ..system import durable
+from ..system.untrusted import describe_kind, open_regular
+
+DEFAULT_CORPUS = "pydoc"
+BLOCK_BYTES = 4 << 20  # bytes read at a time when streaming a corpus
+
+
+# Text encodings whose incremental decoder keeps no state between blocks, so a file read in blocks decodes
+# otherwise than read whole (found by stress/fuzz_inputs.py).
+UNSTREAMABLE_ENCODINGS = ("punycode",)
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be read; the message names the file and says how to fix it."""
+
+
+@dataclass(frozen=True)
+class NamedCorpus:
+    name: str
+    url: str
+    sha256: str
+    filename: str
+    description: str
+
+
+NAMED_CORPORA: dict[str, NamedCorpus] = {corpus.name: corpus for corpus in (
+    NamedCorpus("tinyshakespeare", "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+                "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed", "tinyshakespeare.txt",
+                "Tiny Shakespeare, the char-rnn corpus (1,115,394 characters, 65 distinct)"),
+    NamedCorpus("nietzsche", "https://s3.amazonaws.com/text-datasets/nietzsche.txt",
+                "dea01ca2da603db6736fd856c585d073ccf3dca68efe4a59c5e73242cdf0b028", "nietzsche.txt",
+                "Nietzsche in English, the Keras text-generation corpus (600,901 characters)"),
+)}
+
+
+@dataclass(frozen=True)
+class Corpus:
+    text: str
+    sources: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+
+def cache_directory() -> Path:
+    return Path(os.environ.get("LSTMGEN_CACHE") or Path.home() / ".cache" / "lstmgen")
+
+
+def default_corpus_text() -> str:
+    """The embedded default corpus: Python's own documentation topics, in a fixed order."""
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[name].strip() for name in sorted(topics)) + "\n"
+
+
+def fetch_named_corpus(name: str, timeout: float = 30.0) -> Path:
+    """Return the cached file of a named corpus, downloading and checking it first if needed."""
+    if name not in NAMED_CORPORA:
+        raise CorpusError(f"no named corpus {name!r}; known: {', '.join(NAMED_CORPORA)}")
+    spec = NAMED_CORPORA[name]
+    target = cache_directory() / spec.filename
+    if target.exists():
+        if durable.file_sha256(target) == spec.sha256:
+            return target
+        target.unlink()  # a corrupt or foreign cached copy: fetch it again
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(spec.url, timeout=timeout) as response:
+            data = response.read()
+    except (urllib.error.URLError, OSError) as error:
+        raise CorpusError(
+            f"could not download the {name} corpus from {spec.url} ({error}). If you are offline, get the "
+            f"file another way and pass its path instead (lstmgen train path/to/{spec.filename}), or place "
+            f"it at {target}."
+        ) from error
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != spec.sha256:
+        raise CorpusError(
+            f"the downloaded {name} corpus has SHA-256 {actual}, expected {spec.sha256}; "
+            "the file was not saved. Try again later, or pass a local copy of the corpus."
+        )
+    # A temporary file beside the target, fsynced, then renamed: a crash never leaves half a file.
+    durable.write_file_atomically(target, data)
+    return target
+
+
+def check_encoding(encoding: str, errors: str = "strict") -> bool:
+    """Refuse what is not a text encoding or an error handler; return whether the encoding writes NUL bytes
+    for plain text (UTF-16 and UTF-32 do), in which case a NUL byte does not mark a binary file."""
+    try:
+        sample = "a\n".encode(encoding)  # LookupError for codecs that are not text encodings (base64, zlib, rot13)
+        name = codecs.lookup(encoding).name
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        raise CorpusError(f"unknown text encoding {encoding!r}; pass one Python knows, such as utf-8, latin-1 or utf-16") from None
+    if name in UNSTREAMABLE_ENCODINGS:
+        raise CorpusError(f"{encoding!r} is an encoding of domain names whose decoder cannot read a file in blocks (each block "
+                          "would decode differently); decode the file to UTF-8 first")
+    try:
+        codecs.lookup_error(errors)
+        b"\xff".decode("utf-8", errors)  # handlers made for encoding only (xmlcharrefreplace) raise TypeError here
+    except UnicodeDecodeError:
+        pass  # strict
+    except (LookupError, TypeError, ValueError):
+        raise CorpusError(f"unknown encoding error handler {errors!r} (or one that cannot decode); use strict, replace "
+                          "or ignore") from None
+    return b"\x00" in sample
+
+
+def _binary_error(source: str) -> CorpusError:
+    return CorpusError(f"{source} looks like a binary file (it contains NUL bytes), not text; if it is text in UTF-16 or "
+                       "UTF-32, pass --encoding")
+
+
+def _invalid_bytes(source: str, encoding: str, offset: int, error: UnicodeError) -> CorpusError:
+    if isinstance(error, UnicodeDecodeError):
+        return CorpusError(
+            f"{source}: invalid {encoding} at byte offset {offset + error.start} ({error.reason}). Pass the right "
+            "--encoding (for example latin-1), or --encoding-errors replace to replace invalid bytes.")
+    return CorpusError(f"{source} cannot be decoded as {encoding} ({error}); pass the right --encoding")
+
+
+def decode_bytes(data: bytes, source: str, encoding: str = "utf-8", errors: str = "strict") -> str:
+    """Decode a file's bytes, with errors that name the file and the byte offset."""
+    nul_is_text = check_encoding(encoding, errors)
+    if not data:
+        raise CorpusError(f"{source} is empty: a corpus needs some text")
+    if b"\x00" in data[:65536] and not nul_is_text:
+        raise _binary_error(source)
+    try:
+        return data.decode(encoding, errors=errors)
+    except UnicodeError as error:  # UnicodeDecodeError, and the bare UnicodeError of utf-16 without a BOM, idna, ...
+        raise _invalid_bytes(source, encoding, 0, error) from error
+
+
+def _expand(source: str, pattern: str) -> list[Path]:
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob(pattern) if p.is_file())
+        if not files:
+            raise CorpusError(f"directory {source} holds no files matching {pattern!r}; change --glob")
+        return files
+    if path.is_file():
+        return [path]
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise CorpusError(f"{source} is {describe_kind(mode)}, not a regular file: lstmgen reads corpora from regular files "
+                          "(a pipe or device could block or never end); to stream text, pipe it to standard input (-)")
+    if any(ch in source for ch in "*?["):
+        files = sorted(Path(p) for p in globbing.glob(source, recursive=True) if Path(p).is_file())
+        if not files:
+            raise CorpusError(f"no files match {source!r}")
+        return files
+    known = ", ".join(NAMED_CORPORA)
+    raise CorpusError(f"{source!r} is neither a file, a directory, a glob nor a named corpus ({known})")
+
+
+def read_corpus(
+    sources: Sequence[str] = (),
+    encoding: str = "utf-8",
+    errors: str = "strict",
+    pattern: str = "*.txt",
+    stdin=None,
+) -> Corpus:
+    """Read and join (with newlines) the texts named by ``sources``.
+
+    Each source is ``-`` (standard input), a file, a directory (read recursively, files matching
+    ``pattern``), a glob, or a named corpus. No source means the embedded default corpus.
+    """
+    if not sources:
+        return Corpus(default_corpus_text(), (DEFAULT_CORPUS,))
+    texts: list[str] = []
+    names: list[str] = []
+    for source in sources:
+        if source == "-":
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            data = b"".join(_checked_blocks(stream, "standard input", check_encoding(encoding, errors)))
+            texts.append(decode_bytes(data, "standard input", encoding, errors))
+            names.append("-")
+        elif source == DEFAULT_CORPUS and not Path(source).exists():
+            texts.append(default_corpus_text())
+            names.append(DEFAULT_CORPUS)
+        elif source in NAMED_CORPORA and not Path(source).exists():
+            path = fetch_named_corpus(source)
+            texts.append(decode_bytes(_read_file(path), str(path), "utf-8", errors))
+            names.append(source)
+        else:
+            for path in _expand(source, pattern):
+                texts.append(decode_bytes(_read_file(path), str(path), encoding, errors))
+                names.append(str(path))
+    text = "\n".join(texts)
+    if not text.strip():
+        raise CorpusError(f"the corpus ({', '.join(names)}) holds only whitespace")
+    return Corpus(text, tuple(names))
+
+
+def _read_file(path: Path) -> bytes:
+    with open_regular(path, CorpusError, what="corpus file") as handle:
+        return handle.read()
+
+
+def _checked_blocks(stream: BinaryIO, name: str, nul_is_text: bool, block: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """A stream's blocks, refusing the stream at the first block that holds a NUL byte: a stream has no end
+    to wait for, so ``lstmgen train - < /dev/zero`` (or text followed by zeros) must stop at once instead of
+    filling the memory or the disk. (A file is judged by its first 64 KiB: its size is known.)"""
+    while True:
+        data = stream.read(block)
+        if not data:
+            return
+        if not nul_is_text and b"\x00" in data:
+            raise _binary_error(name)
+        yield data
+
+
+# ----- streaming: the corpus read in blocks, never held whole -----------------------------------------
+@dataclass(frozen=True)
+class Source:
+    """One text of a corpus: a file on disk, or bytes held in memory (the embedded default, a string)."""
+
+    name: str
+    path: Path | None = None
+    data: bytes | None = None
+    encoding: str = "utf-8"
+
+    def open(self) -> BinaryIO:
+        if self.path is None:
+            return io.BytesIO(self.data)
+        return open_regular(self.path, CorpusError, what="corpus file")  # a FIFO swapped in since resolve_sources cannot block
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path is not None else len(self.data)
+
+
+def resolve_sources(sources: Sequence[str] = (), pattern: str = "*.txt", encoding: str = "utf-8", stdin: BinaryIO | None = None,
+                    spool_dir: str | os.PathLike | None = None) -> list[Source]:
+    """The texts ``sources`` name (as read_corpus reads them), without reading them.
+
+    Standard input can be read only once, so it is copied to a file in ``spool_dir`` (block by block).
+    """
+    if not sources:
+        return [Source(DEFAULT_CORPUS, data=default_corpus_text().encode("utf-8"))]
+    resolved: list[Source] = []
+    for source in sources:
+        if source == "-":
+            if spool_dir is None:
+                raise CorpusError("reading a corpus from standard input needs a directory to spool it to")
+            target = Path(spool_dir) / "stdin.txt"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nul_is_text = check_encoding(encoding)
+            try:
+                with open(target, "wb") as handle:
+                    for data in _checked_blocks(stdin if stdin is not None else sys.stdin.buffer, "standard input", nul_is_text):
+                        handle.write(data)
+            except BaseException:
+                target.unlink(missing_ok=True)
+                raise
+            resolved.append(Source("-", path=target, encoding=encoding))
+        elif source == DEFAULT_CORPUS and not Path(source).exists():
+            resolved.append(Source(DEFAULT_CORPUS, data=default_corpus_text().encode("utf-8")))
+        elif source in NAMED_CORPORA and not Path(source).exists():
+            resolved.append(Source(source, path=fetch_named_corpus(source)))
+        else:
+            resolved.extend(Source(str(path), path=path, encoding=encoding) for path in _expand(source, pattern))
+    return resolved
+
+
+def text_source(text: str, name: str = "<text>") -> Source:
+    return Source(name, data=text.encode("utf-8", errors="surrogatepass"))
+
+
+def _incremental_decoder(encoding: str, errors: str, head: bytes) -> codecs.IncrementalDecoder:
+    """The incremental decoder that decodes a stream starting with ``head`` as ``bytes.decode`` decodes it whole.
+
+    UTF-16 and UTF-32 look for a byte order mark. Without one, ``bytes.decode`` takes the machine's byte
+    order, but their incremental decoders raise "stream does not start with BOM" instead; so a file
+    without a mark is decoded here in the machine's order too, and reads the same in every reader.
+    """
+    name = codecs.lookup(encoding).name
+    marks = {"utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)}
+    if name in marks and not head.startswith(marks[name]):
+        encoding = f"{name}-{'le' if sys.byteorder == 'little' else 'be'}"
+    return codecs.getincrementaldecoder(encoding)(errors=errors)
+
+
+def iter_blocks(source: Source, errors: str = "strict", block: int = BLOCK_BYTES) -> Iterator[tuple[bytes, str]]:
+    """(raw bytes, decoded text) of a source, block by block, with the checks of ``decode_bytes``:
+    empty and binary (NUL) files are refused, and invalid bytes are reported at their offset in the file."""
+    nul_is_text = check_encoding(source.encoding, errors)
+    offset = 0
+    with source.open() as handle:
+        data = handle.read(max(block, 4))  # at least enough to see a byte order mark
+        decoder = _incremental_decoder(source.encoding, errors, data)
+        while data:
+            if offset < 65536 and b"\x00" in data[: 65536 - offset] and not nul_is_text:  # the first 64 KiB, as decode_bytes
+                raise _binary_error(source.name)
+            try:
+                text = decoder.decode(data)
+            except UnicodeError as error:
+                raise _invalid_bytes(source.name, source.encoding, offset, error) from error
+            offset += len(data)
+            yield data, text
+            data = handle.read(block)
+        try:
+            tail = decoder.decode(b"", final=True)
+        except UnicodeError as error:
+            raise CorpusError(f"{source.name}: the file ends inside a {source.encoding} character (byte offset {offset}); "
+                              "pass --encoding-errors replace to replace it") from error
+        if tail:
+            yield b"", tail
+    if offset == 0:
+        raise CorpusError(f"{source.name} is empty: a corpus needs some text")

@@ -1,0 +1,13 @@
+"""Measures of a model: how well it predicts held-out text, and what its samples look like.
+
+    static.py     the held-out loss: a full pass with the recurrent state carried (the "static" protocol),
+                  and the cold-start measure beside it (segments scored from a fresh state)
+    measures.py   units (nats, bits, perplexity), the LossReport, entropy, diversity of text (distinct-n, ...)
+    sweep.py      the temperature study: entropy, diversity and novelty of samples at each temperature
+    bleu.py       BLEU and self-BLEU against reference sentences (NLTK: the ``bleu`` extra)
+"""
+
+from .measures import ColdStart, LossReport, nats_to_bits, perplexity
+from .static import evaluate
+
+__all__ = ["ColdStart", "LossReport", "nats_to_bits", "perplexity", "evaluate"]
