@@ -94,6 +94,20 @@ def test_a_two_rank_run_resumes_in_one_process_exactly(corpus, tmp_path):
     _assert_close(_weights(whole), _weights(split))
 
 
+def test_a_two_rank_run_resumes_with_two_ranks_exactly(corpus, tmp_path):
+    """torchrun --resume at 2 ranks: each rank's RNG state is saved as its own tensor (a view into the gathered
+    [W, n] tensor, at rank 1's offset, crashed torch.set_rng_state with SIGSEGV), and the run continues exactly."""
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    _two_processes(str(corpus), "--out", str(whole), "--max-steps", "24", *SETTINGS)
+    _two_processes(str(corpus), "--out", str(split), "--max-steps", "12", *SETTINGS)
+    state = load_checkpoint(split, state_check=check_trainer_state, prefer="last").trainer_state
+    assert all(generator.storage_offset() == 0 and generator.untyped_storage().nbytes() == generator.numel()
+               for generator in state["rank_rng"])
+    result = _two_processes("--resume", str(split), "--max-steps", "24", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    _assert_close(_weights(whole), _weights(split))
+
+
 def test_two_machines_on_loopback_train_and_checkpoint(corpus, tmp_path):
     port = _free_port()
     out = tmp_path / "nodes"
