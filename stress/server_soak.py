@@ -12,7 +12,7 @@ every half second on its own connection. Bars: no 5xx (and no error event in a s
 request that loses its connection or goes unanswered, every health check answered, and the server's
 resident memory over the last thousand requests within 10% of the first thousand's.
 
-``soak(url, pid, ...)`` is the machinery; tests/test_server_soak.py runs it with a few hundred requests.
+``soak(url, pid, ...)`` is the machinery; tests/server/test_server_soak.py runs it with a few hundred requests.
 """
 
 from __future__ import annotations

@@ -39,6 +39,15 @@ TINY_SETTINGS = dict(
     batch_size=4, seq_length=16, max_steps=40, eval_interval=20, sample_length=0, threads=1, warmup_steps=5,
     learning_rate=1e-2,
 )
+QUIET = dict(progress=False, log=lambda line: None)  # train() keyword arguments that print nothing
+
+# Short records, each a capitalised name line and one lower-case line; names only ever follow a blank line
+# (the cold-start and token-healing tests train on them).
+NAMES = ["ALICE", "BOB", "CAROL", "DAVE", "ERIN", "FRANK"]
+LINES = ["good day to you.", "what news, my friend?", "the king is here.", "go now and be quick.", "i will not stay.",
+         "come in, come in."]
+RECORDS = "".join(f"{NAMES[(i * 5) % 6]}:\n{LINES[(i * 7 + i // 6) % 6]}\n\n" for i in range(400))
+
 TINY_MODEL = dict(embedding_size=16, hidden_size=32, num_layers=1)
 
 

@@ -7,7 +7,7 @@ that is slow (NLTK counts n-grams in every reference for every hypothesis), so `
 NLTK an equivalent, much shorter reference list: for every n-gram of the hypothesis one reference that
 holds it the most times (the clipped counts are a max over references), plus one reference of every
 distinct length (the brevity penalty uses the closest reference length). NLTK then returns exactly the
-score it would return against the full list; tests/test_gan_bleu.py checks that.
+score it would return against the full list; tests/evaluation/test_bleu.py checks that.
 """
 
 from __future__ import annotations

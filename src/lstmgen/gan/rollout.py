@@ -12,7 +12,7 @@ each time. Here:
    only on live rows, and no work is spent on finished ones;
 3. the discriminator scores all (T-1) B R completed sequences at once.
 
-The result is indexed [b, t-1] and never mixes sequences (tests/test_gan_rollout.py checks the order).
+The result is indexed [b, t-1] and never mixes sequences (tests/gan/test_gan_rollout.py checks the order).
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ pytest.importorskip("tokenizers", reason="the bpe and unigram tokenizers need th
 
 import torch  # noqa: E402
 
+from conftest import QUIET, RECORDS  # noqa: E402
 from lstmgen import LanguageModel, train  # noqa: E402
 from lstmgen.decoding.healing import heal_prompt  # noqa: E402
 from lstmgen.tokenizers import CharTokenizer  # noqa: E402
-from test_cold_start import QUIET, RECORDS  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import pytest
 pytest.importorskip("tokenizers", reason="the bpe and unigram tokenizers need the subword extra: pip install 'lstmgen[subword]'")
 
 import tokenizers  # noqa: E402
-
 from conftest import TINY_TEXT  # noqa: E402
 from lstmgen import LanguageModel, train  # noqa: E402
 from lstmgen.tokenizers import fit_vocabulary, tokenizer_from_dict  # noqa: E402

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_gan_trainer import TINY, V, _real, _trainer
 
 from conftest import make_tiny_model
 from lstmgen.config import ConfigError
@@ -13,7 +14,6 @@ from lstmgen.gan.dense import dense_policy_loss, discounted_returns, moving_base
 from lstmgen.gan.discriminator import make_discriminator, make_discriminator_optimizer, train_discriminator
 from lstmgen.gan.recurrent_discriminator import RecurrentDiscriminator
 from lstmgen.gan.trainer import SeqGANTrainer
-from test_gan_trainer import TINY, V, _real, _trainer
 
 T_LENGTH = 8
 DENSE = {"method": "dense", "discriminator_hidden": 16, "adversarial_batch_size": 32, "d_steps": 1,

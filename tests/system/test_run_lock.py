@@ -14,7 +14,7 @@ import pytest
 
 from lstmgen.system.run_directory import RunLock, RunLockError, hold_run_lock
 
-SOURCE = str(Path(__file__).resolve().parents[1] / "src")
+SOURCE = str(Path(__file__).resolve().parents[2] / "src")
 HOLDER = """
 import sys, time
 from lstmgen.system.run_directory import RunLock, RunLockError

@@ -24,7 +24,7 @@ from lstmgen.config import ConfigError
 from lstmgen.training.divergence import DivergenceError
 from lstmgen.training.state import check_trainer_state
 
-SOURCE = str(Path(__file__).resolve().parents[1] / "src")
+SOURCE = str(Path(__file__).resolve().parents[2] / "src")
 TEXT = "the quick brown fox jumps over the lazy dog. a stitch in time saves nine.\n" * 40
 SETTINGS = dict(batch_size=4, seq_length=16, max_steps=20, eval_interval=10, sample_length=0, threads=1, warmup_steps=2,
                 learning_rate=1e-2)

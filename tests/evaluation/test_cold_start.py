@@ -7,16 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import QUIET, RECORDS
 from lstmgen import LanguageModel, TrainConfig, train
 from lstmgen.evaluation.static import evaluate, line_start_positions
 
-QUIET = dict(progress=False, log=lambda line: None)
-
-NAMES = ["ALICE", "BOB", "CAROL", "DAVE", "ERIN", "FRANK"]
-LINES = ["good day to you.", "what news, my friend?", "the king is here.", "go now and be quick.", "i will not stay.",
-         "come in, come in."]
-# Short records, each a capitalised name line and one lower-case line; names only ever follow a blank line.
-RECORDS = "".join(f"{NAMES[(i * 5) % 6]}:\n{LINES[(i * 7 + i // 6) % 6]}\n\n" for i in range(400))
 WELL_FORMED = re.compile(r"^\n[a-z ,.?]+\n\n[A-Z]+:\n")
 
 
