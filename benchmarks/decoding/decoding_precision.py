@@ -43,7 +43,7 @@ from lstmgen.config import ModelConfig
 from lstmgen.data.corpus import read_corpus
 from lstmgen.decoding import Stepper
 from lstmgen.decoding.fast_lstm import FastLSTMDecoder
-from lstmgen.decoding.projections import DECODING_PRECISIONS, PrecisionError, check_precision
+from lstmgen.decoding.projections import DECODING_PRECISIONS, PrecisionError, at_decoding_precision, check_precision
 from lstmgen.model import RecurrentLanguageModel
 from lstmgen.system.runtime import machine_record
 from lstmgen.tokenizers import CharTokenizer
@@ -137,7 +137,7 @@ def interleaved_fraction(lm: LanguageModel, prompt: str, streams: int, tokens: i
 def products_bound(lm: LanguageModel, streams: int, seconds: float = 1.0) -> float:
     """Steps per second of the decoder's matrix products alone (nothing else of a step), at the model's precision:
     the most characters per second ``streams`` streams could decode if everything else cost nothing."""
-    decoder = FastLSTMDecoder(lm.model, streams, precision=lm.precision)
+    decoder = FastLSTMDecoder(lm.decoding_model, streams)
     views = decoder._views(streams)
 
     def products() -> None:
@@ -161,7 +161,7 @@ def stepped_nats(lm: LanguageModel, tokens: np.ndarray, precision: str, segments
     ids = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
     length = (len(ids) - WARMUP - 1) // segments
     starts = WARMUP + torch.arange(segments) * length  # each segment predicts ids[start + 1 .. start + length]
-    stepper = Stepper(lm.model, (), precision=precision)
+    stepper = Stepper(at_decoding_precision(lm.model, precision), ())
     prompts = torch.stack([ids[s - WARMUP : s + 1] for s in starts.tolist()])  # [S, WARMUP + 1], ends at the segment's first token
     total = 0.0
     logits = stepper.prefill(prompts, segments)  # [S, V]: predicts ids[start + 1]

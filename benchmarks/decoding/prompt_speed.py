@@ -20,7 +20,7 @@ import torch
 import lstmgen
 from lstmgen.config import ModelConfig
 from lstmgen.decoding import DECODING_PRECISIONS, PrecisionError, Stepper
-from lstmgen.decoding.projections import check_precision
+from lstmgen.decoding.projections import at_decoding_precision, check_precision
 from lstmgen.model import RecurrentLanguageModel
 from lstmgen.system.runtime import machine_record
 
@@ -44,11 +44,11 @@ def main() -> None:
         except PrecisionError as error:
             refused[precision] = str(error)
             continue
-        Stepper(model, precision=precision).prefill(prompt[:5])  # the weights laid out once
+        Stepper(at_decoding_precision(model, precision)).prefill(prompt[:5])  # the weights laid out once
         times = []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            Stepper(model, precision=precision).prefill(prompt)
+            Stepper(at_decoding_precision(model, precision)).prefill(prompt)
             times.append(time.perf_counter() - started)
         milliseconds[precision] = round(statistics.median(times) * 1e3, 1)
     print(json.dumps({"benchmark": "prompt_speed", "lstmgen": lstmgen.__file__, "machine": machine_record(args.threads),

@@ -31,7 +31,7 @@ from .decoding import (
     make_generator,
 )
 from .decoding.fast_lstm import supports_fast_decoding
-from .decoding.projections import AUTOMATIC, automatic_precision, check_precision
+from .decoding.projections import AUTOMATIC, at_decoding_precision, automatic_precision
 from .evaluation.measures import LossReport
 from .evaluation.static import evaluate, scored_text_size, segment_starts
 from .model import RecurrentLanguageModel
@@ -65,10 +65,11 @@ class LanguageModel:
         self.precision_reason: str | None = None
         if precision == AUTOMATIC:
             precision, self.precision_reason = automatic_precision(model.output.weight.device, supports_fast_decoding(model))
-        if precision != "fp32":
-            check_precision(precision, model.output.weight.device)
-            if not supports_fast_decoding(model):
-                raise PrecisionError(f"{precision} decoding is for LSTM models (this one is a {model.config.cell}); use fp32")
+        # What every generation path steps: the model itself in fp32, else the same parameters read at ``precision``
+        # (refused here, with what to use instead, where this machine cannot run it fast).
+        self.decoding_model = at_decoding_precision(self.model, precision)
+        if precision != "fp32" and not supports_fast_decoding(model):
+            raise PrecisionError(f"{precision} decoding is for LSTM models (this one is a {model.config.cell}); use fp32")
         self.precision = precision
 
     @classmethod
@@ -114,7 +115,7 @@ class LanguageModel:
         if config.num_beams > 1:
             raise ValueError("decode samples; for beam search (num_beams > 1) use beam_search() or stream_batch()")
         generator = make_generator(config.seed, self.model.output.weight.device)
-        return decode(self.model, self.tokenizer, ids, config, generator, logprobs=logprobs, precision=self.precision, prompt_text=prompt)
+        return decode(self.decoding_model, self.tokenizer, ids, config, generator, logprobs=logprobs, prompt_text=prompt)
 
     def stream_batch(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
         """Yield, per step, the new text of every sample (they are generated together in one batch).
@@ -125,7 +126,7 @@ class LanguageModel:
         """
         ids, config = self._prepare(prompt, config, unknown, overrides)
         if config.num_beams > 1:
-            texts = [hypothesis.text for hypothesis in beam_search(self.model, self.tokenizer, ids, config, self.precision, prompt)]
+            texts = [hypothesis.text for hypothesis in beam_search(self.decoding_model, self.tokenizer, ids, config, prompt)]
             return iter([texts + [""] * (config.num_samples - len(texts))])  # fewer only if fewer continuations exist
         return (list(record.texts) for record in self.decode(prompt, config, unknown))
 
@@ -155,7 +156,7 @@ class LanguageModel:
             lm.beam_search("ROMEO:", max_tokens=40, num_beams=8, num_samples=3, stop=["\n"])
         """
         ids, config = self._prepare(prompt, config, unknown, overrides)
-        return beam_search(self.model, self.tokenizer, ids, config, self.precision, prompt)
+        return beam_search(self.decoding_model, self.tokenizer, ids, config, prompt)
 
     def next_token_candidates(self, prompt: str = "", count: int = 5, config: GenerationConfig | None = None,
                               unknown: str = "error", **overrides: Any) -> list[tuple[str, float]]:

@@ -9,7 +9,7 @@ import torch
 from lstmgen import LanguageModel
 from lstmgen.cli import main
 from lstmgen.decoding import Stepper, projections
-from lstmgen.decoding.projections import PrecisionError, Projection, check_precision
+from lstmgen.decoding.projections import PrecisionError, Projection, at_decoding_precision, check_precision, decoding_precision
 
 RUNNABLE = [p for p in ("fp32", "fp16", "bf16", "int8")
             if (p != "bf16" or projections.native_bf16(torch.device("cpu"))) and (p != "fp16" or projections.fp16_kernel())]
@@ -62,7 +62,7 @@ def test_the_stepper_at_each_precision_follows_the_fp32_logits(tiny_model, preci
     tokens = torch.randint(0, 30, (3, 12), generator=torch.Generator().manual_seed(1))
     logits = {}
     for name in ("fp32", precision):
-        stepper = Stepper(model, suppress=(0,), precision=name)
+        stepper = Stepper(at_decoding_precision(model, name), suppress=(0,))
         rows = [stepper.prefill(tokens[:, :4], 3)]
         for column in range(4, 12):
             rows.append(stepper.step(tokens[:, column]).clone())
@@ -78,12 +78,12 @@ def test_a_reduced_stepper_reads_the_prompt_through_its_own_weights(tiny_model, 
     model = tiny_model(vocab_size=30, hidden_size=64, num_layers=2)
     prompt = torch.randint(1, 30, (7,), generator=torch.Generator().manual_seed(3))
     # The reference: a fresh state, then every prompt token stepped one at a time at this precision.
-    stepwise = Stepper(model, suppress=(0,), precision=precision)
+    stepwise = Stepper(at_decoding_precision(model, precision), suppress=(0,))
     stepwise.load_state(model.init_state(1))
     with torch.inference_mode():
         for token in prompt:
             expected = stepwise.step(token[None]).clone()  # [1, V]
-    stepper = Stepper(model, suppress=(0,), precision=precision)
+    stepper = Stepper(at_decoding_precision(model, precision), suppress=(0,))
     outputs = []  # the products that write logits [n, V]: the prompt's last position only
     original = Projection.__call__
 
@@ -104,7 +104,7 @@ def test_a_reduced_stepper_reads_the_prompt_through_its_own_weights(tiny_model, 
     assert (logits[0, 1:] - fp32[1:]).abs().max() > 1e-6  # really read at the reduced precision
     # Scoring a prompt position by position (observe) reads it with the fp32 model, as the docs say.
     seen = []
-    Stepper(model, suppress=(0,), precision=precision).prefill(prompt, observe=lambda chunk, start: seen.append(chunk.clone()))
+    Stepper(at_decoding_precision(model, precision), suppress=(0,)).prefill(prompt, observe=lambda chunk, start: seen.append(chunk.clone()))
     assert torch.allclose(seen[0][0, -1, 1:], fp32[1:], atol=1e-5)
 
 
@@ -112,6 +112,8 @@ def test_a_reduced_stepper_reads_the_prompt_through_its_own_weights(tiny_model, 
 def test_a_reduced_model_writes_what_the_full_one_writes(lm, precision, reduce_everything):
     reduced = lm.with_precision(precision)
     assert reduced.precision == precision and reduced.model is lm.model  # shared weights, not a copy
+    assert all(a is b for a, b in zip(reduced.decoding_model.parameters(), lm.model.parameters()))
+    assert decoding_precision(reduced.decoding_model) == precision and decoding_precision(lm.decoding_model) == "fp32"
     full = lm.generate("the quick", max_tokens=40, temperature=0)
     # Greedy decoding of a trained model: rounding the weights rarely changes which token is likeliest.
     assert reduced.generate("the quick", max_tokens=40, temperature=0)[:20] == full[:20]

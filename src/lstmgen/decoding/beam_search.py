@@ -77,11 +77,10 @@ def beam_search(
     tokenizer: Tokenizer,
     prompt_ids: Sequence[int],
     config: GenerationConfig,
-    precision: str = "fp32",
     prompt_text: str | None = None,
 ) -> list[Hypothesis]:
     """The ``config.num_samples`` best continuations of ``prompt_ids`` under ``config.num_beams`` beams, best first
-    (``precision``: of the weights each step reads, as in ``decode``)."""
+    (the weights each step reads are ``model``'s, as in ``decode``)."""
     if len(prompt_ids) == 0:
         raise ValueError("generation needs a prompt of at least one token")
     beams, length_penalty = config.num_beams, config.length_penalty
@@ -97,7 +96,7 @@ def beam_search(
         return "".join(decoder.feed(token) for token in ids)
 
     finished: list[Hypothesis] = []
-    stepper = Stepper(model, tokenizer.never_generated, precision=precision)
+    stepper = Stepper(model, tokenizer.never_generated)
     device = stepper.device
     last = stepper.prefill(prompt, beams)  # [K, V]: the prompt once, its state copied to every beam
     vocab = last.shape[-1]

@@ -114,11 +114,12 @@ class FastLSTMDecoder:
     version of the model's parameters and shared by later decoders of the same model.
     """
 
-    def __init__(self, model: RecurrentLanguageModel, batch_size: int, banned: Sequence[int] = (), precision: str = "fp32") -> None:
+    def __init__(self, model: RecurrentLanguageModel, batch_size: int, banned: Sequence[int] = ()) -> None:
         if not supports_fast_decoding(model):
             raise ValueError("FastLSTMDecoder steps LSTM models only; decode other cells through model.forward")
         hidden, layers = model.config.hidden_size, model.config.num_layers
         device, dtype = model.output.weight.device, model.output.weight.dtype
+        precision = projections.decoding_precision(model)  # projections.at_decoding_precision chose it
         weights = _weights(model, banned, precision)
         self.table, self.hidden0, self.layer_projections, self.output = weights.table, weights.hidden0, weights.layers, weights.output
         self.precision = precision

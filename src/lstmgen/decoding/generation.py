@@ -150,7 +150,6 @@ def decode(
     logprobs: int | None = None,
     keep_logits: bool = False,
     fast: bool | None = None,
-    precision: str = "fp32",
     prompt_text: str | None = None,
 ) -> Iterator[DecodeStep]:
     """Sample ``config.num_samples`` continuations of a non-empty prompt together, one record per step.
@@ -158,7 +157,7 @@ def decode(
     ``logprobs`` None computes no log-probabilities; 0 the chosen tokens'; k > 0 also the k likeliest
     tokens'. ``keep_logits`` adds the logits each step drew from (the temperature sweep's entropy).
     ``fast`` picks the stepping path (None: the hand-stepped LSTM for LSTM models); both draw the same tokens.
-    ``precision`` is that of the weights each step reads (fp32, fp16, bf16, int8: ``decoding.projections``).
+    The weights each step reads are those of ``model`` (a reduced precision: ``projections.at_decoding_precision``).
     ``prompt_text``, the text the prompt's ids came from, where known, lets a word tokenizer add no space
     after a prompt that ends in one.
     """
@@ -167,7 +166,7 @@ def decode(
     batch = config.num_samples
     if config.max_tokens == 0:
         return
-    stepper = Stepper(model, tokenizer.never_generated, fast, precision)
+    stepper = Stepper(model, tokenizer.never_generated, fast)
     processors = build_processors(config)
     healing = None
     if config.token_healing:  # a subword prompt's last token taken back; the first step must extend it

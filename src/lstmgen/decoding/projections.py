@@ -23,6 +23,7 @@ cost of each precision in validation loss is measured in docs/benchmarks.md (``b
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import torch
@@ -58,6 +59,25 @@ def check_precision(precision: str, device: torch.device) -> None:
     if precision == "fp16" and not fp16_kernel():
         raise PrecisionError("fp16 decoding runs on FBGEMM's half-precision kernels, which need an x86-64 CPU with AVX2 and "
                              "F16C and a PyTorch build with FBGEMM; use fp32" + (" or int8" if _LINEAR_INT8 is not None else ""))
+
+
+def at_decoding_precision(model: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """The model as token-by-token decoding reads it with its weights in ``precision``, chosen once (as gpt-fast
+    quantises at load): fp32 is the model itself; a reduced precision is a shallow copy of the module that
+    shares every parameter and says its precision, so the decoding loop (generation, beam search) passes a
+    model along and never hears of precisions; the stepper and the fast LSTM read ``decoding_precision``.
+    ``check_precision`` first: a precision this machine runs slowly or not at all is refused here."""
+    if precision == "fp32":
+        return model
+    check_precision(precision, model.output.weight.device)
+    reduced = copy.copy(model)  # a new module object over the same parameters and submodules
+    reduced.decoding_precision = precision
+    return reduced
+
+
+def decoding_precision(model: torch.nn.Module) -> str:
+    """The precision of the weights decoding reads for ``model`` (``at_decoding_precision``), fp32 by default."""
+    return getattr(model, "decoding_precision", "fp32")
 
 
 AUTOMATIC = AUTOMATIC_PRECISION  # not a precision: asks automatic_precision for the one measured fastest on this kind of CPU

@@ -40,7 +40,7 @@ import torch
 from ..model import RecurrentLanguageModel, State
 from .fast_lstm import FastLSTMDecoder, supports_fast_decoding
 from .processors import SuppressTokens
-from .projections import PrecisionError, check_precision
+from .projections import PrecisionError, decoding_precision
 
 PREFILL_CHUNK = 1024  # prompt tokens per model.forward call: bounds the prefill logits [B, C, V]
 PREFILL_LOGITS = 1 << 22  # and at most this many logits per call (16 MiB of float32), whatever the vocabulary
@@ -79,8 +79,7 @@ def stepping_mode(model: torch.nn.Module) -> Iterator[None]:
 class Stepper:
     """Steps one model for a batch of streams, one token per stream per call; see the module docstring."""
 
-    def __init__(self, model: RecurrentLanguageModel, suppress: Sequence[int] = (), fast: bool | None = None,
-                 precision: str = "fp32") -> None:
+    def __init__(self, model: RecurrentLanguageModel, suppress: Sequence[int] = (), fast: bool | None = None) -> None:
         self.model = model
         self.device = model.output.weight.device
         vocab = getattr(getattr(model, "config", None), "vocab_size", None)
@@ -88,8 +87,8 @@ class Stepper:
         self.fast = supports_fast_decoding(model) if fast is None else bool(fast)
         if self.fast and not supports_fast_decoding(model):
             raise ValueError("the hand-stepped path steps LSTM models only; use fast=False (model.forward)")
+        precision = decoding_precision(model)  # the weights' precision, chosen once (projections.at_decoding_precision)
         if precision != "fp32":
-            check_precision(precision, self.device)
             if not self.fast:
                 raise PrecisionError(f"{precision} decoding steps LSTM models through the hand-stepped path; "
                                      "this model decodes through model.forward: use fp32")
@@ -170,8 +169,7 @@ class Stepper:
                 return self._decoder.step(tokens, logits)  # suppressed ids already -inf (output bias)
             with torch.inference_mode():  # the decoder's buffers are inference tensors: made and changed only here
                 if self._decoder is None:  # built at the first step, so it never delays the first token
-                    self._decoder = FastLSTMDecoder(self.model, self._state[0].shape[1], banned=self.suppress.ids,
-                                                    precision=self.precision)
+                    self._decoder = FastLSTMDecoder(self.model, self._state[0].shape[1], banned=self.suppress.ids)
                     self._decoder.load_state(self._state)
                     self._state = None
                 return self._decoder.step(tokens, logits)

@@ -36,7 +36,7 @@ def sample_with_measures(lm, prompt_ids: list[int], temperature: float, length: 
     entropy_sum = nll_sum = 0.0
     count = 0
     texts = [""] * num_samples
-    for record in decode(lm.model, lm.tokenizer, prompt_ids, config, generator, logprobs=0, keep_logits=True, precision=lm.precision,
+    for record in decode(lm.decoding_model, lm.tokenizer, prompt_ids, config, generator, logprobs=0, keep_logits=True,
                          prompt_text=prompt_text):
         live = [row for row, token in enumerate(record.tokens) if token is not None]  # samples that ended (documents) drop out
         entropy_sum += float(entropy_bits(record.logits[live], temperature).sum())
