@@ -89,3 +89,24 @@ def test_char_round_trip_any_text(text):
     tokenizer = CharTokenizer.fit(text)
     assert tokenizer.decode(tokenizer.encode(text)) == text
     assert ByteTokenizer().decode(ByteTokenizer().encode(text)) == text
+
+
+def test_the_registry_lists_the_kinds_the_flags_offer():
+    from lstmgen.config import TOKENIZER_KINDS
+    from lstmgen.tokenizers import KINDS, SUBWORD_KINDS, supports_healing
+
+    assert tuple(KINDS) == TOKENIZER_KINDS
+    assert SUBWORD_KINDS == ("bpe", "unigram")
+    assert [kind for kind in KINDS if supports_healing(kind)] == ["bpe", "unigram"]
+
+
+def test_every_kind_fits_from_pieces_and_round_trips():
+    from lstmgen.tokenizers import KINDS, fit_vocabulary
+
+    pieces = ["the cat sat ", "on the mat. ", "the end\n"]
+    for kind in KINDS:
+        fitted = fit_vocabulary(kind, iter(pieces), min_frequency=1, vocab_size=300)
+        again = tokenizer_from_dict(fitted.to_dict())
+        text = "the cat sat on the mat."
+        assert fitted.encode(text).tolist() == again.encode(text).tolist(), kind
+        assert again.decode(again.encode(text)) == text, kind

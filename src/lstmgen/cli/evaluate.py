@@ -5,19 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from .flags import add_checkpoint_argument
-
 DESCRIPTION = ("Full pass over FILE with carried state: nats/token, bits/token and perplexity; and the "
                "cold-start measure (line starts scored from a fresh state beside the same tokens in context).")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_checkpoint_argument(parser)
     parser.add_argument("file", metavar="FILE", help="text file to score (- for stdin)")
     parser.add_argument("--encoding", default="utf-8", help="text encoding of FILE")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = automatic)")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

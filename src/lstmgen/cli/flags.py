@@ -15,11 +15,6 @@ from typing import Any, Iterable
 from ..config import AUTOMATIC_PRECISION, DECODING_PRECISIONS, describe_bounds, field_types
 
 
-def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
-    """The CKPT argument every command that reads a model takes."""
-    parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint or run directory (a run directory means its best/)")
-
-
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     """--precision of the weights token-by-token decoding reads (lstmgen.decoding.projections)."""
     parser.add_argument("--precision", default="fp32", choices=(*DECODING_PRECISIONS, AUTOMATIC_PRECISION),

@@ -7,7 +7,7 @@ import sys
 
 from ..config import GenerationConfig
 from ..tokenizers import UNKNOWN_POLICIES
-from .flags import add_checkpoint_argument, add_config_flags, add_precision_argument, announce_precision, config_values
+from .flags import add_config_flags, add_precision_argument, announce_precision, config_values
 
 DESCRIPTION = ("Prime the model with a prompt and sample a continuation, streamed as it is generated. "
                "Processors run in this order: repetition penalty, no-repeat n-gram, temperature, top-k, top-p, "
@@ -15,7 +15,6 @@ DESCRIPTION = ("Prime the model with a prompt and sample a continuation, streame
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_checkpoint_argument(parser)
     parser.add_argument("--prompt", default="", help="text to start from (default: a line break)")
     parser.set_defaults(generation_fields=add_config_flags(parser, GenerationConfig, use_defaults=True))
     parser.add_argument("--unknown", default="error", choices=UNKNOWN_POLICIES, help="prompt symbols the vocabulary lacks")
@@ -24,7 +23,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = 1 for a few samples, else the free cores)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     add_precision_argument(parser)
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,13 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from .flags import add_checkpoint_argument
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_checkpoint_argument(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

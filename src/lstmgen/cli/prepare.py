@@ -23,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding-errors", default="strict", choices=ENCODING_ERRORS, help="what to do with invalid bytes")
     parser.add_argument("--glob", default="*.txt", help="file pattern when a CORPUS is a directory")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(store_fields=add_config_flags(parser, TrainConfig, use_defaults=True, only=STORE_FIELDS), handler=run)
+    parser.set_defaults(store_fields=add_config_flags(parser, TrainConfig, use_defaults=True, only=STORE_FIELDS))
 
 
 def run(args: argparse.Namespace) -> int:

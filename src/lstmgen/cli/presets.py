@@ -7,7 +7,7 @@ import json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.set_defaults(handler=run)
+    """No flags: the presets are printed as JSON."""
 
 
 def run(args: argparse.Namespace) -> int:

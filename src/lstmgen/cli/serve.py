@@ -11,7 +11,7 @@ import os
 import sys
 
 from ..server.limits import ServerLimits
-from .flags import add_checkpoint_argument, add_precision_argument, announce_precision
+from .flags import add_precision_argument, announce_precision
 
 API_KEY_VARIABLE = "LSTMGEN_API_KEY"
 LIMIT_FLAGS = {
@@ -29,7 +29,6 @@ DESCRIPTION = ("Serve a checkpoint: POST /v1/completions (OpenAI's protocol, str
 
 def configure(parser: argparse.ArgumentParser) -> None:
     defaults = ServerLimits()
-    add_checkpoint_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (0 = any free port)")
     parser.add_argument("--model-name", default=argparse.SUPPRESS, help="model id clients use (default: the run directory's name)")
@@ -43,7 +42,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     add_precision_argument(parser)
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

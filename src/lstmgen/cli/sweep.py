@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..tokenizers import UNKNOWN_POLICIES
-from .flags import add_checkpoint_argument, floats
+from .flags import floats
 
 DESCRIPTION = ("Generate samples at each temperature and report the mean entropy (bits) of the reweighted "
                "next-token distribution, the model's NLL of the samples, distinct-1/2/3, repetition, and the share "
@@ -17,7 +17,6 @@ DESCRIPTION = ("Generate samples at each temperature and report the mean entropy
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_checkpoint_argument(parser)
     parser.add_argument("--temperatures", type=floats, default=[0.2, 0.5, 1.0, 1.2], help="comma-separated temperatures")
     parser.add_argument("--prompt", default="", help="text to start every sample from (default: a line break)")
     parser.add_argument("--length", type=int, default=300, help="tokens per sample")
@@ -30,7 +29,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
     parser.add_argument("--unknown", default="error", choices=UNKNOWN_POLICIES, help="prompt symbols the vocabulary lacks")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = automatic)")
-    parser.set_defaults(handler=run)
 
 
 def _corpus_text(sources: Sequence[str] | None, recorded: Sequence[str], say) -> str | None:

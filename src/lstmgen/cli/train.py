@@ -39,7 +39,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(train_fields=add_config_flags(training, TrainConfig, use_defaults=False))
     model = parser.add_argument_group("model (ModelConfig)")
     parser.set_defaults(model_fields=add_config_flags(model, ModelConfig, use_defaults=False, skip=("vocab_size",)))
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
