@@ -35,6 +35,7 @@ import json
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -422,6 +423,11 @@ def _read_trainer_state(files: _Files, config: ModelConfig, check: StateCheck, t
     return state
 
 
+# A trainer may swap a run's checkpoint while it is read (every evaluation replaces last/, and best/ when it
+# improves): a load that fails while the directory it read was replaced is read again, from the new one.
+SWAP_RETRIES = 8
+
+
 def load_checkpoint(
     path: str | os.PathLike,
     device: torch.device | str = "cpu",
@@ -431,8 +437,34 @@ def load_checkpoint(
     """Load a checkpoint (or a run directory's ``prefer``red one) onto ``device``, whatever device trained it.
 
     With ``state_check`` (the trainer's own check of what it wrote: ``training.state.check_trainer_state``,
-    ``gan.state.check_gan_state``) the trainer state is read too, with ``weights_only=True``, and checked."""
-    directory = resolve_checkpoint_dir(path, prefer=prefer)
+    ``gan.state.check_gan_state``) the trainer state is read too, with ``weights_only=True``, and checked.
+
+    Safe to call on a run that is training: every file comes from one checkpoint, old or new. A read that a
+    swap interrupted (files from both, or a file removed under it) is told apart from a corrupt checkpoint
+    by the directory itself: if it is no longer the directory that was read, the load starts again.
+    """
+    for attempt in range(SWAP_RETRIES + 1):
+        directory = resolve_checkpoint_dir(path, prefer=prefer)
+        identity = _identity(directory)
+        try:
+            return _load(directory, device, state_check)
+        except CheckpointError:
+            if attempt == SWAP_RETRIES or _identity(directory) == identity and identity is not None:
+                raise  # the same directory throughout: the files really are as the error says
+            time.sleep(0.01 * (attempt + 1))  # a writer replaced it mid-read: read the checkpoint now in place
+    raise AssertionError("unreachable")
+
+
+def _identity(directory: Path) -> tuple[int, int] | None:
+    """Which directory ``directory`` names now (device and inode), None while it names none (mid-swap)."""
+    try:
+        status = os.stat(directory)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _load(directory: Path, device: torch.device | str, state_check: StateCheck | None) -> Checkpoint:
     files = _Files(directory)
     raw_config = read_regular(directory / "config.json", CheckpointError, MAX_JSON_BYTES, "checkpoint config")
     config = parse_json(raw_config, f"{directory}/config.json", CheckpointError)

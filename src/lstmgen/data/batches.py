@@ -123,5 +123,8 @@ class BatchIterator:
                 "the checkpoint's data cursor was saved with batch size "
                 f"{state['batch_size']} and window {state['seq_length']}; resume with the same settings"
             )
+        if not 0 <= int(state["window"]) <= self.steps_per_epoch:
+            raise DataError(f"the checkpoint's data cursor stands at window {state['window']} of an epoch of {self.steps_per_epoch} "
+                            "windows: the checkpoint is corrupt or from a run on other data; resume from another checkpoint")
         self.epoch = int(state["epoch"])
         self.window = int(state["window"])

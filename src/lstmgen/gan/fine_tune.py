@@ -7,9 +7,11 @@
 
 The run directory:
 
-    gan_run.json       the seeds, the preset, the settings and the checkpoint it started from
+    start/             the model it started from (--init-from), copied first: every seed starts from it
     data.npz           the corpus's windows (train / validation / test; lstmgen.gan.text) and its SHA-256
-    mle/               the starting model, as the GAN saw it (the report's MLE model)
+    gan_run.json       the seeds, the preset, the settings, the checkpoint it started from and data.npz's SHA-256,
+                       written last: the mark that the run began (gan.run_layout)
+    mle/               the first seed's starting model, as the GAN saw it (the report's MLE model)
     last/              the first seed's generator at the end: what ``lstmgen generate RUN``, ``eval`` and ``serve``
                        load (an ordinary checkpoint), with everything needed to resume
     seeds/SEED/last/   the other seeds' generators (the report gives mean ± sd over all of them)
@@ -21,8 +23,6 @@ the validation windows.
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +30,31 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint, save_checkpoint
 from ..config import ConfigError
 from ..data.corpus import read_corpus
 from ..system.console import Log, default_log
 from ..system.run_directory import LAST, RunLock
+from ..training.recovery import recover_checkpoints
 from .config import GanConfig, gan_preset
-from .run_layout import DATA_FILE, MLE, RUN_FILE, clear_gan_run, holds_gan_run, run_directories, seed_run_directory
+from .run_layout import (
+    CHECKPOINTS,
+    MLE,
+    RUN_FILE,
+    SEEDS,
+    START,
+    GanRunError,
+    clear_gan_run,
+    holds_gan_run,
+    leftovers,
+    read_inputs,
+    read_run_record,
+    run_directories,
+    seed_run_directory,
+    write_inputs,
+)
 from .sequences import sample_sequences, sequence_nll
-from .text import corpus_sequences, decode_texts, load_sequences, save_sequences, sequence_shapes
+from .text import TextSequences, corpus_sequences, decode_texts, sequence_shapes
 from .trainer import SeqGANTrainer
 
 DEFAULT_SEEDS = (88, 89, 90)
@@ -107,22 +123,25 @@ def fine_tune(
 
 def _fine_tune(out: Path, resuming: bool, request: _Request, say: Log) -> dict[str, Any]:
     seeds, threads = request.seeds, request.threads
+    for directory in [out, *(out / SEEDS).glob("*")] if out.is_dir() else []:
+        for line in recover_checkpoints(directory, CHECKPOINTS):  # what a crash left between two renames
+            say(f"recovered {directory}: {line}")
     if resuming:
-        out, gan, seeds = _resumed_settings(out, request.corpus, request.init_from, request.overrides)
-        data = load_sequences(out / DATA_FILE)
-        tokenizer = load_checkpoint(out / "mle").tokenizer
+        gan, seeds, start_dir, tokenizer, data = _resumed_inputs(out, request)
     else:
-        _prepare(out, request.overwrite)
+        _prepare(out, request.overwrite, say)
         start = load_checkpoint(request.init_from)
         gan = gan_preset(request.preset, **(request.overrides or {}))
         text = read_corpus(list(request.corpus), encoding=request.encoding, errors=request.encoding_errors, pattern=request.glob).text
         data = corpus_sequences(text, start.tokenizer, gan.sequence_length, unknown=request.unknown)
         tokenizer = start.tokenizer
         out.mkdir(parents=True, exist_ok=True)
-        save_sequences(out / DATA_FILE, data)
+        # The inputs in an order a crash cannot break: start/, data.npz, then gan_run.json (the mark that the run began).
+        start_dir = out / START
+        save_checkpoint(start_dir, start.model, tokenizer, start.train_config, metrics=start.metrics, extra=start.extra)
         record = {"seeds": list(seeds), "preset": request.preset, "init_from": str(request.init_from), "corpus": list(request.corpus),
                   "corpus_sha256": data.corpus_sha256, "gan": gan.to_dict()}
-        (out / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_inputs(out, data, record)
         say(f"corpus: {data.corpus_tokens:,} tokens ({tokenizer.kind}); windows of {gan.sequence_length} tokens after each "
             f"start token: {', '.join(sequence_shapes(data))}")
     gan = GanConfig.from_dict({**gan.to_dict(), "start_token": data.start_token})
@@ -139,9 +158,9 @@ def _fine_tune(out: Path, resuming: bool, request: _Request, say: Log) -> dict[s
                 continue
             trainer = SeqGANTrainer.resume(run_dir, data.train, config=config, **common)
         else:
-            # Every seed starts from the same model: the first seed's mle/ is the starting model as it saw it.
-            model = load_checkpoint(out / MLE).model if (out / MLE).exists() else copy.deepcopy(start.model)
-            trainer = SeqGANTrainer(model, tokenizer, data.train, config, run_dir, **common)
+            # Every seed starts from the model the run started from, so the seeds are replicates (each its own MLE
+            # pre-training where the preset has one).
+            trainer = SeqGANTrainer(load_checkpoint(start_dir).model, tokenizer, data.train, config, run_dir, **common)
         say(f"seed {seed}: {config.method} GAN, {config.rounds} rounds of {config.adversarial_batch_size} sequences -> {run_dir}")
         result = trainer.run()
         if result.phase != "done":
@@ -151,30 +170,41 @@ def _fine_tune(out: Path, resuming: bool, request: _Request, say: Log) -> dict[s
         return {"status": "done", "out_dir": str(out)}
     from .report import report_run
 
-    return report_run(out, log=say, threads=threads, **(request.report_settings or {}))
+    return report_run(out, log=say, threads=threads, lock=False, **(request.report_settings or {}))  # the lock is held here
 
 
-def _prepare(out: Path, overwrite: bool) -> None:
-    if not holds_gan_run(out):
-        return
-    if not overwrite:
-        raise ConfigError(f"{out} already holds a GAN run; continue it with --resume {out}, choose another --out, "
-                          "or pass --overwrite to replace it")
-    clear_gan_run(out)
+def _prepare(out: Path, overwrite: bool, say: Log) -> None:
+    if holds_gan_run(out):
+        if not overwrite:
+            raise ConfigError(f"{out} already holds a GAN run; continue it with --resume {out}, choose another --out, "
+                              "or pass --overwrite to replace it")
+        clear_gan_run(out)
+    elif leftovers(out):  # a run stopped before it began: nothing was trained from these, so they go
+        say(f"removed {', '.join(leftovers(out))} from {out}: a run that stopped before it began left them")
+        clear_gan_run(out)
 
 
-def _resumed_settings(out: Path, corpus, init_from, overrides) -> tuple[Path, GanConfig, tuple[int, ...]]:
-    if corpus or init_from is not None:
+def _resumed_inputs(out: Path, request: _Request) -> tuple[GanConfig, tuple[int, ...], Path, Any, TextSequences]:
+    if request.corpus or request.init_from is not None:
         raise ConfigError(f"--resume {out} continues on the run's own data and model; pass no corpus or --init-from")
-    if not all((out / name).exists() for name in (DATA_FILE, RUN_FILE, LAST, MLE)):
-        raise ConfigError(f"{out} is not a gan train run (it lacks {DATA_FILE}, {RUN_FILE}, mle/ or last/)")
-    record = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
-    values = dict(record["gan"])
-    longer = {k: v for k, v in (overrides or {}).items() if k == "rounds"}
-    others = sorted(set(overrides or {}) - set(longer))
+    if not holds_gan_run(out):
+        if leftovers(out):
+            raise ConfigError(f"{out} holds a GAN run that stopped before it began (no {RUN_FILE} yet; nothing was trained): "
+                              "run the command that started it again, without --resume")
+        raise ConfigError(f"{out} is not a gan train run (it has no {RUN_FILE}): start one with lstmgen gan train CORPUS --init-from CKPT")
+    record = read_run_record(out)
+    longer = {k: v for k, v in (request.overrides or {}).items() if k == "rounds"}
+    others = sorted(set(request.overrides or {}) - set(longer))
     if others:
         raise ConfigError(f"a resumed run keeps its settings; only rounds may change (got {', '.join(others)})")
-    return out, GanConfig.from_dict({**values, **longer}), tuple(record["seeds"])
+    # Runs written before start/ existed began every seed from mle/ (the first seed's starting model).
+    start_dir = out / START if os.path.lexists(out / START) else out / MLE
+    if not os.path.lexists(start_dir):
+        raise GanRunError(f"{out} has no {START}/ (nor {MLE}/), the model the run started from: start the run again "
+                          "(lstmgen gan train ... --overwrite)")
+    tokenizer = load_checkpoint(start_dir).tokenizer
+    data = read_inputs(out, record, tokenizer.vocab_size)
+    return GanConfig.from_dict({**record.gan.to_dict(), **longer}), record.seeds, start_dir, tokenizer, data
 
 
 def _validation(validation: torch.Tensor, start_token: int) -> Callable:

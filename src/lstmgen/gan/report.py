@@ -18,6 +18,7 @@ with the starting model's log-likelihood).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -26,18 +27,19 @@ from typing import Any, Sequence
 import torch
 
 from ..checkpoint import load_checkpoint
+from ..config import ConfigError
 from ..system.console import Log, default_log
-from ..system.run_directory import LAST
+from ..system.run_directory import LAST, RunLock
 from ..system.runtime import set_threads
 from .config import GanConfig
 from .curve import TEMPERATURES, at_temperature, compare, format_spread, plot_panels, sweep
 from .diagnostics import discriminator_diagnostics
 from .discriminator import make_discriminator
 from .language_scores import lm_score, reverse_lm_score
-from .run_layout import DATA_FILE, MLE, run_directories
+from .run_layout import MLE, RUN_FILE, holds_gan_run, read_inputs, read_run_record, run_directories, seed_run_directory
 from .sequences import sample_sequences, sequence_nll
 from .state import check_gan_state
-from .text import decode_words, load_sequences
+from .text import decode_words
 
 REPORT_TEMPERATURES = TEMPERATURES
 
@@ -57,16 +59,31 @@ def text_judge(tokenizer, references: list[list[str]], judge_model, start_token:
 
 def report_run(run_dir: str | os.PathLike, temperatures: Sequence[float] = REPORT_TEMPERATURES, samples: int = 500,
                reverse_temperatures: Sequence[float] = (0.8, 1.0, 1.2), reverse_samples: int = 2000, reverse_epochs: int = 10,
-               diagnostic_samples: int = 500, seed: int = 7, threads: int = 0, log: Log | None = None) -> dict[str, Any]:
-    """Measure and write RUN/report.json, report.md and curves.png; return the report."""
+               diagnostic_samples: int = 500, seed: int = 7, threads: int = 0, log: Log | None = None,
+               lock: bool = True) -> dict[str, Any]:
+    """Measure and write RUN/report.json, report.md and curves.png; return the report.
 
-    say = log or default_log
-    set_threads(threads)
+    Every seed must have finished (a run still training, or stopped, is refused with what to do). ``lock``
+    takes the run's lock for the report (``fine_tune``, which holds it already, passes False), so a report
+    never reads, or writes into, a run another process is training."""
     run_dir = Path(run_dir)
-    if not (run_dir / DATA_FILE).exists() or not (run_dir / MLE).exists():
-        raise ValueError(f"{run_dir} is not a gan train run (it lacks {DATA_FILE} or mle/): run lstmgen gan train first")
-    data = load_sequences(run_dir / DATA_FILE)
+    if not holds_gan_run(run_dir):
+        raise ConfigError(f"{run_dir} is not a gan train run (it has no {RUN_FILE}): run lstmgen gan train first")
+    with RunLock(run_dir) if lock else contextlib.nullcontext():
+        return _report(run_dir, temperatures, samples, reverse_temperatures, reverse_samples, reverse_epochs, diagnostic_samples,
+                       seed, threads, log or default_log)
+
+
+def _report(run_dir: Path, temperatures: Sequence[float], samples: int, reverse_temperatures: Sequence[float], reverse_samples: int,
+            reverse_epochs: int, diagnostic_samples: int, seed: int, threads: int, say: Log) -> dict[str, Any]:
+    set_threads(threads)
+    record = read_run_record(run_dir)
+    unfinished = [str(seed_run) for seed_run in record.seeds if _phase(seed_run_directory(run_dir, record.seeds, seed_run)) != "done"]
+    if unfinished:
+        raise ConfigError(f"{run_dir}: seed(s) {', '.join(unfinished)} have not finished; the report compares finished runs: "
+                          f"continue it first (lstmgen gan train --resume {run_dir})")
     start = load_checkpoint(run_dir / MLE)
+    data = read_inputs(run_dir, record, start.tokenizer.vocab_size)
     tokenizer, start_token, suppress = start.tokenizer, data.start_token, tokenizer_suppress(start.tokenizer)
     references = decode_words(data.test, tokenizer)
     judge = text_judge(tokenizer, references, start.model, start_token)
@@ -101,6 +118,11 @@ def report_run(run_dir: str | os.PathLike, temperatures: Sequence[float] = REPOR
 
 def tokenizer_suppress(tokenizer) -> tuple[int, ...]:
     return tuple(tokenizer.never_generated)
+
+
+def _phase(seed_dir: Path) -> str | None:
+    """The phase a seed's run reached (None before its first checkpoint)."""
+    return load_checkpoint(seed_dir, prefer=LAST).extra.get("phase") if os.path.lexists(seed_dir / LAST) else None
 
 
 def _name(path: Path) -> str:

@@ -16,6 +16,10 @@ a corpus), and every region keeps the windows that lie wholly inside it.
 from __future__ import annotations
 
 import hashlib
+import io
+import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -25,6 +29,8 @@ import torch
 from ..config import ConfigError
 from ..data.batches import split_bounds
 from ..decoding import encode_prompt
+from ..system import durable
+from ..system.untrusted import read_regular
 from ..tokenizers import Tokenizer
 
 REGIONS = ("train", "validation", "test")
@@ -99,17 +105,66 @@ def decode_texts(sequences: torch.Tensor, tokenizer: Tokenizer) -> list[str]:
     return [tokenizer.decode(row) for row in sequences.tolist()]
 
 
-def save_sequences(path, data: TextSequences) -> None:
-    np.savez_compressed(path, train=data.train.numpy(), validation=data.validation.numpy(), test=data.test.numpy(),
+def sequences_to_bytes(data: TextSequences) -> bytes:
+    """The windows and their provenance as an .npz archive (no pickled objects: every entry is a plain array)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, train=data.train.numpy(), validation=data.validation.numpy(), test=data.test.numpy(),
                         start_token=np.array(data.start_token), corpus_tokens=np.array(data.corpus_tokens),
                         corpus_sha256=np.array(data.corpus_sha256))
+    return buffer.getvalue()
 
 
-def load_sequences(path) -> TextSequences:
-    with np.load(path) as saved:
-        return TextSequences(torch.from_numpy(saved["train"]), torch.from_numpy(saved["validation"]),
-                             torch.from_numpy(saved["test"]), int(saved["start_token"]), str(saved["corpus_sha256"]),
-                             int(saved["corpus_tokens"]))
+def sequences_from_bytes(raw: bytes, source: str, error: type[Exception] = ConfigError) -> TextSequences:
+    """Read what ``sequences_to_bytes`` wrote, checking every entry (``error`` names ``source`` for the first problem):
+    never unpickled, three 2-D integer regions of one width with at least MINIMUM_SEQUENCES windows each,
+    non-negative ids and counts, a SHA-256 hex digest."""
+    def fail(problem: str) -> None:
+        raise error(f"{source} {problem}; the file is corrupt or from another program: start the run again "
+                    "(lstmgen gan train ... --overwrite)")
+
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as saved:
+            missing = [name for name in (*REGIONS, "start_token", "corpus_tokens", "corpus_sha256") if name not in saved.files]
+            if missing:
+                fail(f"has no {', '.join(missing)}")
+            arrays = {name: saved[name] for name in (*REGIONS, "start_token", "corpus_tokens", "corpus_sha256")}
+    except error:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, MemoryError, zipfile.BadZipFile, zlib.error) as problem:
+        fail(f"is not a readable .npz archive ({type(problem).__name__}: {problem})")
+    widths = set()
+    for name in REGIONS:
+        array = arrays[name]
+        if array.ndim != 2 or array.dtype.kind not in "iu" or array.shape[1] < 1:
+            fail(f"has a {name} entry of {array.dtype} {list(array.shape)}, not windows of token ids [N, T]")
+        if len(array) < MINIMUM_SEQUENCES[name]:
+            fail(f"has {len(array)} {name} windows, fewer than the {MINIMUM_SEQUENCES[name]} a run needs")
+        if array.size and int(array.min()) < 0:
+            fail(f"has a negative token id in its {name} windows")
+        widths.add(array.shape[1])
+    if len(widths) != 1:
+        fail(f"has windows of different lengths {sorted(widths)} in its regions")
+    counts = {name: arrays[name] for name in ("start_token", "corpus_tokens")}
+    for name, value in counts.items():
+        if value.ndim != 0 or value.dtype.kind not in "iu" or int(value) < 0:
+            fail(f"has a {name} entry that is not a non-negative integer")
+    digest = arrays["corpus_sha256"]
+    if digest.ndim != 0 or digest.dtype.kind != "U" or not re.fullmatch(r"[0-9a-f]{64}", str(digest)):
+        fail("has a corpus_sha256 entry that is not a SHA-256 hex digest")
+    return TextSequences(*(torch.from_numpy(arrays[name].astype(np.int64)) for name in REGIONS), start_token=int(counts["start_token"]),
+                         corpus_sha256=str(digest), corpus_tokens=int(counts["corpus_tokens"]))
+
+
+def save_sequences(path, data: TextSequences) -> str:
+    """Write the windows to ``path`` atomically (a crash leaves the old file or the new one); returns its SHA-256."""
+    raw = sequences_to_bytes(data)
+    durable.write_file_atomically(path, raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def load_sequences(path, error: type[Exception] = ConfigError) -> TextSequences:
+    """Read and check a file ``save_sequences`` wrote (a regular file, never unpickled)."""
+    return sequences_from_bytes(read_regular(path, error, what="the GAN run's windows"), str(path), error)
 
 
 def sequence_shapes(data: TextSequences) -> Sequence[str]:

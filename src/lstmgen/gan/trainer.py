@@ -45,7 +45,7 @@ from .config import GanConfig
 from .dense import dense_policy_loss, discounted_returns, moving_baseline, prefix_rewards
 from .discriminator import held_out_scores, make_discriminator, make_discriminator_optimizer, train_discriminator
 from .rollout import policy_gradient_loss, rollout_rewards, update_rollout_policy
-from .run_layout import MLE
+from .run_layout import MLE, MLE_BEST
 from .sequences import mle_epoch, sample_sequences, token_log_probabilities
 from .state import check_gan_state
 
@@ -339,7 +339,7 @@ class SeqGANTrainer:
         validation = record.get("nll_validation")
         if self.phase == "mle" and validation is not None and (self.best_nll_validation is None or validation < self.best_nll_validation):
             self.best_nll_validation = validation
-            self._save("mle-best", with_state=False)
+            self._save(MLE_BEST, with_state=False)
 
     def _save(self, name: str, with_state: bool = True) -> None:
         save_checkpoint(

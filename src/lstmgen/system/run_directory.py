@@ -9,7 +9,9 @@
       .lock            held by the one process that writes the run (below)
 
 Every module that reads or writes these names imports them from here: the checkpoint loader (which picks
-``best/`` or ``last/`` of a run), the trainer, crash recovery, the GAN runs and the server.
+``best/`` or ``last/`` of a run), the trainer, crash recovery, the GAN runs and the server. The module sits in
+``system/``, the lowest stage, because the checkpoint loader and the server (which never import training)
+read these names too; repairing a run after a crash needs checkpoints, so it is ``training/recovery.py``.
 
 **The lock.** One training process per run directory: an exclusive lock on ``RUN/.lock`` held for the whole run.
 
@@ -100,7 +102,12 @@ class RunLock:
     def acquire(self) -> None:
         if self.held:
             raise RunLockError(f"{self.run_dir}: this lock is already held by this object")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise RunLockError(f"{self.run_dir} is a file, not a run directory: choose another --out")
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunLockError(f"cannot create the run directory {self.run_dir}: {error.strerror or error}; choose another --out") from None
         descriptor = open_lock_file(self.path)
         try:
             locked = try_lock_exclusive(descriptor)

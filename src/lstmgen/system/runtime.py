@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,6 +80,8 @@ def resolve_device(device: str = "auto", local_rank: int = 0) -> "torch.device":
     """
     import torch
 
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
+        raise ValueError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
     mps = getattr(torch.backends, "mps", None)
     mps_available = bool(mps is not None and mps.is_available())
     if device == "auto":

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .base import UNKNOWN_TOKEN, FunctionDecoder, StreamDecoder, check_policy, unknown_error
+from .base import UNKNOWN_TOKEN, FunctionDecoder, StreamDecoder, TokenizerError, check_policy, unknown_error
 
 # Words (with inner apostrophes), single punctuation marks, and newlines (kept: they carry layout).
 _WORD_PATTERN = re.compile(r"\n|\w+(?:'\w+)*|[^\w\s]")
@@ -47,6 +47,9 @@ class WordTokenizer:
         counts: Counter = Counter()
         for text in pieces:
             counts.update(cls.split(text.lower() if lowercase else text))
+        if counts and max(counts.values()) < min_frequency:
+            raise TokenizerError(f"no word occurs {min_frequency:,} times in the training text (the most frequent occurs "
+                                 f"{max(counts.values()):,} times), so the vocabulary would be empty: lower --min-frequency")
         return cls.from_counts(counts, lowercase, min_frequency, documents=documents)
 
     @classmethod

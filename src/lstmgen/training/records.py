@@ -43,7 +43,9 @@ class TensorBoardMirror:
 
 
 def plot_loss_curve(history: Sequence[dict[str, Any]], path: str | Path) -> Path | None:
-    """Draw training and validation loss (nats/token) against steps into a PNG; None without matplotlib or records."""
+    """Draw training and validation loss (nats/token) against steps into a PNG; None without matplotlib or records.
+    Records without a step and a training loss (none that lstmgen train writes) are left out."""
+    history = [r for r in history if isinstance(r.get("step"), int) and isinstance(r.get("train_loss"), (int, float))]
     if not history:
         return None
     try:

@@ -50,6 +50,18 @@ def recover_run_directory(run_dir: str | os.PathLike) -> list[str]:
     return repairs
 
 
+def recover_checkpoints(run_dir: str | os.PathLike, names: tuple[str, ...]) -> list[str]:
+    """Repair the checkpoints ``names`` of a directory (a swap a crash interrupted, staging directories): what
+    ``recover_run_directory`` does for best/ and last/, for runs that write other checkpoints (``gan train``)."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        return []
+    repairs = [line for name in names for line in _recover_checkpoint(run / name)]
+    if repairs:
+        durable.sync_directory(run)
+    return repairs
+
+
 def _recover_checkpoint(target: Path) -> list[str]:
     if os.path.lexists(target):
         if not is_complete(target, legacy=True):

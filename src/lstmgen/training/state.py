@@ -174,3 +174,13 @@ def check_trainer_state(state: Any, config: ModelConfig, source: str, train_conf
         if not is_number(scale) or not 0 < scale <= 1:
             check.fail(f"has a 'divergence' learning_rate_scale of {scale!r}, expected a number in (0, 1]")
     check.optimizer(check.entry("optimizer", dict), "'optimizer'", parameter_shapes(config))
+
+
+def check_history(records: list[dict[str, Any]], source: str) -> None:
+    """Raise CheckpointError unless every record of a training run's history (``metrics.jsonl``) has what the
+    Trainer and the loss plot read: an integer step and a numeric train_loss."""
+    for number, record in enumerate(records, start=1):
+        step, loss = record.get("step"), record.get("train_loss")
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0 or not is_number(loss):
+            raise CheckpointError(f"{source} record {number} is not an evaluation record of lstmgen train (it needs an integer "
+                                  "step and a numeric train_loss); the file is corrupt: restore it from a copy")

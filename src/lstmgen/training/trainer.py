@@ -46,7 +46,7 @@ from .divergence import DivergenceGuard, is_finite_step, is_improvement
 from .optimizers import make_optimizer
 from .precision import Precision, to_device
 from .records import TensorBoardMirror, append_record, plot_loss_curve
-from .state import check_trainer_state
+from .state import check_history, check_trainer_state
 
 # A hook sees every evaluation record; returning True stops training (after saving).
 Hook = Callable[["Trainer", dict[str, Any]], "bool | None"]
@@ -203,6 +203,7 @@ class Trainer:
     def resume(cls, run_dir: str | Path, train_tokens: np.ndarray, val_tokens: np.ndarray | None, config: TrainConfig | None = None, **kwargs: Any) -> "Trainer":
         """Continue a run from its ``last/`` checkpoint; ``config`` may change how long it runs."""
         checkpoint = load_checkpoint(run_dir, prefer=run_directory.LAST, state_check=check_trainer_state)
+        check_history(checkpoint.metrics, str(checkpoint.path / run_directory.METRICS))
         config = config or checkpoint.train_config
         trainer = cls(checkpoint.model, checkpoint.tokenizer, train_tokens, val_tokens, config, run_dir, **kwargs)
         trainer.load_state_dict(checkpoint.trainer_state, checkpoint.metrics)
