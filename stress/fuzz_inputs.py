@@ -31,6 +31,9 @@ Properties (case counts at --scale 1):
     generation_settings      prompts (empty, unknown symbols, lone surrogates, up to 30,000 chars) and
                              up to 3 GenerationConfig fields at edge values (0, -1, 10**7, 10**30,
                              NaN, infinities, 1e-45, 5e-324, empty stop strings) via LanguageModel  1,000
+    gan_run_files            a gan train run's gan_run.json and data.npz truncated, flipped, replaced by a
+                             FIFO, their entries replaced, the windows rolled or swapped between regions,
+                             then read as --resume reads them                                        400
 """
 
 from __future__ import annotations
@@ -78,6 +81,10 @@ class Wrong(Exception):
     """A property failed: an input was accepted with a wrong result."""
 
 
+class Silent(Exception):
+    """Accepted with another result where nothing could have told (a file without a hash): counted, not judged."""
+
+
 class Hang(BaseException):  # BaseException: no `except Exception` in the code under test may swallow it
     pass
 
@@ -106,6 +113,8 @@ def run_case(check: Callable[[Any], str], case: Any, seconds: float = CASE_SECON
         return "hang", str(error)
     except Wrong as error:
         return "wrong", str(error)
+    except Silent as error:
+        return "silently_different", str(error)
     except Exception as error:
         frame = traceback.extract_tb(error.__traceback__)[-1]
         where = f"{type(error).__name__} at {Path(frame.filename).name}:{frame.lineno} ({frame.name})"
@@ -734,6 +743,127 @@ def check_generation(case, lm) -> str:
     return "ok"
 
 
+# ----- gan train run files ----------------------------------------------------------------------------------
+class GanRunLab:
+    """A finished ``gan train`` run's gan_run.json and data.npz, restored after each case, and what resuming it reads."""
+
+    def __init__(self, start: Path, root: Path) -> None:
+        from lstmgen.gan import fine_tune
+        from lstmgen.gan.run_layout import read_inputs, read_run_record
+
+        text = ("the quick brown fox jumps over the lazy dog.\nnaïve café owners say «bonjour» — 東京 too.\n") * 30
+        corpus = root / "gan-corpus.txt"
+        corpus.write_text(text, encoding="utf-8")
+        self.run = root / "gan-run"
+        fine_tune([str(corpus)], init_from=str(start), out_dir=self.run, preset="quick-dense", seeds=(1,), report=False,
+                  overrides={"sequence_length": 24, "rounds": 1, "pretrain_epochs": 1, "pretrain_d_steps": 1, "d_holdout": 8,
+                             "d_samples": 64, "adversarial_batch_size": 32}, log=lambda line: None, progress=False, threads=1)
+        self.originals = {name: (self.run / name).read_bytes() for name in ("gan_run.json", "data.npz")}
+        self.vocab_size = load_checkpoint(self.run / "start").tokenizer.vocab_size
+        self.record = read_run_record(self.run)
+        self.data = read_inputs(self.run, self.record, self.vocab_size)
+
+    def restore(self) -> None:
+        for name, data in self.originals.items():
+            path = self.run / name
+            if path.is_symlink() or path.exists() and not path.is_file():
+                path.unlink()
+            path.write_bytes(data)
+
+    def read(self):
+        """What ``gan train --resume`` reads before it trains: the checked record and the checked windows."""
+        from lstmgen.gan.run_layout import read_inputs, read_run_record
+
+        record = read_run_record(self.run)
+        return record, read_inputs(self.run, record, self.vocab_size)
+
+
+gan_file_cases = st.tuples(st.sampled_from(["gan_run.json", "data.npz"]),
+                           st.one_of(mutations, st.tuples(st.just("fifo"), st.just(0.0), st.just(0), st.just(0)),
+                                     st.tuples(st.just("shuffle"), st.floats(0, 1), st.integers(1, 5), st.integers(0, 2)),
+                                     st.tuples(st.just("entry"), st.floats(0, 1), st.integers(0, 5), st.integers(0, 2**16))),
+                           st.booleans())  # True: a run written before the hashes (the structure checks alone meet it)
+
+
+def check_gan_run_file(case, lab: GanRunLab) -> str:
+    """Damage gan_run.json or data.npz (bytes truncated or flipped, a FIFO in its place, the windows shuffled between
+    regions or rolled, a JSON entry replaced): resuming must refuse it with the run's error naming the file, or read
+    exactly the run's own settings and windows. A resume that reads other settings or other windows is wrong."""
+    import numpy as np
+
+    from lstmgen.gan.run_layout import GanRunError
+
+    name, (how, where, value, spread), legacy = case
+    lab.restore()
+    if legacy:
+        record = json.loads(lab.originals["gan_run.json"])
+        for key in ("record_sha256", "data_sha256"):
+            record.pop(key, None)
+        (lab.run / "gan_run.json").write_text(json.dumps(record), encoding="utf-8")
+    path = lab.run / name
+    original = path.read_bytes()
+    if how == "fifo":
+        path.unlink()
+        os.mkfifo(path)
+    elif how == "shuffle" and name == "data.npz":
+        with np.load(io.BytesIO(original)) as saved:
+            arrays = {key: saved[key] for key in saved.files}
+        regions = ["train", "validation", "test"]
+        a, b = regions[spread % 3], regions[(spread + 1) % 3]
+        arrays[a] = np.roll(arrays[a], value, axis=int(where < 0.5))  # rows or tokens moved: the same ids, other windows
+        if where > 0.8:
+            arrays[a], arrays[b] = arrays[b], arrays[a]
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        path.write_bytes(buffer.getvalue())
+    elif how == "entry" and name == "data.npz":  # one array replaced by one of another kind, shape or range
+        with np.load(io.BytesIO(original)) as saved:
+            arrays = {key: saved[key] for key in saved.files}
+        keys = sorted(arrays)
+        key = keys[int(where * len(keys)) % len(keys)]
+        replacements = [lambda a: np.array(-1), lambda a: np.zeros((2, 3), dtype=np.float32), lambda a: np.array("x"),
+                        lambda a: np.arange(5), lambda a: a.reshape(-1)[:1], lambda a: np.full(a.shape, 10**6)]
+        arrays[key] = replacements[value % 6](arrays[key])
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        path.write_bytes(buffer.getvalue())
+    elif how in ("shuffle", "entry"):  # gan_run.json: one entry replaced by a value of another kind or an edge value
+        record = json.loads(original)
+        keys = sorted(record) + ["gan." + key for key in sorted(record["gan"])]
+        key = keys[int(where * len(keys)) % len(keys)]
+        replacement = [None, -1, 10**30, "x", [], {"a": 1}][value % 6]
+        target = record["gan"] if key.startswith("gan.") else record
+        target[key.removeprefix("gan.")] = replacement
+        path.write_text(json.dumps(record), encoding="utf-8")
+    else:
+        data = bytearray(original)
+        offset = min(int(where * len(data)), max(len(data) - 1, 0))
+        if how == "truncate":
+            data = data[:offset]
+        else:
+            for index in ([offset] if how == "flip" else [offset, (offset + spread) % len(data), (offset * 7 + spread) % len(data)]):
+                data[index] ^= value
+        if bytes(data) == original:
+            return "ok"
+        path.write_bytes(bytes(data))
+    try:
+        record, data = lab.read()
+    except (GanRunError, ConfigError, CheckpointError) as error:
+        if name not in str(error):
+            raise Wrong(f"{name} {how}: the error does not name the file: {error}")
+        return "refused"
+    same = record.gan == lab.record.gan and record.seeds == lab.record.seeds and all(
+        torch.equal(data.region(region), lab.data.region(region)) for region in ("train", "validation", "test")) \
+        and data.start_token == lab.data.start_token
+    if not same:
+        if legacy:  # nothing recorded what the run was: a plausible change cannot be seen (counted, not judged)
+            differs = sorted(key for key in set(record.gan.to_dict()) | set(lab.record.gan.to_dict())
+                             if record.gan.to_dict().get(key) != lab.record.gan.to_dict().get(key))
+            raise Silent(f"{name} {how}: settings {differs or 'the same'}, seeds {record.seeds}")
+        raise Wrong(f"{name} {how} at {where:.3f}: resumed on other settings or windows")
+    return "ok"
+
+
 def build_checkpoint(root: Path) -> Path:
     """A tiny trained run (char LSTM of 2 layers with dropout, 20 steps): its last/ has every file."""
     from lstmgen import train
@@ -771,6 +901,7 @@ def main() -> None:
         from lstmgen import LanguageModel
 
         language_model = LanguageModel.load(source.parent)
+        gan_lab = GanRunLab(source.parent, root)
         plan = {
             "tokenizer_round_trip": (tokenizer_cases, check_tokenizer_round_trip, 3000),
             "tokenizer_from_json": (tokenizer_dicts, check_tokenizer_from_json, 1000),
@@ -783,6 +914,7 @@ def main() -> None:
             "json_structure": (structure_cases, lambda case: check_json_structure(case, lab, tokens), 700),
             "malicious_pickle": (pickle_cases, lambda case: check_malicious_pickle(case, lab), 200),
             "generation_settings": (generation_cases, lambda case: check_generation(case, language_model), 1000),
+            "gan_run_files": (gan_file_cases, lambda case: check_gan_run_file(case, gan_lab), 400),
         }
         results: dict[str, Tally] = {}
         chosen = set(args.only.split(",")) if args.only else set(plan) | {"special_files"}
@@ -813,7 +945,9 @@ def main() -> None:
         "totals": totals,
         "by_property": {name: {"cases": sum(t.counts.values()), **t.counts, "seconds": round(t.seconds, 1)} for name, t in results.items()},
         "bar_met_for_lstmgens_own_code": all(results[name].counts.get(bad, 0) == 0 for name in ours for bad in ("traceback", "hang", "wrong")),
-        "not_judged_here": {"checkpoint_mutation_legacy": "no manifest: flipped weights cannot be seen (silently_different)"},
+        "not_judged_here": {"checkpoint_mutation_legacy": "no manifest: flipped weights cannot be seen (silently_different)",
+                            "gan_run_files": "the legacy half (runs written before the hashes) may read plausible changes "
+                                             "(silently_different); with the hashes, any is wrong"},
         "tracebacks_by_place": {name: tally.tracebacks for name, tally in results.items() if tally.tracebacks},
         "examples": {name: tally.examples for name, tally in results.items() if tally.examples},
         "wall_s": round(time.perf_counter() - started, 1),

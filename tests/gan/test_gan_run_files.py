@@ -82,7 +82,19 @@ def test_every_seed_starts_from_the_model_the_run_started_from(finished, tiny_ru
 
 
 def _damage_json(path, value):
+    """Write ``value`` as the run file, without its own hash (as a run written before record_sha256 existed), so that
+    the structure checks themselves are what meets the damage."""
+    if isinstance(value, dict):
+        value = {key: entry for key, entry in value.items() if key != "record_sha256"}
     path.write_text(value if isinstance(value, str) else json.dumps(value), encoding="utf-8")
+
+
+def test_a_run_file_changed_after_it_was_written_is_refused(run_copy, capsys):
+    record = json.loads((run_copy / "gan_run.json").read_text(encoding="utf-8"))
+    record["gan"]["discount"] = record["gan"].get("discount", 0.9) / 2  # a valid setting, but not the run's
+    (run_copy / "gan_run.json").write_text(json.dumps(record), encoding="utf-8")
+    assert main(["gan", "train", "--resume", str(run_copy), "--rounds", "3", "--no-report", "--no-progress"]) == 2
+    assert "gan_run.json changed after the run wrote it" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("change, message", [

@@ -82,11 +82,18 @@ def clear_gan_run(out_dir: Path) -> None:
 
 # ----- the inputs: written in an order a crash cannot break ------------------------------------------------
 def write_inputs(out_dir: Path, data: TextSequences, record: dict[str, Any]) -> None:
-    """data.npz, then gan_run.json (with data.npz's SHA-256): each atomic, the second the mark that the run began.
-    The caller has written start/ (a checkpoint, swapped into place) before."""
-    digest = save_sequences(out_dir / DATA_FILE, data)
-    text = json.dumps({**record, "data_sha256": digest}, indent=2) + "\n"
+    """data.npz, then gan_run.json (with data.npz's SHA-256, and its own: ``record_sha256`` of its other entries):
+    each atomic, the second the mark that the run began. The caller has written start/ (a checkpoint) before."""
+    record = {**record, "data_sha256": save_sequences(out_dir / DATA_FILE, data)}
+    text = json.dumps({**record, "record_sha256": _record_digest(record)}, indent=2) + "\n"
     durable.write_file_atomically(out_dir / RUN_FILE, text.encode("utf-8"))
+
+
+def _record_digest(record: dict[str, Any]) -> str:
+    """The SHA-256 of a run record's entries (record_sha256 aside), in a canonical form: whatever changes what the
+    record says changes it."""
+    entries = {key: value for key, value in record.items() if key != "record_sha256"}
+    return hashlib.sha256(json.dumps(entries, sort_keys=True, ensure_ascii=True).encode("ascii")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,10 @@ def read_run_record(out_dir: Path) -> RunRecord:
 
     if not isinstance(record, dict):
         fail(f"holds {type(record).__name__}, not the object of settings a GAN run writes")
+    if "record_sha256" in record and record["record_sha256"] != _record_digest(record):  # absent in runs written before it
+        raise GanRunError(f"{source} changed after the run wrote it (its entries do not match its record_sha256): restore it "
+                          "from a copy, or start the run again (lstmgen gan train ... --overwrite); --rounds on --resume "
+                          "lengthens a run")
     seeds = record.get("seeds")
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds) \
             or len(set(seeds)) != len(seeds):
