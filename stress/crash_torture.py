@@ -33,6 +33,7 @@ tokens_per_second). Prints JSON: kills survived / total, the work lost per kill,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -45,7 +46,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from lstmgen.system.runtime import machine_record
 
@@ -368,21 +369,37 @@ def corpus_file(work: Path, characters: int = 20_000) -> Path:
     return path
 
 
+def add_torture_arguments(parser: argparse.ArgumentParser, kills: int) -> None:
+    """The flags every torture script takes (this one, distributed_torture.py, gan_torture.py)."""
+    parser.add_argument("--kills-per-run", type=int, default=kills)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", type=Path, default=None, help="work in this directory and keep it (default: a temporary one)")
+
+
+@contextlib.contextmanager
+def work_directory(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """Where a torture works: ``keep`` (kept afterwards, to look at), or a temporary directory removed at the end."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as temporary:
+        yield Path(temporary)
+
+
 CONFIGURATIONS = [Configuration("char", 0.0), Configuration("word", 0.2), Configuration("char", 0.2), Configuration("word", 0.0)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", type=int, default=4, help="how many of the four configurations")
-    parser.add_argument("--kills-per-run", type=int, default=6)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--interval", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
+    add_torture_arguments(parser, kills=6)
     args = parser.parse_args()
     started = time.monotonic()
     results = []
-    with tempfile.TemporaryDirectory(prefix="lstmgen-torture-") as temporary:
-        work = Path(temporary)
+    with work_directory(args.keep, "lstmgen-torture-") as work:
         corpus = corpus_file(work)
         for index, config in enumerate(CONFIGURATIONS[: args.configs]):
             reference, startup, per_step = reference_run(config, corpus, work, args.steps, args.interval)

@@ -1,6 +1,6 @@
 """Crash torture of 2-rank torchrun runs: SIGKILL a rank (or the whole job) at random moments, resume, compare.
 
-    PYTHONPATH=src python stress/distributed_torture.py                    # 2 runs x 10 kills, then the 1-rank resume
+    PYTHONPATH=src python stress/distributed_torture.py                    # 2 runs x 12 kills, then the 1-rank resume
     PYTHONPATH=src python stress/distributed_torture.py --runs 1 --kills-per-run 3
 
 Each run (a 2-layer LSTM, char tokens; the first with dropout 0.2, the second with word tokens and no dropout;
@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -41,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from crash_torture import Configuration, compare, corpus_file, training_arguments
+from crash_torture import Configuration, add_torture_arguments, compare, corpus_file, training_arguments, work_directory
 from lstmgen.system.runtime import machine_record
 
 SOURCE = Path(__file__).resolve().parents[1] / "src"
@@ -193,24 +192,17 @@ def world_size_change(corpus: Path, work: Path, steps: int, interval: int) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=2, help="runs to torture (char with dropout 0.2; word without)")
-    parser.add_argument("--kills-per-run", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--interval", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--keep", type=Path, default=None, help="work in this directory and keep it (default: a temporary one)")
+    add_torture_arguments(parser, kills=12)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     started = time.monotonic()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="distributed-torture-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_directory(args.keep, "distributed-torture-") as work:
         corpus = corpus_file(work)
         configurations = [Configuration("char", 0.2), Configuration("word", 0.0)][: args.runs]
         runs = [torture(config, corpus, work, args.steps, args.interval, args.kills_per_run, rng) for config in configurations]
         change = world_size_change(corpus, work, args.steps, args.interval)
-    finally:
-        if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({
         "benchmark": "distributed_torture",
         "kills_landed": sum(run["kills_landed"] for run in runs),

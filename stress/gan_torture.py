@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from crash_torture import _equal, corpus_file
+from crash_torture import _equal, add_torture_arguments, corpus_file, work_directory
 from lstmgen.system.runtime import machine_record
 
 SOURCE = Path(__file__).resolve().parents[1] / "src"
@@ -182,15 +181,11 @@ def torture(index: int, corpus: Path, start: Path, work: Path, kills: int, rng: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=4)
-    parser.add_argument("--kills-per-run", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--keep", type=Path, default=None, help="work in this directory and keep it (default: a temporary one)")
+    add_torture_arguments(parser, kills=6)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     started = time.monotonic()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="gan-torture-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_directory(args.keep, "gan-torture-") as work:
         corpus = corpus_file(work)
         start = work / "start-model"
         trained = lstmgen("train", str(corpus), "--out", str(start), "--max-steps", "60", "--eval-interval", "30", "--hidden-size", "32",
@@ -198,9 +193,6 @@ def main() -> None:
         if trained["returncode"] != 0:
             raise SystemExit(f"training the starting model failed:\n{trained['tail']}")
         runs = [torture(index, corpus, start, work, args.kills_per_run, rng) for index in range(args.runs)]
-    finally:
-        if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
     # where each kill landed, as the files said after it (the last durable state: the phase it interrupted)
     states = sorted({kill["state_after"] for run in runs for kill in run["kills"] if kill["landed"]})
     print(json.dumps({
