@@ -17,7 +17,7 @@ read these names too; repairing a run after a crash needs checkpoints, so it is 
 
 Without it, two ``lstmgen train --out RUN`` (or two ``--resume RUN``, or an ``--overwrite`` while a run is
 live) all exit 0 and write over each other's checkpoints and metrics. ``hold_run_lock`` takes an
-exclusive, non-blocking ``flock`` on ``RUN/.lock`` and writes the holder's process id and host name into
+exclusive, non-blocking lock on ``RUN/.lock`` (``system.locks``: flock, or msvcrt on Windows) and writes the holder's process id and host name into
 it; a second taker fails at once with ``RunLockError`` ("RUN is in use by process N on HOST").
 
 The kernel releases an flock when its process ends, however it ends (SIGKILL included), so a crashed run
@@ -36,7 +36,7 @@ import socket
 from pathlib import Path
 from typing import Iterator
 
-from .locks import open_lock_file, try_lock_exclusive
+from .locks import open_lock_file, read_text, try_lock_exclusive, write_text
 
 BEST = "best"
 LAST = "last"
@@ -115,13 +115,15 @@ class RunLock:
             os.close(descriptor)
             raise
         if not locked:
-            holder = os.pread(descriptor, 200, 0).decode("utf-8", errors="replace").split()
+            try:
+                holder = read_text(descriptor).split()
+            except OSError:
+                holder = []
             os.close(descriptor)
             who = f"process {holder[0]}" + (f" on {holder[1]}" if len(holder) > 1 else "") if holder else "another process"
             raise RunLockError(f"{self.run_dir} is in use by {who}: one training process at a time may write a run directory; "
                                "wait for it to finish (or stop it), or choose another --out") from None
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        write_text(descriptor, f"{os.getpid()} {socket.gethostname()}\n")
         self._descriptor = descriptor
 
     def release(self) -> None:

@@ -38,7 +38,8 @@ def open_regular(path: str | os.PathLike, error: ErrorClass, limit: int | None =
     """Open ``path`` for reading in binary mode if it is a regular file (at most ``limit`` bytes), else raise ``error``."""
     path = Path(path)
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK (POSIX): a FIFO opens at once; Windows has no FIFOs in the file system, nor the flag.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise error(f"{path} ({what}) does not exist") from None
     except OSError as problem:
@@ -51,7 +52,8 @@ def open_regular(path: str | os.PathLike, error: ErrorClass, limit: int | None =
         if limit is not None and status.st_size > limit:
             raise error(f"{path} ({what}) holds {status.st_size:,} bytes, more than the {limit:,} such a file may hold; "
                         "it is not one lstmgen wrote")
-        os.set_blocking(descriptor, True)
+        if getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(descriptor, True)
         return os.fdopen(descriptor, "rb")
     except BaseException:
         os.close(descriptor)
