@@ -32,6 +32,7 @@ from .decoding import (
 )
 from .decoding.fast_lstm import supports_fast_decoding
 from .decoding.projections import AUTOMATIC, at_decoding_precision, automatic_precision
+from .evaluation.dynamic import DynamicEvaluation, adapted_copy, dynamic_evaluate
 from .evaluation.measures import LossReport
 from .evaluation.static import evaluate, scored_text_size, segment_starts
 from .model import RecurrentLanguageModel
@@ -193,14 +194,34 @@ class LanguageModel:
                 for i, token in enumerate(ids)]
 
     # ----- scoring ---------------------------------------------------------------------------------
-    def evaluate(self, text: str) -> LossReport:
-        """Per-token loss of a text; symbols the vocabulary lacks are scored as the unknown symbol."""
+    def evaluate(self, text: str, dynamic: DynamicEvaluation | bool | None = None) -> LossReport:
+        """Per-token loss of a text; symbols the vocabulary lacks are scored as the unknown symbol.
+
+        ``dynamic`` (True for the defaults, or a ``DynamicEvaluation``) scores it with dynamic evaluation: the
+        weights keep learning from the text already read (``evaluation.dynamic``); this model is not changed.
+        The report's ``protocol`` says which measure it is."""
         unknown = sum(self.tokenizer.unknown_symbols(text).values())
         tokens = self.tokenizer.encode(text, unknown="replace")
-        positions = segment_starts(tokens, self.tokenizer)
         characters, encoded = scored_text_size(self.tokenizer, tokens[0], len(text), len(text.encode("utf-8", errors="surrogatepass"))) \
             if len(tokens) else (None, None)
+        if dynamic:
+            settings = dynamic if isinstance(dynamic, DynamicEvaluation) else DynamicEvaluation()
+            return dynamic_evaluate(self.model, tokens, settings, unknown=unknown, characters=characters, bytes=encoded)
+        positions = segment_starts(tokens, self.tokenizer)
         return evaluate(self.model, tokens, unknown=unknown, cold_start_positions=positions, characters=characters, bytes=encoded)
+
+    def adapted_to(self, text: str, settings: DynamicEvaluation | None = None) -> "LanguageModel":
+        """The model after reading ``text`` with dynamic evaluation's updates (``evaluation.dynamic``): its weights
+        adapted to the text's vocabulary and style. Generate with ``text`` (or its end) as the prompt to continue
+        the document in its own voice. This model is not changed; the adapted one keeps its decoding precision."""
+        tokens = self.tokenizer.encode(text, unknown="replace")
+        adapted, _, report = adapted_copy(self.model, tokens, settings)
+        language_model = LanguageModel(adapted, self.tokenizer, self.train_config, self.metrics, self.path,
+                                       {**self.extra, "adapted": {"protocol": report.protocol, "tokens": report.tokens,
+                                                                  "nats_while_reading": report.nats}},
+                                       precision=self.precision)
+        language_model.precision_reason = self.precision_reason
+        return language_model
 
     # ----- description -----------------------------------------------------------------------------
     @property

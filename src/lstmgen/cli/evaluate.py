@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 DESCRIPTION = ("Full pass over FILE with carried state: nats/token, bits/token and perplexity; and the "
-               "cold-start measure (line starts scored from a fresh state beside the same tokens in context).")
+               "cold-start measure (line starts scored from a fresh state beside the same tokens in context). "
+               "--dynamic scores it with dynamic evaluation instead; every report names its protocol.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +16,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", default="utf-8", help="text encoding of FILE")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = automatic)")
+    parser.add_argument("--windows", type=int, default=None, metavar="N",
+                        help="the windowed measure instead (nanoGPT's): random windows of at most N tokens, each from a fresh state")
+    dynamic = parser.add_argument_group("dynamic evaluation (Krause et al. 2018): the weights keep learning from the text "
+                                        "already scored; the checkpoint is never changed")
+    dynamic.add_argument("--dynamic", action="store_true", help="score FILE with dynamic evaluation instead of a static pass")
+    dynamic.add_argument("--dynamic-method", default="rms", choices=("rms", "sgd"), help="the update: RMS-normalised or plain SGD")
+    dynamic.add_argument("--dynamic-lr", type=float, default=None, help="its learning rate (default: evaluation.dynamic's)")
+    dynamic.add_argument("--dynamic-decay", type=float, default=None, help="its pull back toward the trained weights, per segment")
+    dynamic.add_argument("--dynamic-segment", type=int, default=50, help="tokens scored between two updates")
+    dynamic.add_argument("--tune-on", metavar="FILE", default=None,
+                         help="choose --dynamic-lr and --dynamic-decay on this validation text first (implies --dynamic)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,10 +36,22 @@ def run(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     model = LanguageModel.load(args.checkpoint)
-    report = model.evaluate(read_corpus([args.file], encoding=args.encoding).text)
+    settings = None
+    if args.windows is not None:
+        from ..evaluation.static import windowed_evaluate
+
+        text = read_corpus([args.file], encoding=args.encoding).text
+        report = windowed_evaluate(model.model, model.tokenizer.encode(text, unknown="replace"), window=args.windows)
+        print(json.dumps(report.to_dict()) if args.json else f"protocol: {report.protocol}\n{report.describe()}")
+        return 0
+    if args.dynamic or args.tune_on:
+        settings = dynamic_settings(model, args)
+        print(f"protocol: {settings.protocol}", file=sys.stderr)
+    report = model.evaluate(read_corpus([args.file], encoding=args.encoding).text, dynamic=settings)
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0
+    print(f"protocol: {report.protocol}")
     print(f"{report.nats:.4f} nats/token")
     print(f"{report.bits:.4f} bits/token")
     print(f"perplexity {report.perplexity:.4f}")
@@ -38,3 +63,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"cold start   {cold.fresh_nats:.4f} nats/token from a fresh state vs {cold.context_nats:.4f} in context "
               f"(x{cold.ratio:.3f}; {cold.segments} segments, first token given, next {cold.segment_tokens - 1} scored)")
     return 0
+
+
+def dynamic_settings(model, args: argparse.Namespace):
+    """The dynamic evaluation asked for: the flags given, the rest the defaults, or what --tune-on chose."""
+    from ..data.corpus import read_corpus
+    from ..evaluation.dynamic import DynamicEvaluation, tune
+
+    values = {"method": args.dynamic_method, "segment_length": args.dynamic_segment}
+    if args.dynamic_lr is not None:
+        values["learning_rate"] = args.dynamic_lr
+    if args.dynamic_decay is not None:
+        values["decay"] = args.dynamic_decay
+    if not args.tune_on:
+        return DynamicEvaluation(**values)
+    tokens = model.tokenizer.encode(read_corpus([args.tune_on], encoding=args.encoding).text, unknown="replace")
+    settings, tried = tune(model.model, tokens, method=args.dynamic_method, segment_length=args.dynamic_segment,
+                           **({"learning_rates": [args.dynamic_lr]} if args.dynamic_lr is not None else {}),
+                           **({"decays": [args.dynamic_decay]} if args.dynamic_decay is not None else {}))
+    for entry in tried:
+        print(f"tune-on: lr={entry['learning_rate']:g} decay={entry['decay']:g}: {entry['nats']:.4f} nats/token", file=sys.stderr)
+    return settings

@@ -22,6 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--candidates", type=int, default=5, help="--interactive: how many next-token candidates to show")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = 1 for a few samples, else the free cores)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    parser.add_argument("--adapt-to", metavar="FILE", default=None,
+                        help="read FILE first with dynamic evaluation's updates, then continue it in its own style "
+                             "(the prompt follows FILE's text)")
     add_precision_argument(parser)
 
 
@@ -33,6 +36,15 @@ def run(args: argparse.Namespace) -> int:
     generation_threads(config.num_samples * config.num_beams, args.threads)
     model = LanguageModel.load(args.checkpoint, device=args.device, precision=args.precision)
     announce_precision(model)
+    if args.adapt_to:
+        from ..data.corpus import read_corpus
+
+        document = read_corpus([args.adapt_to]).text
+        model = model.adapted_to(document)
+        adapted = model.extra["adapted"]
+        print(f"lstmgen: adapted to {args.adapt_to} ({adapted['tokens']:,} tokens read, {adapted['nats_while_reading']:.4f} "
+              f"nats/token while reading; {adapted['protocol']})", file=sys.stderr)
+        return _continue(model, document, config, args)
     if args.interactive:
         return interactive(model, config, args)
     if config.num_beams > 1:
@@ -53,6 +65,16 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write("\n")
     for index, text in enumerate(texts[1:], start=2):
         sys.stdout.write(f"=== sample {index}\n{args.prompt}{text}\n")
+    return 0
+
+
+def _continue(model, document: str, config: GenerationConfig, args: argparse.Namespace) -> int:
+    """Samples that continue ``document`` (then the prompt): the document is read as the prompt's start, not printed."""
+    # The document is read like an evaluated text: symbols the vocabulary lacks go through the unknown symbol.
+    for index, text in enumerate(model.samples(document + args.prompt, config, unknown="replace"), start=1):
+        if config.num_samples > 1:
+            sys.stdout.write(f"=== sample {index}\n")
+        sys.stdout.write(f"{args.prompt}{text}\n")
     return 0
 
 

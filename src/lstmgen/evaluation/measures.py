@@ -73,6 +73,9 @@ class LossReport:
     cold_start: ColdStart | None = None
     characters: int | None = None
     bytes: int | None = None
+    # Which protocol produced the figure: "static" (a full pass, state carried, weights fixed: evaluation.static)
+    # or "dynamic, rms, lr=..., decay=..., segment=..." (the weights adapt as they read: evaluation.dynamic).
+    protocol: str = "static"
 
     @property
     def total_nats(self) -> float:
@@ -95,7 +98,7 @@ class LossReport:
         return perplexity(self.nats)
 
     def to_dict(self) -> dict[str, Any]:
-        values: dict[str, Any] = {"nats": self.nats, "tokens": self.tokens, "unknown": self.unknown, "bits": self.bits,
+        values: dict[str, Any] = {"protocol": self.protocol, "nats": self.nats, "tokens": self.tokens, "unknown": self.unknown, "bits": self.bits,
                                   "perplexity": self.perplexity, "characters": self.characters, "bytes": self.bytes,
                                   "bits_per_character": self.bits_per_character, "bits_per_byte": self.bits_per_byte}
         if self.cold_start is not None:
@@ -111,7 +114,7 @@ class LossReport:
             text += f"; {self.bits_per_character:.4f} bits/char, {self.bits_per_byte:.4f} bits/byte"
         if self.cold_start is not None:
             text += f"; {self.cold_start.describe()}"
-        return text
+        return f"{text} [{self.protocol}]"
 
 
 # ----- entropy ----------------------------------------------------------------------------------------

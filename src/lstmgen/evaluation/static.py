@@ -199,3 +199,29 @@ def scored_text_size(tokenizer, first_token: int, characters: int, encoded_bytes
     """Characters and UTF-8 bytes of what a full pass scores: all of a text but its first token's."""
     first = tokenizer.token_text(int(first_token))
     return max(characters - len(first), 1), max(encoded_bytes - len(first.encode("utf-8", errors="surrogatepass")), 1)
+
+
+def windowed_evaluate(model: RecurrentLanguageModel, tokens: Sequence[int] | np.ndarray, window: int = 256, windows: int = 200,
+                      seed: int = 0, batch_size: int = 16) -> LossReport:
+    """The "windowed" protocol (nanoGPT's estimate): ``windows`` random windows of ``window`` + 1 tokens, each read
+    from a fresh state, every one of its ``window`` predictions scored (the first few with little context).
+    Comparable with a transformer's loss at that context length; the carried-state pass (``evaluate``) is the
+    measure of a recurrent model reading a whole text."""
+    array = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)
+    if window < 1 or windows < 1:
+        raise ValueError(f"the windowed measure needs window >= 1 and windows >= 1, got {window} and {windows}")
+    window = min(window, len(array) - 1)
+    if window < 1:
+        raise ValueError(f"evaluation needs at least 2 tokens, got {len(array)}")
+    starts = np.random.default_rng(seed).integers(0, len(array) - window, size=windows)  # [K]
+    device = model.output.weight.device
+    total = 0.0
+    with evaluation_mode(model):
+        for first in range(0, windows, batch_size):
+            chosen = starts[first : first + batch_size]
+            rows = np.stack([array[s : s + window + 1] for s in chosen]).astype(np.int64)  # [b, N + 1]
+            batch = torch.from_numpy(rows).to(device)
+            logits, _ = model(batch[:, :-1], model.init_state(len(chosen), device))  # [b, N, V]
+            total += float(F.cross_entropy(logits.transpose(1, 2).float(), batch[:, 1:], reduction="sum").double())
+    return LossReport(nats=total / (windows * window), tokens=windows * window,
+                      protocol=f"windowed, {windows} random windows of {window} tokens from a fresh state")

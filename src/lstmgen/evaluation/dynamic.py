@@ -1,0 +1,161 @@
+"""Dynamic evaluation (Krause et al. 2018): the model keeps learning from the text it has already scored.
+
+The held-out text is read in segments of ``segment_length`` tokens with the recurrent state carried. Each
+segment is scored first (its NLL is what the report counts), then the model takes one gradient step on it,
+so later segments are predicted by weights adapted to the document's vocabulary and style. The update:
+
+    rms   (Krause's "RMS with decay"): g is the gradient of the segment's mean NLL; s <- beta s + (1 - beta) g^2
+          (bias-corrected), then  theta <- theta - lr g / (sqrt(s) + eps) + decay (theta_trained - theta)
+    sgd   theta <- theta - lr g + decay (theta_trained - theta)
+
+The decay pulls every weight back toward the trained one, so adaptation stays local to the recent text.
+Every report says which protocol produced it ("dynamic, rms, lr=..., decay=..., segment=..."). The model
+passed in is never modified: the updates go to a copy (``adapted_copy`` returns it, with the carried state,
+for generation in the document's own voice: ``LanguageModel.generate(..., adapt_to=...)``).
+
+Read sequentially, one stream: the adaptation at each point depends on all the text before it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import ConfigError
+from ..model import RecurrentLanguageModel, State, detach_state
+from .measures import LossReport
+
+METHODS = ("rms", "sgd")
+
+
+@dataclass(frozen=True)
+class DynamicEvaluation:
+    """How dynamic evaluation adapts (defaults tuned on Tiny Shakespeare's validation text: see docs/benchmarks.md)."""
+
+    learning_rate: float = 3e-3
+    decay: float = 1e-3
+    segment_length: int = 50
+    method: str = "rms"
+    beta: float = 0.99  # rms: how slowly the running mean of squared gradients forgets
+    epsilon: float = 1e-6  # rms: added to the root mean square, so a zero gradient moves nothing
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"dynamic evaluation's method must be one of {', '.join(METHODS)}, got {self.method!r}", "method")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate >= 0):
+            raise ConfigError(f"dynamic evaluation's learning rate must be a finite number >= 0, got {self.learning_rate!r}",
+                              "learning_rate")
+        if not (math.isfinite(self.decay) and 0 <= self.decay < 1):
+            raise ConfigError(f"dynamic evaluation's decay must be in [0, 1), got {self.decay!r}", "decay")
+        if self.segment_length < 1:
+            raise ConfigError(f"dynamic evaluation's segment length must be at least 1, got {self.segment_length!r}", "segment_length")
+        if not 0 <= self.beta < 1 or not self.epsilon > 0:
+            raise ConfigError("dynamic evaluation's beta must be in [0, 1) and epsilon > 0", "beta")
+
+    @property
+    def protocol(self) -> str:
+        return f"dynamic, {self.method}, lr={self.learning_rate:g}, decay={self.decay:g}, segment={self.segment_length}"
+
+
+class _Adapter:
+    """The copy being adapted, the trained weights it decays toward, and the optimiser state."""
+
+    def __init__(self, model: RecurrentLanguageModel, settings: DynamicEvaluation) -> None:
+        self.settings = settings
+        self.model = copy.deepcopy(model)
+        self.model.eval()  # no dropout: the adaptation is to the text, not to noise
+        self.parameters = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
+        self.trained = [parameter.detach().clone() for parameter in self.parameters]
+        self.squares = [torch.zeros_like(parameter) for parameter in self.parameters]
+        self.steps = 0
+
+    def step(self) -> None:
+        s = self.settings
+        self.steps += 1
+        correction = 1 - s.beta ** self.steps
+        with torch.no_grad():
+            for parameter, trained, square in zip(self.parameters, self.trained, self.squares):
+                gradient = parameter.grad
+                if gradient is None:
+                    continue
+                if s.method == "rms":
+                    square.mul_(s.beta).addcmul_(gradient, gradient, value=1 - s.beta)
+                    parameter.addcdiv_(gradient, (square / correction).sqrt_().add_(s.epsilon), value=-s.learning_rate)
+                else:
+                    parameter.add_(gradient, alpha=-s.learning_rate)
+                if s.decay:
+                    parameter.add_(trained - parameter, alpha=s.decay)
+                parameter.grad = None
+
+
+def _segments(array: np.ndarray, length: int):
+    """(inputs, targets) windows of ``length`` predictions over the whole text: every token but the first is a target."""
+    for start in range(0, len(array) - 1, length):
+        end = min(start + length, len(array) - 1)
+        yield array[start:end], array[start + 1 : end + 1]
+
+
+def _read(adapter: _Adapter, array: np.ndarray, state: State | None) -> tuple[float, int, State]:
+    """Score then adapt, segment by segment: (total NLL in nats, tokens scored, the state after the text)."""
+    model, device = adapter.model, adapter.model.output.weight.device
+    state = state if state is not None else model.init_state(1, device)
+    total, count = 0.0, 0
+    with torch.enable_grad():
+        for inputs, targets in _segments(array, adapter.settings.segment_length):
+            logits, next_state = model(torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.int64))[None].to(device), state)
+            losses = F.cross_entropy(logits[0].float(), torch.from_numpy(np.ascontiguousarray(targets, dtype=np.int64)).to(device),
+                                     reduction="none")  # [T]: scored before the weights learn from this segment
+            total += float(losses.detach().double().sum())
+            count += len(targets)
+            if adapter.settings.learning_rate > 0:
+                losses.mean().backward()
+                adapter.step()
+            state = detach_state(next_state)
+    return total, count, state
+
+
+def dynamic_evaluate(model: RecurrentLanguageModel, tokens: Sequence[int] | np.ndarray, settings: DynamicEvaluation | None = None,
+                     unknown: int = 0, characters: int | None = None, bytes: int | None = None) -> LossReport:
+    """Mean NLL (nats/token) of ``tokens[1:]`` under dynamic evaluation; ``model`` itself is left unchanged."""
+    settings = settings or DynamicEvaluation()
+    array = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)
+    if len(array) < 2:
+        raise ValueError(f"evaluation needs at least 2 tokens, got {len(array)}")
+    total, count, _ = _read(_Adapter(model, settings), array, None)
+    return LossReport(nats=total / count, tokens=count, unknown=unknown, characters=characters, bytes=bytes, protocol=settings.protocol)
+
+
+def adapted_copy(model: RecurrentLanguageModel, tokens: Sequence[int] | np.ndarray,
+                 settings: DynamicEvaluation | None = None) -> tuple[RecurrentLanguageModel, State, LossReport]:
+    """A copy of ``model`` that has read ``tokens`` with dynamic evaluation's updates, the state after them (to
+    generate the text's continuation from), and the report of that reading."""
+    settings = settings or DynamicEvaluation()
+    array = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)
+    if len(array) < 2:
+        raise ValueError(f"adapting to a text needs at least 2 tokens, got {len(array)}")
+    adapter = _Adapter(model, settings)
+    total, count, state = _read(adapter, array, None)
+    # The state after the text's last token: the last segment's input stopped one token short of it.
+    with torch.inference_mode():
+        _, state = adapter.model(torch.tensor([[int(array[-1])]], device=adapter.model.output.weight.device), state)
+    for parameter in adapter.parameters:
+        parameter.requires_grad_(False)
+    return adapter.model, detach_state(state), LossReport(nats=total / count, tokens=count, protocol=settings.protocol)
+
+
+def tune(model: RecurrentLanguageModel, tokens: Sequence[int] | np.ndarray, learning_rates: Sequence[float] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
+         decays: Sequence[float] = (0.0, 1e-3, 1e-2), method: str = "rms", segment_length: int = 50) -> tuple[DynamicEvaluation, list[dict]]:
+    """The learning rate and decay that score ``tokens`` (a validation text) best; with every setting tried."""
+    tried = []
+    for learning_rate in learning_rates:
+        for decay in decays:
+            settings = DynamicEvaluation(learning_rate=learning_rate, decay=decay, method=method, segment_length=segment_length)
+            tried.append({"learning_rate": learning_rate, "decay": decay, "nats": dynamic_evaluate(model, tokens, settings).nats})
+    best = min(tried, key=lambda entry: entry["nats"])
+    return DynamicEvaluation(learning_rate=best["learning_rate"], decay=best["decay"], method=method, segment_length=segment_length), tried
