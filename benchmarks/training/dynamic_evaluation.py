@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--tune-fraction", type=float, default=0.25, help="share of the held-out text the settings are tuned on")
     parser.add_argument("--method", default="rms", choices=("rms", "sgd"))
     parser.add_argument("--segment", type=int, default=50)
+    parser.add_argument("--streams", type=int, default=16, help="parts of the text read side by side (evaluation.dynamic)")
     parser.add_argument("--learning-rates", default="1e-4,3e-4,1e-3,3e-3")
     parser.add_argument("--decays", default="0,1e-3,1e-2")
     parser.add_argument("--threads", type=int, default=1)
@@ -44,7 +45,8 @@ def main() -> None:
     tuning, rest = held_out[:cut], held_out[cut:]
     settings, tried = tune(lm.model, lm.tokenizer.encode(tuning, unknown="replace"),
                            learning_rates=[float(v) for v in args.learning_rates.split(",")],
-                           decays=[float(v) for v in args.decays.split(",")], method=args.method, segment_length=args.segment)
+                           decays=[float(v) for v in args.decays.split(",")], method=args.method, segment_length=args.segment,
+                           streams=args.streams)
     results = {}
     for name, part in (("rest", rest), ("whole", held_out)):
         started = time.perf_counter()

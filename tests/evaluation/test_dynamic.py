@@ -23,10 +23,12 @@ def _weights(model) -> list[torch.Tensor]:
 def test_dynamic_evaluation_lowers_the_nll_of_a_repeated_text_and_leaves_the_model_alone(lm):
     before = _weights(lm.model)
     static = lm.evaluate(NOVEL)
-    dynamic = lm.evaluate(NOVEL, dynamic=DynamicEvaluation(learning_rate=1e-2, decay=0.0, segment_length=20))
+    dynamic = lm.evaluate(NOVEL, dynamic=DynamicEvaluation(learning_rate=1e-2, decay=0.0, segment_length=20, streams=1))
     assert dynamic.nats < 0.9 * static.nats, (dynamic.nats, static.nats)
     assert all(torch.equal(a, b) for a, b in zip(before, lm.model.parameters()))
     assert static.protocol == "static" and dynamic.protocol == "dynamic, rms, lr=0.01, decay=0, segment=20"
+    streams = lm.evaluate(NOVEL, dynamic=DynamicEvaluation(learning_rate=1e-2, decay=0.0, segment_length=20, streams=4, warmup=16))
+    assert streams.nats < static.nats and streams.protocol.endswith("streams=4") and streams.tokens == static.tokens
     assert dynamic.tokens == static.tokens and dynamic.bits_per_character is not None
 
 
@@ -38,7 +40,7 @@ def test_without_a_learning_rate_it_is_the_static_measure(lm):
 
 def test_sgd_and_the_decay_toward_the_trained_weights(lm):
     tokens = lm.tokenizer.encode(NOVEL, unknown="replace")
-    sgd = dynamic_evaluate(lm.model, tokens, DynamicEvaluation(method="sgd", learning_rate=0.5, decay=0.0, segment_length=20))
+    sgd = dynamic_evaluate(lm.model, tokens, DynamicEvaluation(method="sgd", learning_rate=0.5, decay=0.0, segment_length=20, streams=1))
     assert sgd.nats < lm.evaluate(NOVEL).nats and sgd.protocol.startswith("dynamic, sgd")
     adapted, _, _ = adapted_copy(lm.model, tokens, DynamicEvaluation(learning_rate=1e-2, decay=0.0))
     pulled, _, _ = adapted_copy(lm.model, tokens, DynamicEvaluation(learning_rate=1e-2, decay=0.5))
@@ -56,7 +58,7 @@ def test_an_adapted_model_predicts_the_rest_of_its_document_better(lm):
 
 def test_tune_picks_the_best_setting_it_tried(lm):
     tokens = lm.tokenizer.encode(NOVEL[:400], unknown="replace")
-    chosen, tried = tune(lm.model, tokens, learning_rates=(0.0, 1e-2), decays=(0.0,), segment_length=20)
+    chosen, tried = tune(lm.model, tokens, learning_rates=(0.0, 1e-2), decays=(0.0,), segment_length=20, streams=1)
     assert len(tried) == 2 and chosen.learning_rate == min(tried, key=lambda entry: entry["nats"])["learning_rate"] == 1e-2
 
 
@@ -74,11 +76,12 @@ def test_the_cli_reports_the_protocol_and_never_changes_the_checkpoint(tiny_run,
     weights = (tiny_run / "best" / "model.safetensors").read_bytes()
     assert main(["eval", str(tiny_run), str(text), "--json"]) == 0
     static = json.loads(capsys.readouterr().out)
-    assert main(["eval", str(tiny_run), str(text), "--dynamic", "--dynamic-lr", "0.01", "--dynamic-decay", "0", "--json"]) == 0
+    assert main(["eval", str(tiny_run), str(text), "--dynamic", "--dynamic-lr", "0.01", "--dynamic-decay", "0", "--dynamic-streams", "1",
+                 "--json"]) == 0
     dynamic = json.loads(capsys.readouterr().out)
     assert static["protocol"] == "static" and dynamic["protocol"].startswith("dynamic, rms, lr=0.01")
     assert dynamic["nats"] < static["nats"]
-    assert main(["eval", str(tiny_run), str(text), "--tune-on", str(text), "--dynamic-decay", "0"]) == 0
+    assert main(["eval", str(tiny_run), str(text), "--tune-on", str(text), "--dynamic-decay", "0", "--dynamic-streams", "1"]) == 0
     captured = capsys.readouterr()
     assert "protocol: dynamic" in captured.out and "tune-on: lr=" in captured.err
     assert main(["generate", str(tiny_run), "--adapt-to", str(text), "--length", "20", "--seed", "2"]) == 0

@@ -25,6 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     dynamic.add_argument("--dynamic-lr", type=float, default=None, help="its learning rate (default: evaluation.dynamic's)")
     dynamic.add_argument("--dynamic-decay", type=float, default=None, help="its pull back toward the trained weights, per segment")
     dynamic.add_argument("--dynamic-segment", type=int, default=50, help="tokens scored between two updates")
+    dynamic.add_argument("--dynamic-streams", type=int, default=16,
+                         help="parts of FILE read side by side, one set of weights learning from all (1: sequential, as Krause)")
     dynamic.add_argument("--tune-on", metavar="FILE", default=None,
                          help="choose --dynamic-lr and --dynamic-decay on this validation text first (implies --dynamic)")
 
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
         text = read_corpus([args.file], encoding=args.encoding).text
         report = windowed_evaluate(model.model, model.tokenizer.encode(text, unknown="replace"), window=args.windows)
-        print(json.dumps(report.to_dict()) if args.json else f"protocol: {report.protocol}\n{report.describe()}")
+        print(json.dumps(report.to_dict()) if args.json else report.describe())
         return 0
     if args.dynamic or args.tune_on:
         settings = dynamic_settings(model, args)
@@ -51,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0
-    print(f"protocol: {report.protocol}")
     print(f"{report.nats:.4f} nats/token")
     print(f"{report.bits:.4f} bits/token")
     print(f"perplexity {report.perplexity:.4f}")
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         cold = report.cold_start
         print(f"cold start   {cold.fresh_nats:.4f} nats/token from a fresh state vs {cold.context_nats:.4f} in context "
               f"(x{cold.ratio:.3f}; {cold.segments} segments, first token given, next {cold.segment_tokens - 1} scored)")
+    print(f"protocol: {report.protocol}")
     return 0
 
 
@@ -70,7 +72,7 @@ def dynamic_settings(model, args: argparse.Namespace):
     from ..data.corpus import read_corpus
     from ..evaluation.dynamic import DynamicEvaluation, tune
 
-    values = {"method": args.dynamic_method, "segment_length": args.dynamic_segment}
+    values = {"method": args.dynamic_method, "segment_length": args.dynamic_segment, "streams": args.dynamic_streams}
     if args.dynamic_lr is not None:
         values["learning_rate"] = args.dynamic_lr
     if args.dynamic_decay is not None:
@@ -78,7 +80,7 @@ def dynamic_settings(model, args: argparse.Namespace):
     if not args.tune_on:
         return DynamicEvaluation(**values)
     tokens = model.tokenizer.encode(read_corpus([args.tune_on], encoding=args.encoding).text, unknown="replace")
-    settings, tried = tune(model.model, tokens, method=args.dynamic_method, segment_length=args.dynamic_segment,
+    settings, tried = tune(model.model, tokens, method=args.dynamic_method, segment_length=args.dynamic_segment, streams=args.dynamic_streams,
                            **({"learning_rates": [args.dynamic_lr]} if args.dynamic_lr is not None else {}),
                            **({"decays": [args.dynamic_decay]} if args.dynamic_decay is not None else {}))
     for entry in tried:
