@@ -443,16 +443,16 @@ def load_checkpoint(
     swap interrupted (files from both, or a file removed under it) is told apart from a corrupt checkpoint
     by the directory itself: if it is no longer the directory that was read, the load starts again.
     """
-    for attempt in range(SWAP_RETRIES + 1):
+    for attempt in range(SWAP_RETRIES):
         directory = resolve_checkpoint_dir(path, prefer=prefer)
         identity = _identity(directory)
         try:
             return _load(directory, device, state_check)
         except CheckpointError:
-            if attempt == SWAP_RETRIES or _identity(directory) == identity and identity is not None:
+            if identity is not None and _identity(directory) == identity:
                 raise  # the same directory throughout: the files really are as the error says
             time.sleep(0.01 * (attempt + 1))  # a writer replaced it mid-read: read the checkpoint now in place
-    raise AssertionError("unreachable")
+    return _load(resolve_checkpoint_dir(path, prefer=prefer), device, state_check)  # the last try: its error stands
 
 
 def _identity(directory: Path) -> tuple[int, int, int] | None:

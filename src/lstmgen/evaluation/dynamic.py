@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from ..config import ConfigError
 from ..model import RecurrentLanguageModel, State, detach_state
 from .measures import LossReport
+from .static import split_rows, windows
 
 METHODS = ("rms", "sgd")
 
@@ -109,63 +110,26 @@ class _Adapter:
                 parameter.grad = None
 
 
-def _segments(array: np.ndarray, length: int):
-    """(inputs, targets) windows of ``length`` predictions over the whole text: every token but the first is a target."""
-    for start in range(0, len(array) - 1, length):
-        end = min(start + length, len(array) - 1)
-        yield array[start:end], array[start + 1 : end + 1]
-
-
-def _read(adapter: _Adapter, array: np.ndarray, state: State | None) -> tuple[float, int, State]:
-    """Score then adapt, segment by segment: (total NLL in nats, tokens scored, the state after the text)."""
-    model, device = adapter.model, adapter.model.output.weight.device
-    state = state if state is not None else model.init_state(1, device)
-    total, count = 0.0, 0
-    with torch.enable_grad():
-        for inputs, targets in _segments(array, adapter.settings.segment_length):
-            logits, next_state = model(torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.int64))[None].to(device), state)
-            losses = F.cross_entropy(logits[0].float(), torch.from_numpy(np.ascontiguousarray(targets, dtype=np.int64)).to(device),
-                                     reduction="none")  # [T]: scored before the weights learn from this segment
-            total += float(losses.detach().double().sum())
-            count += len(targets)
-            if adapter.settings.learning_rate > 0:
-                losses.mean().backward()
-                adapter.step()
-            state = detach_state(next_state)
-    return total, count, state
-
-
-def _read_streams(adapter: _Adapter, array: np.ndarray) -> tuple[float, int]:
-    """Score then adapt with ``streams`` parts of the text side by side: (total NLL in nats, tokens scored)."""
-    from .static import _rows  # the full pass's own split: contiguous parts, each after a warm-up of the text before it
-
+def _read(adapter: _Adapter, array: np.ndarray, streams: int) -> tuple[float, int, State]:
+    """Score then adapt, window by window, ``streams`` parts of the text side by side (the full pass's own split:
+    contiguous parts, each after a warm-up of the text before it; ``static.split_rows``), one set of weights
+    learning from all of them: (total NLL in nats, tokens scored, the state after the text's last window)."""
     model, device, settings = adapter.model, adapter.model.output.weight.device, adapter.settings
-    rows = _rows(len(array) - 1, settings.streams, settings.warmup)
+    rows = split_rows(len(array) - 1, streams, settings.warmup)
     state = model.init_state(len(rows), device)
-    width, length = max(row.end - row.first for row in rows), settings.segment_length
     total, count = 0.0, 0
     with torch.enable_grad():
-        for column in range(0, width, length):
-            inputs = np.zeros((len(rows), length), dtype=np.int64)  # [B, T]
-            targets = np.zeros((len(rows), length), dtype=np.int64)
-            scored = np.zeros((len(rows), length), dtype=bool)
-            for r, row in enumerate(rows):
-                lo = row.first + column
-                hi = min(lo + length, row.end)
-                if hi > lo:
-                    inputs[r, : hi - lo] = array[lo:hi]
-                    targets[r, : hi - lo] = array[lo + 1 : hi + 1]
-                    scored[r, max(row.start, lo) - lo : hi - lo] = True
+        for _, inputs, targets, scored in windows(array, rows, settings.segment_length):
             logits, next_state = model(torch.from_numpy(inputs).to(device), state)  # [B, T, V]
             losses = F.cross_entropy(logits.transpose(1, 2).float(), torch.from_numpy(targets).to(device), reduction="none")
-            mask = torch.from_numpy(scored).to(device)
+            mask = torch.from_numpy(scored).to(device)  # [B, T]: scored before the weights learn from this window
             total += float(losses.detach()[mask].double().sum())
             count += int(scored.sum())
             if settings.learning_rate > 0 and scored.any():
                 losses[mask].mean().backward()  # warm-up positions are read, never learned from
                 adapter.step()
             state = detach_state(next_state)
-    return total, count
+    return total, count, state
 
 
 def dynamic_evaluate(model: RecurrentLanguageModel, tokens: Sequence[int] | np.ndarray, settings: DynamicEvaluation | None = None,
@@ -175,8 +139,7 @@ def dynamic_evaluate(model: RecurrentLanguageModel, tokens: Sequence[int] | np.n
     array = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)
     if len(array) < 2:
         raise ValueError(f"evaluation needs at least 2 tokens, got {len(array)}")
-    adapter = _Adapter(model, settings)
-    total, count = _read_streams(adapter, array) if settings.streams > 1 else _read(adapter, array, None)[:2]
+    total, count, _ = _read(_Adapter(model, settings), array, settings.streams)
     return LossReport(nats=total / count, tokens=count, unknown=unknown, characters=characters, bytes=bytes, protocol=settings.protocol)
 
 
@@ -189,7 +152,7 @@ def adapted_copy(model: RecurrentLanguageModel, tokens: Sequence[int] | np.ndarr
     if len(array) < 2:
         raise ValueError(f"adapting to a text needs at least 2 tokens, got {len(array)}")
     adapter = _Adapter(model, settings)
-    total, count, state = _read(adapter, array, None)
+    total, count, state = _read(adapter, array, streams=1)  # sequential: the state after the whole text
     # The state after the text's last token: the last segment's input stopped one token short of it.
     with torch.inference_mode():
         _, state = adapter.model(torch.tensor([[int(array[-1])]], device=adapter.model.output.weight.device), state)

@@ -21,7 +21,7 @@ segments start at the beginnings of lines (where prompts start: the first line s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -55,10 +55,32 @@ class _Row:
     end: int
 
 
-def _rows(predictions: int, batch_size: int, warmup: int) -> list[_Row]:
+def split_rows(predictions: int, batch_size: int, warmup: int) -> list[_Row]:
+    """The stream's ``predictions`` cut into (at most) ``batch_size`` contiguous rows, each after up to ``warmup``
+    tokens of the text before it."""
     batch_size = max(1, min(batch_size, predictions))
     bounds = np.linspace(0, predictions, batch_size + 1).round().astype(int)
     return [_Row(max(0, int(start) - warmup), int(start), int(end)) for start, end in zip(bounds[:-1], bounds[1:])]
+
+
+def windows(array: np.ndarray, rows: list[_Row], length: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """The rows read side by side, ``length`` columns at a time: (column, inputs [B, S], targets [B, S], scored [B, S])
+    with S = ``length`` but at the end, where it is what the longest row has left (so one row is read exactly). A
+    row that has ended is padded; its padding is never scored (and a causal model ignores it)."""
+    width = max(row.end - row.first for row in rows)
+    for column in range(0, width, length):
+        span = min(length, width - column)
+        inputs = np.zeros((len(rows), span), dtype=np.int64)
+        targets = np.zeros((len(rows), span), dtype=np.int64)
+        scored = np.zeros((len(rows), span), dtype=bool)
+        for r, row in enumerate(rows):
+            lo = row.first + column  # prediction index of this window's first column
+            hi = min(lo + span, row.end)
+            if hi > lo:
+                inputs[r, : hi - lo] = array[lo:hi]
+                targets[r, : hi - lo] = array[lo + 1 : hi + 1]
+                scored[r, max(row.start, lo) - lo : hi - lo] = True
+        yield column, inputs, targets, scored
 
 
 def line_start_positions(tokens: Sequence[int] | np.ndarray, separator: int | None, count: int = COLD_START_SEGMENTS,
@@ -150,26 +172,14 @@ def evaluate(
     # Predictions the cold-start measure scores in context: p .. p + K - 2 for every segment start p, with their
     # multiplicity (segments may overlap; each segment's tokens count once per segment, as in the fresh sum).
     wanted, weight = np.unique((positions[:, None] + np.arange(cold_start_tokens - 1)).ravel(), return_counts=True)
-    rows = _rows(len(array) - 1, batch_size, warmup)[index::count]
+    rows = split_rows(len(array) - 1, batch_size, warmup)[index::count]
     sums = [0.0, 0.0, 0.0, 0.0]  # NLL, tokens scored, in-context NLL of the wanted predictions, their weight
     device = model.output.weight.device
     with evaluation_mode(model):
         if rows:
             state = model.init_state(len(rows), device)
             seq_length = _fitting(seq_length, len(rows) * model.output.weight.shape[0])  # [V, H]: the carried state makes any window exact
-            width = max(row.end - row.first for row in rows)
-            for column in range(0, width, seq_length):
-                inputs = np.zeros((len(rows), seq_length), dtype=np.int64)
-                targets = np.zeros((len(rows), seq_length), dtype=np.int64)
-                scored = np.zeros((len(rows), seq_length), dtype=bool)
-                for r, row in enumerate(rows):
-                    lo = row.first + column  # prediction index of this window's first column
-                    hi = min(lo + seq_length, row.end)
-                    if hi <= lo:
-                        continue  # this row has ended; its padding is never scored (and a causal model ignores it)
-                    inputs[r, : hi - lo] = array[lo:hi]
-                    targets[r, : hi - lo] = array[lo + 1 : hi + 1]
-                    scored[r, max(row.start, lo) - lo : hi - lo] = True
+            for column, inputs, targets, scored in windows(array, rows, seq_length):
                 logits, state = model(torch.from_numpy(inputs).to(device), state)  # [B, S, V]
                 state = detach_state(state)
                 losses = F.cross_entropy(logits.transpose(1, 2).float(), torch.from_numpy(targets).to(device), reduction="none")
