@@ -81,8 +81,8 @@ def test_compare_view_streams_four_temperatures_together(tiny_run, browser):  # 
     length, seed, prompt = 80, 11, "the "
     model = LanguageModel.load(tiny_run)
     vocabulary_size = model.tokenizer.vocab_size
-    # Four workers, so the four requests run at once; 10 ms a step, so streaming is slow enough to watch.
-    app = create_app(SlowModel(model, delay=0.01), limits=ServerLimits(concurrency=4))
+    # Four workers, so the four requests run at once; 20 ms a step, so streaming is slow enough to watch.
+    app = create_app(SlowModel(model, delay=0.02), limits=ServerLimits(concurrency=4))
     with ThreadedServer(app) as server:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         problems: list[str] = []
@@ -139,7 +139,7 @@ def test_compare_view_streams_four_temperatures_together(tiny_run, browser):  # 
                 assert shown == pytest.approx(expected[name], rel=1e-9, abs=1e-12), (temperature, name)
                 assert float(re.match(r"-?[\d.]+", cell.text_content()).group()) == pytest.approx(expected[name], abs=1e-3)  # shown to 3 places
             upper = re.search(r"≤ ([\d.]+)", column.locator(".measures dd.entropy").text_content())
-            assert float(upper.group(1)) == pytest.approx(expected["entropy-upper"], abs=5e-3)
+            assert float(upper.group(1)) == pytest.approx(expected["entropy-upper"], abs=6e-3)  # shown to 2 places
             means.append(expected["mean-logprob"])
         # The trade-off the view is for: the coolest sample is the likeliest under the model, the hottest the least.
         assert means[0] > means[-1]
