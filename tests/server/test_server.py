@@ -14,7 +14,7 @@ import pytest
 
 from lstmgen import ConfigError, GenerationConfig, LanguageModel
 from lstmgen.server import ServerLimits, create_app
-from lstmgen.server.app import model_id
+from lstmgen.server.app import STATIC_DIR, model_id
 from server_harness import ServeProcess, ThreadedServer
 
 CONFIG_FIELDS = {field.name for field in dataclasses.fields(GenerationConfig)}
@@ -393,10 +393,14 @@ def test_playground_is_served_and_self_contained(served):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     for element in ('id="prompt"', 'id="temperature"', 'id="top-p"', 'id="length"', 'id="samples"', 'id="generate"', 'id="rate"', 'id="model-info"'):
         assert element in page.text
-    for asset in ("/static/playground.js", "/static/playground.css"):
-        response = httpx.get(served.url + asset)
+    assets = sorted(path.name for path in STATIC_DIR.iterdir() if path.name != "index.html")
+    assert {"playground.js", "playground.css", "compare.js", "tokens.js"} <= set(assets)
+    for asset in assets:
+        response = httpx.get(served.url + "/static/" + asset)
         assert response.status_code == 200
         assert "http://" not in response.text and "https://" not in response.text  # no CDN: works offline
+        if asset.endswith(".js"):  # JavaScript modules run only when served as JavaScript
+            assert response.headers["content-type"].startswith("text/javascript"), asset
     assert "https://" not in page.text and "http://" not in page.text
 
 

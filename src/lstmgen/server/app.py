@@ -15,6 +15,7 @@ and a bug 500, on a connection that stays usable (``errors.ServerErrorGuard``).
 from __future__ import annotations
 
 import logging
+import mimetypes
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -41,6 +42,9 @@ from .workers import Busy, GenerationJob, GenerationPool
 logger = logging.getLogger("lstmgen.server")
 
 STATIC_DIR = resources.files("lstmgen.server") / "static"
+# The playground's scripts are JavaScript modules, which browsers run only when served as JavaScript; on
+# Windows, Python's type table comes from the registry and may say text/plain for .js.
+mimetypes.add_type("text/javascript", ".js")
 OPENAI_SETTINGS = {"max_tokens", "temperature", "top_p", "n", "stop", "seed"}  # the rest of GenerationConfig: extensions
 DISCONNECT_POLL_SECONDS = 0.5
 READ_METHODS = ["GET", "HEAD"]  # HEAD: the GET answer without its body (monitors use it)
