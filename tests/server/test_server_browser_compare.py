@@ -136,7 +136,9 @@ def test_compare_view_streams_four_temperatures_together(tiny_run, browser):  # 
                 expect(cell).to_be_visible()
                 shown = float(cell.get_attribute("data-value"))
                 assert math.isfinite(shown)
-                assert shown == pytest.approx(expected[name], rel=1e-9, abs=1e-12), (temperature, name)
+                # The columns were stepped in one batch and the check's answer alone: the same tokens, log-probabilities
+                # equal to float rounding (lstmgen.decoding.engine: a row's arithmetic may depend on the batch's size).
+                assert shown == pytest.approx(expected[name], rel=1e-6, abs=1e-9), (temperature, name)
                 assert float(re.match(r"-?[\d.]+", cell.text_content()).group()) == pytest.approx(expected[name], abs=1e-3)  # shown to 3 places
             upper = re.search(r"≤ ([\d.]+)", column.locator(".measures dd.entropy").text_content())
             assert float(upper.group(1)) == pytest.approx(expected["entropy-upper"], abs=6e-3)  # shown to 2 places
