@@ -3,6 +3,16 @@
     nice -n 19 .venv/bin/python benchmarks/server/server_load.py                       # small preset, random weights
     nice -n 19 .venv/bin/python benchmarks/server/server_load.py --train-steps 300     # small preset, briefly trained
     nice -n 19 .venv/bin/python benchmarks/server/server_load.py --checkpoint runs/demo
+    .venv/bin/python benchmarks/server/server_load.py --preset large --streams 1,8,64,256 \
+        --server engine --server workers:2 --server workers:4                          # streaming clients, side by side
+
+The streaming mode (``--streams``) runs, for each server in turn (``engine``: the batching engine, the default;
+``workers:K``: ``--max-streams 0 --concurrency K``, one request per worker as before the engine) and each N,
+N clients that each stream ``--stream-tokens`` tokens per request, request after request, for ``--seconds``:
+aggregate completion tokens/s, time to first token p50/p90, and the gaps between a stream's chunks (inter-token
+latency) p50/p99. ``--big-prompt-every S`` adds a client that sends a 2,000-character prompt every S seconds
+while the largest N runs. In the same run, the benchmark process measures ``LanguageModel.samples`` with N
+streams offline (the server idle) and ``LanguageModel.generate`` for one, on the same torch threads.
 
 The load is the load test's: REQUESTS requests, a quarter of them malformed (answered 400), a third of
 the valid ones streamed, CONCURRENCY in flight at a time, each valid one asking for 10-60 tokens of 1-2
@@ -32,7 +42,7 @@ import torch
 import lstmgen
 from lstmgen import CharTokenizer, ModelConfig, RecurrentLanguageModel, save_checkpoint
 from lstmgen.data.corpus import default_corpus_text
-from lstmgen.system.runtime import machine_record
+from lstmgen.system.runtime import generation_threads, machine_record
 from lstmgen.training.presets import PRESETS
 
 PROMPTS = ["The ", "Python ", "A function ", "In the "]
@@ -124,13 +134,153 @@ def rss_mib(pid: int) -> float:
 
 
 def server_threads(flags: list[str]) -> int:
-    """Torch threads of each server process: lstmgen serve's --threads among the --serve-flag values (its default: 1)."""
+    """Torch threads of each server process: lstmgen serve's --threads among the --serve-flag values (0: automatic)."""
     for index, flag in enumerate(flags):
         if flag.startswith("--threads="):
             return int(flag.split("=", 1)[1])
         if flag == "--threads" and index + 1 < len(flags):
             return int(flags[index + 1])
-    return 1
+    return 0
+
+
+STREAM_PROMPTS = ["The ", "In the ", "A ", "It was "]
+
+
+async def stream_client(client: httpx.AsyncClient, index: int, tokens: int, until: float, records: list[dict]) -> None:
+    """Stream requests one after another until ``until``; record each one's first-token time and chunk gaps."""
+    request = 0
+    while time.perf_counter() < until:
+        body = {"prompt": STREAM_PROMPTS[(index + request) % len(STREAM_PROMPTS)], "max_tokens": tokens, "temperature": 0.8,
+                "stream": True, "stream_options": {"include_usage": True}}
+        request += 1
+        started = time.perf_counter()
+        record = {"status": None, "first_token_s": None, "gaps_s": [], "completion_tokens": 0, "kind": "stream"}
+        last = None
+        async with client.stream("POST", "/v1/completions", json=body) as response:
+            record["status"] = response.status_code
+            async for line in response.aiter_lines():
+                if not line.startswith("data: {"):
+                    continue
+                now = time.perf_counter()
+                chunk = json.loads(line[6:])
+                if any(choice.get("text") for choice in chunk.get("choices", [])):
+                    if last is None:
+                        record["first_token_s"] = now - started
+                    else:
+                        record["gaps_s"].append(now - last)
+                    last = now
+                if chunk.get("usage"):
+                    record["completion_tokens"] = chunk["usage"]["completion_tokens"]
+        record["end_s"] = time.perf_counter()
+        records.append(record)
+
+
+async def big_prompts(client: httpx.AsyncClient, every: float, until: float, records: list[dict]) -> None:
+    """A 2,000-character prompt every ``every`` seconds (16 tokens each), beside the streaming clients."""
+    text = (default_corpus_text() * 2)[:2000]
+    while time.perf_counter() < until:
+        started = time.perf_counter()
+        response = await client.post("/v1/completions", json={"prompt": text, "max_tokens": 16, "unknown": "replace"})
+        records.append({"status": response.status_code, "latency_s": time.perf_counter() - started, "kind": "big_prompt"})
+        await asyncio.sleep(max(0.0, every - (time.perf_counter() - started)))
+
+
+async def run_streams(url: str, clients: int, tokens: int, seconds: float, big_every: float | None) -> tuple[list[dict], float]:
+    limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
+    records: list[dict] = []
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
+        started = time.perf_counter()
+        until = started + seconds
+        jobs = [stream_client(client, index, tokens, until, records) for index in range(clients)]
+        if big_every:
+            jobs.append(big_prompts(client, big_every, until, records))
+        await asyncio.gather(*jobs)
+        return records, time.perf_counter() - started
+
+
+def offline_rates(checkpoint: Path, counts: list[int], tokens: int, threads: int) -> dict[str, float]:
+    """LanguageModel.samples with N streams (and generate for one), tokens/s, in this process: on ``threads`` torch
+    threads, or (0) on the threads ``lstmgen generate`` picks for N streams (one for a few, every core for a batch)."""
+    model = lstmgen.LanguageModel.load(checkpoint)
+    rates = {}
+    model.samples("The ", max_tokens=32, num_samples=max(counts))  # warm-up: the decoder's weights laid out once
+    for count in counts:
+        generation_threads(count, threads)
+        started = time.perf_counter()
+        if count == 1:
+            model.generate("The ", max_tokens=tokens, temperature=0.8)
+        else:
+            model.samples("The ", max_tokens=tokens, temperature=0.8, num_samples=count)
+        rates[str(count)] = round(count * tokens / (time.perf_counter() - started), 1)
+    return rates
+
+
+def summarise_streams(records: list[dict], wall: float) -> dict:
+    answered = [r for r in records if r["status"] == 200 and r["kind"] == "stream"]
+    statuses: dict[str, int] = {}
+    for record in records:
+        statuses[str(record["status"])] = statuses.get(str(record["status"]), 0) + 1
+    big = [r for r in records if r["kind"] == "big_prompt"]
+    return {"completion_tokens_per_s": round(sum(r["completion_tokens"] for r in answered) / wall, 1),
+            "requests": len(answered), "wall_s": round(wall, 2),
+            "time_to_first_token": percentiles([r["first_token_s"] for r in answered if r["first_token_s"] is not None]),
+            "inter_token": percentiles([gap for r in answered for gap in r["gaps_s"]]),
+            "big_prompt_latency": percentiles([r["latency_s"] for r in big if r["status"] == 200]) if big else None,
+            "statuses": statuses, "server_5xx": sum(count for status, count in statuses.items() if status.startswith("5"))}
+
+
+def start_server(checkpoint: Path, flags: list[str], log_path: Path) -> tuple[subprocess.Popen, str]:
+    command = [sys.executable, "-m", "lstmgen", "serve", str(checkpoint), "--host", "127.0.0.1", "--port", "0", *flags]
+    log = open(log_path, "w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while True:
+        match = re.search(r"Uvicorn running on (http://[\d.]+:\d+)", log_path.read_text())
+        if match:
+            return server, match.group(1)
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"lstmgen serve did not start:\n{log_path.read_text()}")
+        time.sleep(0.1)
+
+
+def server_flags(spec: str, extra: list[str]) -> list[str]:
+    """``engine`` or ``workers:K`` -> lstmgen serve flags."""
+    if spec == "engine":
+        return list(extra)
+    if spec.startswith("workers:"):
+        return ["--max-streams", "0", "--concurrency", spec.split(":", 1)[1], *extra]
+    raise SystemExit(f"--server takes engine or workers:K, got {spec!r}")
+
+
+def streams_mode(args: argparse.Namespace, checkpoint: Path, weights: str, scratch: Path) -> dict:
+    counts = [int(part) for part in args.streams.split(",")]
+    threads = server_threads(args.serve_flag)
+    load_at_start = os.getloadavg()[0]
+    servers = {}
+    for spec in args.server or ["engine"]:
+        flags = server_flags(spec, args.serve_flag)
+        server, url = start_server(checkpoint, flags, scratch / "serve.log")
+        try:
+            info = httpx.get(url + "/info").json()
+            asyncio.run(run_streams(url, 4, 32, 2.0, None))  # warm-up, not measured
+            runs = {}
+            for count in counts:
+                big = args.big_prompt_every if count == max(counts) else None
+                memory_before = rss_mib(server.pid)
+                records, wall = asyncio.run(run_streams(url, count, args.stream_tokens, args.seconds, big))
+                runs[str(count)] = {**summarise_streams(records, wall), "big_prompt_every_s": big,
+                                    "server_rss_mib": {"before": memory_before, "after": rss_mib(server.pid)}}
+            servers[spec] = {"serve_flags": flags, "runs": runs, "health": httpx.get(url + "/health").json()}
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    offline = offline_rates(checkpoint, counts, args.stream_tokens, threads)
+    return {"benchmark": "server_load/streams", "lstmgen": lstmgen.__version__,
+            "model": {"preset": None if args.checkpoint else args.preset, "weights": weights, "shape": info["model"]["model"],
+                      "vocab_size": info["model"]["tokenizer"]["vocab_size"]},
+            "load": {"clients": counts, "tokens_per_request": args.stream_tokens, "seconds_per_run": args.seconds},
+            "servers": servers, "offline_tokens_per_s": offline,
+            "machine": {**machine_record(threads), "load_average_at_start": round(load_at_start, 2)}}
 
 
 def main() -> None:
@@ -142,6 +292,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--max-tokens", type=int, default=60, help="valid requests ask for 10..this many tokens")
     parser.add_argument("--serve-flag", action="append", default=[], help="extra flag for lstmgen serve (repeatable)")
+    parser.add_argument("--streams", help="streaming mode: comma-separated client counts, e.g. 1,8,64,256")
+    parser.add_argument("--server", action="append", help="streaming mode: engine (default) or workers:K, repeatable")
+    parser.add_argument("--stream-tokens", type=int, default=256, help="streaming mode: max_tokens per request")
+    parser.add_argument("--seconds", type=float, default=20.0, help="streaming mode: seconds per client count")
+    parser.add_argument("--big-prompt-every", type=float, default=None,
+                        help="streaming mode: a 2,000-character prompt every this many seconds during the largest count")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -150,8 +306,11 @@ def main() -> None:
             checkpoint, weights = Path(args.checkpoint), "from --checkpoint"
         else:
             checkpoint, weights = make_checkpoint(scratch, args.preset, args.train_steps)
+        if args.streams:
+            print(json.dumps(streams_mode(args, checkpoint, weights, scratch), indent=2))
+            return
         log_path = scratch / "serve.log"
-        command = [sys.executable, "-m", "lstmgen.cli", "serve", str(checkpoint), "--host", "127.0.0.1", "--port", "0", *args.serve_flag]
+        command = [sys.executable, "-m", "lstmgen", "serve", str(checkpoint), "--host", "127.0.0.1", "--port", "0", *args.serve_flag]
         load_at_start = os.getloadavg()[0]
         with open(log_path, "w") as log:
             server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

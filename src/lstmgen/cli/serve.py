@@ -39,8 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "prefer the variable: a command line is visible to every user of the machine)")
     for flag, (field, help_text) in LIMIT_FLAGS.items():
         parser.add_argument(flag, type=int, default=getattr(defaults, field), help=help_text)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads per process; one-token steps are too small to split, so workers run requests in parallel instead")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0 = automatic: the batching engine steps a few streams on one thread and a batch "
+                             "on every core; with --max-streams 0, one, as the workers run requests in parallel instead)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     add_precision_argument(parser)
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
@@ -58,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
     from ..system.runtime import set_threads
 
     limits = ServerLimits(**{field: getattr(args, field) for field, _ in LIMIT_FLAGS.values()})
-    set_threads(args.threads)
+    set_threads(args.threads or 1)  # the engine changes its own count when automatic
     model = LanguageModel.load(args.checkpoint, device=args.device, precision=args.precision)
     announce_precision(model)
-    app = create_app(model, limits, model_name=getattr(args, "model_name", None), api_key=api_key)
+    app = create_app(model, limits, model_name=getattr(args, "model_name", None), api_key=api_key, threads=args.threads)
     for line in startup_warnings(args.host, api_key is not None):
         print(f"lstmgen: warning: {line}", file=sys.stderr)
     access = "an API key is required on /v1/* and /info" if api_key else "no API key"

@@ -14,7 +14,10 @@ cache to page. Each ``run_once``:
    model's decoding precision): the tokens chosen last time [B] -> logits [B, V];
 2. **chooses**: each group draws from its own rows only, with its own processors, generator, stop strings,
    healing and log-probabilities (``SampleGroup.choose``), and its record goes to its ``emit``;
-3. **reads prompts**: waiting groups read their prompts in slices of ``PREFILL_SLICE`` tokens through
+3. **reads prompts**: a short prompt (``STEPPED_PROMPT`` tokens at most, what chat turns and completions mostly
+   send) joins at once from a fresh state and is fed a token per step in the batch, as its generated tokens
+   will be: a few more rows in a step the others take anyway, where a ``model.forward`` call of its own would
+   cost as much as a step of everyone. Longer prompts are read in slices of ``PREFILL_SLICE`` tokens through
    ``model.forward``, at most ``prefill_tokens`` tokens per call, so a long prompt cannot stall the streams
    already generating; a group whose prompt is read joins (its state goes into the rows after the live
    ones) and draws its first token at once, so it steps with everyone at the next call;
@@ -46,6 +49,7 @@ from ..tokenizers import Tokenizer
 from .generation import DecodeStep, SampleGroup
 from .stepper import Stepper
 
+STEPPED_PROMPT = 32  # prompts of at most this many tokens are fed a token per step in the batch
 PREFILL_SLICE = 64  # prompt tokens per model.forward call: a slice is always cut at the same places (exactness)
 PREFILL_TOKENS = 128  # prompt tokens read per run_once at most (a 2x512 model reads 64 in about 9 ms on 2 cores)
 MAX_STREAMS = 256  # rows stepped together at most
@@ -134,7 +138,13 @@ class BatchEngine:
                 self.counts["tokens"] += self.rows
                 self._step_times.append(time.monotonic())
                 for ticket in self.live:
-                    if not ticket.cancelled and ticket.error is None:
+                    if ticket.cancelled or ticket.error is not None:
+                        continue
+                    if ticket.position < len(ticket.prompt):  # still reading its prompt, a token per step
+                        ticket.tokens = ticket.prompt[ticket.position].expand(ticket.group.size)
+                        ticket.position += 1
+                        self.counts["prompt_tokens"] += 1
+                    else:
                         self._choose(ticket, logits[ticket.start : ticket.start + ticket.group.size])
             self._read_prompts()
             self._let_go()
@@ -158,6 +168,10 @@ class BatchEngine:
                 continue
             if self.rows + ticket.group.size > self.max_streams:
                 return  # the first in line waits for rows; the ones behind it wait their turn
+            if len(ticket.prompt) <= STEPPED_PROMPT:  # joins now; its prompt is fed in the next steps
+                self.waiting.popleft()
+                self._join_stepping(ticket)
+                continue
             end = min(len(ticket.prompt), ticket.position + PREFILL_SLICE)
             try:
                 logits = self._read_slice(ticket, end)
@@ -189,6 +203,17 @@ class BatchEngine:
         self.counts["joined"] += 1
         first = self.stepper.suppress(logits.expand(size, -1))  # [n, V], the ids never generated at -inf
         self._choose(ticket, first)
+
+    def _join_stepping(self, ticket: Ticket) -> None:
+        """Give a short prompt's group its rows from a fresh state; its first prompt token is fed at the next step."""
+        size = ticket.group.size
+        ticket.start = self.stepper.append(self.model.init_state(size, self.device), capacity=self.max_streams)
+        ticket.tokens = ticket.prompt[0].expand(size)  # [n]
+        ticket.position = 1
+        self.counts["prompt_tokens"] += 1
+        self.rows += size
+        self.live.append(ticket)
+        self.counts["joined"] += 1
 
     def _let_go(self) -> None:
         """Finished and cancelled groups leave; the rows of the others move up, in order."""

@@ -77,17 +77,18 @@ def _event(data: dict[str, Any]) -> bytes:
 
 
 def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_name: str | None = None,
-               api_key: str | None = None) -> FastAPI:
+               api_key: str | None = None, threads: int = 0) -> FastAPI:
     """A FastAPI app serving ``model``: the OpenAI-style completions API and the playground.
 
-    With ``api_key``, the API (``/v1/*``) and ``/info`` need ``Authorization: Bearer <api_key>``.
+    With ``api_key``, the API (``/v1/*``) and ``/info`` need ``Authorization: Bearer <api_key>``. ``threads`` fixes the
+    batching engine's torch threads (0: one for a few streams, every core for a batch).
     """
     limits = limits or ServerLimits()
     name = model_name or model_id(model)
     created = int(time.time())
     pool = GenerationPool(limits.workers, limits.queue_size)  # beam search, scored echoes; everything without batching
     # Every sampled request is stepped in one batch by the engine's thread (max_streams 0: each on a worker instead).
-    engine = EngineThread(model, limits.max_streams, limits.prefill_tokens, limits.queue_size) if limits.max_streams else None
+    engine = EngineThread(model, limits.max_streams, limits.prefill_tokens, limits.queue_size, threads) if limits.max_streams else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -16,19 +16,29 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any, Sequence
+
+import torch
 
 from ..decoding import DecodeStep, SampleGroup
 from ..decoding.engine import BatchEngine, Ticket
 from ..language_model import LanguageModel
-from .workers import _DONE, Busy, GenerationJob
+from ..system.runtime import available_cores
+from .workers import _DONE, Busy, GenerationJob, wake
+
+WAKE_INTERVAL = 0.02  # seconds between two wakes of a stream's reader (its first tokens: at once)
+FEW_STREAMS = 4  # up to this many live streams, the engine steps on one torch thread (as generation_threads does)
 
 
 class _Request:
     """One request's groups in the engine: the job ends when the last of them has finished."""
 
-    def __init__(self, job: GenerationJob, count: int, counts: dict[str, int]) -> None:
+    def __init__(self, job: GenerationJob, count: int, counts: dict[str, int], scheduler: "EngineThread") -> None:
         self.job = job
+        self.scheduler = scheduler
+        self.wakes = scheduler._wakes
+        self.started = False
         self.remaining = count
         self.tickets: list[Ticket] = []
         self.failed = False
@@ -36,7 +46,11 @@ class _Request:
 
     def emit(self, index: int, record: DecodeStep) -> None:  # on the engine's thread
         self.counts["steps"] += 1
-        self.job.emit((index, record))
+        if self.job.add((index, record)):
+            self.wakes.append(self.job)  # woken after the step, with every other job that has news
+            if not self.started:
+                self.started = True
+                self.scheduler._urgent = True  # its first tokens: woken at once (time to first token)
 
     def finish(self, error: BaseException | None) -> None:  # on the engine's thread
         if error is not None and not self.failed:
@@ -54,12 +68,20 @@ class _Request:
 class EngineThread:
     """Runs one ``BatchEngine`` on a thread of its own; ``submit`` is called from the event loop."""
 
-    def __init__(self, model: LanguageModel, max_streams: int, prefill_tokens: int, queue_size: int) -> None:
+    def __init__(self, model: LanguageModel, max_streams: int, prefill_tokens: int, queue_size: int, threads: int = 0) -> None:
         self.engine = BatchEngine(model.decoding_model, model.tokenizer, max_streams, prefill_tokens)
+        # torch threads: fixed when given; else one while a few streams step (a one-row step is too small to split)
+        # and every core for a batch (64 rows of a 2x512 model split well).
+        self.threads = threads
+        self._threads_now = 0
         self.queue_size = queue_size
         self._condition = threading.Condition()
         self._incoming: list[tuple[_Request, int, SampleGroup]] = []
         self._closed = False
+        self._wakes: list[GenerationJob] = []  # jobs with records their readers have not been woken for (engine thread)
+        self._urgent = False  # one of them holds a request's first tokens
+        self._last_wake = 0.0
+        self._event_loop: asyncio.AbstractEventLoop | None = None
         # Requests, counted as the workers count theirs (/health adds the two): running = admitted, not yet done.
         self.counts = {"running": 0, "completed": 0, "cancelled": 0, "failed": 0, "rejected": 0, "steps": 0, "failed_steps": 0}
         self._thread = threading.Thread(target=self._loop, name="lstmgen-engine", daemon=True)
@@ -70,6 +92,7 @@ class EngineThread:
         any (an echoed prompt). Returns the job the handler reads; raises ``Busy`` when the waiting line is full.
         Called on the event loop."""
         job = GenerationJob(asyncio.get_running_loop())
+        self._event_loop = job._loop
         with self._condition:
             waiting = len(self._incoming) + len(self.engine.waiting)
             if self._closed or waiting + len(groups) > self.queue_size + self.engine.max_streams - self.engine.rows:
@@ -78,7 +101,7 @@ class EngineThread:
             self.counts["running"] += 1
             for item in first:
                 job.emit(item)
-            request = _Request(job, len(groups), self.counts)
+            request = _Request(job, len(groups), self.counts, self)
             job.on_cancel(lambda: [ticket.cancel() for ticket in request.tickets])
             self._incoming.extend((request, index, group) for index, group in enumerate(groups))
             self._condition.notify()
@@ -103,6 +126,8 @@ class EngineThread:
     def _loop(self) -> None:
         while True:
             engine = self.engine
+            if not engine.busy:
+                self._wake_readers(force=True)  # nothing more is coming soon: hand over what is pending
             with self._condition:
                 while not self._incoming and not engine.busy and not self._closed:
                     self._condition.wait()
@@ -113,12 +138,36 @@ class EngineThread:
                 self._add(request, index, group)
             if not engine.busy:
                 continue
+            self._set_threads(engine.rows + sum(ticket.group.size for ticket in list(engine.waiting)[:1]))
             try:
                 engine.run_once()
             except Exception as error:  # a step failed for everyone (a bug): fail every request, start afresh
                 self.counts["failed_steps"] += 1
                 self._fail_all(error)
+            self._wake_readers()
         self._fail_all(RuntimeError("the server is shutting down"))
+        self._wake_readers(force=True)
+
+    def _set_threads(self, streams: int) -> None:
+        wanted = self.threads or (1 if streams <= FEW_STREAMS else available_cores())
+        if wanted != self._threads_now:
+            torch.set_num_threads(wanted)
+            self._threads_now = wanted
+
+    def _wake_readers(self, force: bool = False) -> None:
+        """Wake the readers with news: at once for a request's first tokens, else at most every WAKE_INTERVAL seconds.
+
+        Every wake costs the event loop a chunk per stream (JSON, the middleware, a socket write: about as much
+        Python as a step of the engine spends per stream), so a reader woken every ~20 ms gets the tokens of
+        every step since in one chunk: far fewer writes at a delay no reader sees."""
+        if not self._wakes or self._event_loop is None:
+            return
+        now = time.monotonic()
+        if force or self._urgent or now - self._last_wake >= WAKE_INTERVAL:
+            wake(self._event_loop, self._wakes)
+            self._wakes.clear()
+            self._urgent = False
+            self._last_wake = now
 
     def _add(self, request: _Request, index: int, group: SampleGroup) -> None:
         def emit(record: DecodeStep) -> None:

@@ -61,15 +61,20 @@ class GenerationJob:
 
     def emit(self, item: object) -> None:
         """Called from the worker thread."""
+        if self.add(item):
+            wake(self._loop, [self])
+
+    def add(self, item: object) -> bool:
+        """Queue ``item`` without waking the reader; True when the reader needs a wake-up (``wake``).
+
+        The batching engine queues the records of every request in a step, then wakes all their readers with
+        one call into the event loop: each call writes to the loop's self-pipe, a system call per wake."""
         with self._lock:
             self._items.append(item)
             if self._wake_scheduled:
-                return
+                return False
             self._wake_scheduled = True
-        try:
-            self._loop.call_soon_threadsafe(self._ready.set)
-        except RuntimeError:  # the event loop has closed (server shutting down): nobody is listening
-            self.cancel()
+            return True
 
     async def batches(self) -> AsyncIterator[list[Step]]:
         """Yield the steps produced since the last read (one or more), until the generation ends.
@@ -94,6 +99,20 @@ class GenerationJob:
                 steps.append(item)  # type: ignore[arg-type]
             if steps:
                 yield steps
+
+
+def wake(loop: asyncio.AbstractEventLoop, jobs: Sequence[GenerationJob]) -> None:
+    """Wake the readers of ``jobs`` (one call into the event loop for all of them), from any thread."""
+    try:
+        loop.call_soon_threadsafe(_set_ready, list(jobs))
+    except RuntimeError:  # the event loop has closed (server shutting down): nobody is listening
+        for job in jobs:
+            job.cancel()
+
+
+def _set_ready(jobs: list[GenerationJob]) -> None:
+    for job in jobs:
+        job._ready.set()
 
 
 class GenerationPool:
