@@ -186,7 +186,7 @@ def decode(
                 logits = stepper.step(tokens)  # [B] -> [B, V]
             seen = None if history is None else history[:, : len(prompt_ids) + step]
             constrained = healing.constrain(logits) if healing is not None and not step else logits
-            processed = apply_processors(constrained.float(), processors, seen)
+            processed = apply_processors(constrained.float(), processors, seen, len(prompt_ids))
             tokens = greedy(processed) if config.greedy else multinomial(processed, generator)  # [B]
             if history is not None:
                 if len(prompt_ids) + step == history.shape[1]:
