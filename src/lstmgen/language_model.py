@@ -130,7 +130,7 @@ class LanguageModel:
         return decode(self.decoding_model, self.tokenizer, ids, config, generator, logprobs=logprobs,
                       prompt_text=prompt if isinstance(prompt, str) else None)
 
-    def stream_batch(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
+    def stream_batch(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
         """Yield, per step, the new text of every sample (they are generated together in one batch).
 
         With beam search (``num_beams > 1``) the continuations are only known at the end, so they come
@@ -143,13 +143,13 @@ class LanguageModel:
             return iter([texts + [""] * (config.num_samples - len(texts))])  # fewer only if fewer continuations exist
         return (list(record.texts) for record in self.decode(prompt, config, unknown))
 
-    def stream(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[str]:
+    def stream(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[str]:
         """Yield the continuation of ``prompt`` piece by piece as it is generated (one sample)."""
         for pieces in self.stream_batch(prompt, config, unknown, **{**overrides, "num_samples": 1}):
             if pieces[0]:
                 yield pieces[0]
 
-    def samples(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> list[str]:
+    def samples(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> list[str]:
         """Generate ``num_samples`` independent continuations of ``prompt`` (the prompt not included)."""
         config = self._config(config, overrides)
         parts: list[list[str]] = [[] for _ in range(config.num_samples)]  # joined once: concatenating per step is quadratic
@@ -159,7 +159,7 @@ class LanguageModel:
                     sample.append(piece)
         return ["".join(sample) for sample in parts]
 
-    def generate(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> str:
+    def generate(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> str:
         """Generate one continuation of ``prompt``; keywords override fields of ``GenerationConfig``."""
         return "".join(self.stream(prompt, config, unknown, **overrides))
 
