@@ -45,6 +45,7 @@ def test_openais_penalties_and_logit_bias_as_overrides_and_token_id_prompts(lm):
     ids = lm.encode_prompt("the ")
     assert lm.generate(ids, max_tokens=20, seed=4) == lm.generate("the ", max_tokens=20, seed=4)  # ids read as their text
     assert [s.token_id for s in lm.score(ids)] == ids
+    assert lm.samples(ids, max_tokens=6, num_beams=2) == lm.samples("the ", max_tokens=6, num_beams=2)
     with pytest.raises(ValueError, match="outside this model's vocabulary"):
         lm.generate([0, lm.tokenizer.vocab_size], max_tokens=3)
 

@@ -139,7 +139,8 @@ class LanguageModel:
         """
         ids, config = self._prepare(prompt, config, unknown, overrides)
         if config.num_beams > 1:
-            texts = [hypothesis.text for hypothesis in beam_search(self.decoding_model, self.tokenizer, ids, config, prompt)]
+            found = beam_search(self.decoding_model, self.tokenizer, ids, config, prompt if isinstance(prompt, str) else None)
+            texts = [hypothesis.text for hypothesis in found]
             return iter([texts + [""] * (config.num_samples - len(texts))])  # fewer only if fewer continuations exist
         return (list(record.texts) for record in self.decode(prompt, config, unknown))
 

@@ -123,6 +123,8 @@ def test_chat_answers_and_stops_at_the_next_turn(client):
     assert (choice.message.role, choice.message.content, choice.finish_reason) == ("assistant", "hello there.", "stop")
     assert answer.object == "chat.completion" and answer.id.startswith("chatcmpl-")
     assert answer.usage.completion_tokens > len("hello there.")  # the stop string's tokens were generated too
+    unbounded = client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": "hi"}], temperature=0)
+    assert unbounded.choices[0].message.content == "hello there."  # no max_tokens: to the turn's end (OpenAI has no 16 here)
     # the last turn of a conversation ends its document: the answer stops there, without the closing line break
     later = client.chat.completions.create(model=NAME, messages=[{"role": role, "content": content} for role, content in CONVERSATION[:-1]],
                                            max_tokens=40, temperature=0)

@@ -159,6 +159,8 @@ class ChatCompletion:
         settings = {name: getattr(request, name) for name in CONFIG_NAMES if getattr(request, name) is not None}
         if request.max_completion_tokens is not None:
             settings["max_tokens"] = request.max_completion_tokens
+        # OpenAI's chat has no short default (its completions' is 16): an answer runs to its turn's end, up to the server's cap.
+        settings.setdefault("max_tokens", limits.max_tokens)
         prompt = template.prompt([message.as_turn(index) for index, message in enumerate(request.messages)])
         body = CompletionRequest.model_validate({
             **settings, "prompt": prompt, "stream": self.stream, "unknown": request.unknown,
