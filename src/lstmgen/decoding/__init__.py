@@ -7,13 +7,13 @@
     stepper.py      the one place a model is stepped token by token: prefill once, then step (fast LSTM or model.forward)
     fast_lstm.py    the hand-stepped LSTM the stepper uses for LSTM models
     projections.py  its matrix products with the weights in fp32, fp16, bf16 or int8 (--precision)
-    generation.py   decode(): one record per step (tokens, text, log-probabilities, finish reasons); stop strings
+    generation.py   SampleGroup: one prompt's samples (processors, generator, texts); decode(): one record per step; stop strings
     beam_search.py  the most probable continuations, on the same stepper
 """
 
 from .beam_search import Hypothesis, beam_search
 from .choosers import greedy, multinomial, sample_categorical
-from .generation import FINISH_LENGTH, FINISH_STOP, DecodeStep, decode, encode_prompt, make_generator
+from .generation import FINISH_LENGTH, FINISH_STOP, DecodeStep, SampleGroup, decode, encode_prompt, make_generator
 from .processors import (
     LogitBias,
     LogitsProcessor,
@@ -35,7 +35,8 @@ from .stepper import Stepper, stepping_mode, without_onednn
 
 __all__ = [
     "Hypothesis", "beam_search", "greedy", "multinomial", "sample_categorical", "FINISH_LENGTH", "FINISH_STOP",
-    "DecodeStep", "decode", "encode_prompt", "make_generator", "LogitBias", "LogitsProcessor", "MinP",
-    "NoRepeatNGram", "PresenceFrequencyPenalty", "check_logit_bias", "RepetitionPenalty", "SuppressTokens", "Temperature", "TopK", "TopP", "apply_processors",
+    "DecodeStep", "SampleGroup", "decode", "encode_prompt", "make_generator", "LogitBias", "LogitsProcessor", "MinP",
+    "NoRepeatNGram", "PresenceFrequencyPenalty", "check_logit_bias", "RepetitionPenalty", "SuppressTokens", "Temperature", "TopK",
+    "TopP", "apply_processors",
     "build_processors", "needs_history", "Stepper", "stepping_mode", "without_onednn", "DECODING_PRECISIONS", "PrecisionError",
 ]

@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any, Iterator
 
 from ..config import ConfigError, GenerationConfig
-from ..decoding import FINISH_LENGTH, DecodeStep, check_logit_bias
+from ..decoding import FINISH_LENGTH, DecodeStep, SampleGroup, check_logit_bias
 from ..language_model import LanguageModel
 from ..tokenizers import TokenizerError
 from ..tokenizers.registry import is_prefix_stable
@@ -186,6 +186,24 @@ class Completion:
             raise APIError(400, str(error), REQUEST_NAMES.get(error.field, error.field)) from None
 
     # ----- generation ----------------------------------------------------------------------------
+    @property
+    def batched(self) -> bool:
+        """Whether the batching engine runs this request: sampling, without a prompt to score (echo with logprobs).
+        Beam search and scored echoes run on a worker thread of their own."""
+        return self.config.num_beams == 1 and not (self.request.echo and self.logprobs is not None)
+
+    def groups(self) -> list[SampleGroup]:
+        """One SampleGroup per prompt, for the engine (``batched`` requests)."""
+        return [self.model.sample_group(prompt, self.config, unknown=self.request.unknown, logprobs=self.decode_logprobs)
+                for prompt in self.prompts]
+
+    def echoes(self) -> list[tuple[int, Echo]]:
+        """The echoed prompts' records, sent before anything generated (``batched`` requests: nothing to score)."""
+        return [(index, Echo(self._text(prompt))) for index, prompt in enumerate(self.prompts)] if self.request.echo else []
+
+    def _text(self, prompt: str | list[int]) -> str:
+        return prompt if isinstance(prompt, str) else self.model.tokenizer.decode(prompt)
+
     def runs(self) -> list:
         """One generation per prompt; each yields DecodeStep records (beam search: one BeamResult)."""
         return [partial(self._run, prompt) for prompt in self.prompts]
@@ -193,7 +211,7 @@ class Completion:
     def _run(self, prompt: str | list[int]) -> Iterator[Echo | DecodeStep | BeamResult]:
         if self.request.echo:  # scored here, on the worker thread, not on the event loop
             scores = self.model.score(prompt, top=self.logprobs or 0, unknown=self.request.unknown) if self.logprobs is not None else []
-            yield Echo(prompt if isinstance(prompt, str) else self.model.tokenizer.decode(prompt), tuple(scores))
+            yield Echo(self._text(prompt), tuple(scores))
         if self.config.num_beams > 1:
             found = self.model.beam_search(prompt, self.config, unknown=self.request.unknown)
             missing = self.config.num_samples - len(found)  # fewer only if fewer distinct continuations exist
