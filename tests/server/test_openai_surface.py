@@ -208,3 +208,20 @@ def test_langchains_chat_openai_class_is_answered(served):
     assert "".join(part.content for part in streamed) == "hello there."
     penalised = chat.bind(presence_penalty=1.0, frequency_penalty=1.0, logit_bias={str(1): -5}).invoke("hi")
     assert isinstance(penalised.content, str)
+
+
+def test_per_request_workers_answer_the_same_as_the_engine(chat_model, client):
+    """--max-streams 0 (a worker per request, no batching engine): the same seeded answers, best_of and chat included."""
+    from lstmgen.server import ServerLimits
+
+    requests = [
+        lambda c: [choice.text for choice in c.completions.create(model=NAME, prompt="user: how", max_tokens=15, n=2, best_of=4,
+                                                                    seed=11, frequency_penalty=0.5).choices],
+        lambda c: c.completions.create(model=NAME, prompt=chat_model.encode_prompt("user: "), max_tokens=10, seed=3).choices[0].text,
+        lambda c: c.chat.completions.create(model=NAME, messages=[{"role": "user", "content": "hi"}], n=2, seed=7,
+                                            presence_penalty=0.3).model_dump()["choices"],
+    ]
+    with ThreadedServer(create_app(chat_model, ServerLimits(max_streams=0), model_name=NAME)) as server:
+        workers = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0, timeout=60)
+        for request in requests:
+            assert request(workers) == request(client)
