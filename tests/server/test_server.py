@@ -442,3 +442,7 @@ def test_the_request_schema_is_derived_from_the_generation_config():
     top_p = next(option for option in schema["top_p"]["anyOf"] if option.get("type") == "number")
     assert (top_p["exclusiveMinimum"], top_p["maximum"]) == (0.0, 1.0)  # the bounds of GenerationConfig.top_p
     assert "nucleus" in schema["top_p"]["description"] or "probability" in schema["top_p"]["description"]
+
+
+def test_serve_says_whether_chat_is_available(served):
+    assert "/v1/chat/completions: no chat template (train with --chat-template for chat)" in served.log_path.read_text()

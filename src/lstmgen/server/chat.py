@@ -203,6 +203,11 @@ class ChatCompletion:
         return {"content": [{**_token_entry(token, logprob), "top_logprobs": [_token_entry(t, v) for t, v in (top or {}).items()]}
                             for token, logprob, top in zip(shown["tokens"], shown["token_logprobs"], tops)], "refusal": None}
 
+    def _rest_logprobs(self, index: int) -> dict[str, Any] | None:
+        """The final chunk's: the entries not sent yet, or null when none are left (as OpenAI's last chunk)."""
+        rest = self._logprobs(index, final=True)
+        return rest if rest and rest["content"] else None
+
     def response(self, header: dict[str, Any]) -> dict[str, Any]:
         completion = self.completion
         choices = [{"index": index, "message": {"role": "assistant", "content": self.content(index), "refusal": None},
@@ -228,7 +233,7 @@ class ChatCompletion:
             if any(rest.values()):
                 yield _event({**header, "choices": [{"index": index, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
                                                     for index, text in sorted(rest.items()) if text]})
-            yield _event({**header, "choices": [{"index": index, "delta": {}, "logprobs": self._logprobs(index, final=True),
+            yield _event({**header, "choices": [{"index": index, "delta": {}, "logprobs": self._rest_logprobs(index),
                                                  "finish_reason": completion.finish_reason(index)} for index in range(count)]})
             if self.include_usage:
                 yield _event({**header, "choices": [], "usage": completion.usage()})
