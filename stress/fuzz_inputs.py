@@ -683,6 +683,9 @@ GENERATION_FIELDS = {
     "stop": st.lists(st.one_of(st.text(max_size=3), st.text(ANY_CHARACTER, max_size=2)), max_size=3).map(tuple),
     "min_p": st.one_of(st.none(), EDGE_FLOATS), "repetition_penalty": EDGE_FLOATS, "no_repeat_ngram_size": EDGE_INTEGERS,
     "num_beams": EDGE_INTEGERS, "length_penalty": EDGE_FLOATS,
+    "presence_penalty": EDGE_FLOATS, "frequency_penalty": EDGE_FLOATS,
+    "logit_bias": st.one_of(st.none(), st.dictionaries(st.one_of(EDGE_INTEGERS, st.sampled_from(["1", "7", "x", "-1", ""])),
+                                                       EDGE_FLOATS, max_size=3)),
 }
 # Prefill is linear in the prompt (about 40 us a character for the fuzz model on a busy 2-core machine, so a
 # 1 MB prompt takes 40 s: work asked for, not a hang); the property keeps to 30,000 characters so that the

@@ -185,7 +185,7 @@ def _broken_json(rng: random.Random) -> tuple[str, dict]:
 
 
 def _wrong_route(rng: random.Random) -> tuple[str, dict]:
-    method, path = rng.choice([("GET", "/v1/completions"), ("POST", "/v1/chat/completions"), ("PUT", "/health"),
+    method, path = rng.choice([("GET", "/v1/completions"), ("POST", "/v1/embeddings"), ("PUT", "/health"),
                                ("DELETE", "/v1/models"), ("GET", "/v1/models/gpt-4"), ("POST", "/health"), ("GET", "/nothing/%ff")])
     return "wrong_route", {"method": method, "path": path, "body": b'{"prompt": "the"}' if method in ("POST", "PUT") else None}
 

@@ -36,6 +36,20 @@ def test_decode_yields_records_and_samples_are_independent(lm):
         lm.decode("the ", num_beams=2)
 
 
+def test_openais_penalties_and_logit_bias_as_overrides_and_token_id_prompts(lm):
+    q = lm.tokenizer.encode("q").tolist()[0]
+    assert lm.samples("the ", max_tokens=8, num_samples=2, seed=1, logit_bias={q: 100}) == ["q" * 8] * 2
+    assert lm.beam_search("the ", max_tokens=5, num_beams=2, logit_bias={q: 100})[0].text == "q" * 5
+    plain = lm.generate("the ", max_tokens=40, temperature=0)
+    assert lm.generate("the ", max_tokens=40, temperature=0, frequency_penalty=2.0) != plain
+    ids = lm.encode_prompt("the ")
+    assert lm.generate(ids, max_tokens=20, seed=4) == lm.generate("the ", max_tokens=20, seed=4)  # ids read as their text
+    assert [s.token_id for s in lm.score(ids)] == ids
+    assert lm.samples(ids, max_tokens=6, num_beams=2) == lm.samples("the ", max_tokens=6, num_beams=2)
+    with pytest.raises(ValueError, match="outside this model's vocabulary"):
+        lm.generate([0, lm.tokenizer.vocab_size], max_tokens=3)
+
+
 def test_unknown_prompt_characters(lm):
     with pytest.raises(TokenizerError, match="'Z'"):
         lm.generate("Zebra", max_tokens=5)

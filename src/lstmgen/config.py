@@ -88,7 +88,7 @@ def _within(value: float, bounds: Mapping[str, float]) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def field_types(cls: type) -> dict[str, tuple[type, bool]]:
-    """Field name -> (base type, optional) for a config dataclass: int, float, bool, str or tuple."""
+    """Field name -> (base type, optional) for a config dataclass: int, float, bool, str, tuple or dict."""
     hints = typing.get_type_hints(cls)
     types = {}
     for item in dataclasses.fields(cls):
@@ -124,12 +124,38 @@ def _check_fields(config: Any) -> None:
         elif base is tuple:
             _require(isinstance(value, (tuple, list)), f"{name} must be a list, got {value!r}", name)
             object.__setattr__(config, name, tuple(value))
+        elif base is dict:  # token id -> number (logit_bias): the bounds apply to the numbers
+            object.__setattr__(config, name, _token_map(name, value, meta.get("bounds") or {}, hint))
+            continue
         bounds = meta.get("bounds") or {}
         if bounds and base in (int, float):
             _require(_within(value, bounds), f"{name} must be {describe_bounds(bounds, base is int)}{hint}, got {value}", name)
         choices = meta.get("choices")
         if choices:
             _require(value in choices, f"{name} must be one of {', '.join(choices)}, got {value!r}", name)
+
+
+def _token_map(name: str, value: Any, bounds: Mapping[str, float], hint: str) -> dict[int, float]:
+    """A mapping (or pairs) of token id -> number, normalised to {int: float} sorted by id.
+
+    Ids may be integers or strings of digits (JSON object keys are strings, as in OpenAI's logit_bias);
+    whether an id is in the model's vocabulary is checked where the vocabulary is known.
+    """
+    if not isinstance(value, Mapping):
+        _require(isinstance(value, (tuple, list)) and all(isinstance(p, (tuple, list)) and len(p) == 2 for p in value),
+                 f"{name} must map token ids to numbers, got {value!r}", name)
+        value = dict(value)
+    normalised: dict[int, float] = {}
+    for key, number in value.items():
+        token = key if isinstance(key, int) and not isinstance(key, bool) else None
+        if isinstance(key, str) and key.strip().isdigit():
+            token = int(key)
+        _require(token is not None and token >= 0, f"{name} keys must be token ids (integers >= 0), got {key!r}", name)
+        _require(isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number),
+                 f"{name}[{key}] must be a finite number, got {number!r}", name)
+        _require(_within(number, bounds), f"{name}[{key}] must be {describe_bounds(bounds, False)}{hint}, got {number}", name)
+        normalised[token] = float(number)
+    return dict(sorted(normalised.items()))
 
 
 def check_value(cls: type, name: str, value: Any) -> Any:
@@ -209,6 +235,10 @@ class TrainConfig(_Config):
                            ge=258, le=1 << 20)
     documents: str = knob("", "document mode: 'lines', 'blank-lines' or a separator string: each document ends with an "
                           "end-of-document token, where generation stops (empty = off)")
+    # Saved with the checkpoint, so `lstmgen serve` can answer /v1/chat/completions (lstmgen.server.chat).
+    chat_template: str = knob("", "the format of one turn of the dialogues in the corpus, with {role} and {content}, e.g. "
+                              "'{role}: {content}\\n' (best with --documents: one conversation per document); saved in the "
+                              "checkpoint so the server can answer chat requests (empty = no chat)")
     # The last 10%: the usual split, so figures compare with published ones.
     val_fraction: float = knob(0.1, "fraction at the end of the corpus held out for validation", ge=0.0, lt=1.0)
     test_fraction: float = knob(0.0, "fraction at the very end held out as a test set", ge=0.0, lt=1.0)
@@ -259,6 +289,11 @@ class TrainConfig(_Config):
             self.val_fraction + self.test_fraction < 0.9,
             "val_fraction + test_fraction must leave at least 10% of the corpus for training", "val_fraction",
         )
+        if self.chat_template:
+            role, content = self.chat_template.find("{role}"), self.chat_template.find("{content}")
+            _require(self.chat_template.count("{role}") == 1 and self.chat_template.count("{content}") == 1 and 0 <= role < content,
+                     "chat_template must hold {role} once and then {content} once, e.g. '{role}: {content}\\n', "
+                     f"got {self.chat_template!r}", "chat_template")
         _require(
             self.device in ("auto", "cpu", "mps") or self.device == "cuda" or (self.device.startswith("cuda:") and self.device[5:].isdigit()),
             f"device must be {DEVICES}, got {self.device!r}", "device",
@@ -275,7 +310,8 @@ class GenerationConfig(_Config):
     """How to turn next-token distributions into text; shared by the library, the CLI and the server.
 
     Sampling (``num_beams == 1``) runs these processors, in this order, on the logits of each step:
-    repetition penalty, no-repeat n-gram, temperature, top-k, top-p, min-p; then one token is drawn per
+    repetition penalty, no-repeat n-gram, presence/frequency penalties, logit bias, temperature, top-k, top-p,
+    min-p; then one token is drawn per
     sample. Temperature 0 means greedy decoding (always the most likely token; the penalties still
     apply, the truncations cannot change the choice). ``num_samples`` samples are drawn together in one
     batch, independently; ``seed`` makes them reproducible.
@@ -300,6 +336,15 @@ class GenerationConfig(_Config):
     no_repeat_ngram_size: int = knob(0, "never repeat an n-gram of this many tokens", ge=0, hint="0 = off")
     num_beams: int = knob(1, "beam search with this many beams", ge=1, le=MAX_STREAMS, hint=f"1 = sample; at most {MAX_STREAMS:,}")
     length_penalty: float = knob(1.0, "beam search: rank continuations by log-probability / length^this")
+    # OpenAI's penalties (not the repetition penalty above): logit[j] -= count[j] * frequency_penalty +
+    # (count[j] > 0) * presence_penalty, count[j] = times token j was generated so far (the prompt not counted).
+    presence_penalty: float = knob(0.0, "OpenAI's presence penalty: subtracted once from the logit of every token already "
+                                   "generated (the prompt does not count); < 0 favours them", ge=-2.0, le=2.0, hint="0 = none")
+    frequency_penalty: float = knob(0.0, "OpenAI's frequency penalty: subtracted from a token's logit once per time it was "
+                                    "generated so far (the prompt does not count); < 0 favours repeats", ge=-2.0, le=2.0,
+                                    hint="0 = none")
+    logit_bias: dict[int, float] | None = knob(None, "OpenAI's logit_bias: token id -> a number added to that token's logit "
+                                               "(-100 bans it, 100 all but forces it)", ge=-100.0, le=100.0)
     token_healing: bool = knob(True, "subword models: take back the prompt's last token and start with a token that extends it "
                                      "(a prompt ending in a space then continues with a word, as the corpus does)")
 

@@ -97,36 +97,49 @@ class LanguageModel:
         return save_checkpoint(path, self.model, self.tokenizer, self.train_config, metrics=self.metrics, extra=self.extra)
 
     # ----- generation ------------------------------------------------------------------------------
-    def encode_prompt(self, prompt: str, unknown: str = "error") -> list[int]:
-        """Token ids of a prompt under the ``unknown`` policy; an empty prompt starts from a line break."""
-        return encode_prompt(self.tokenizer, prompt, unknown)
+    def encode_prompt(self, prompt: str | Sequence[int], unknown: str = "error") -> list[int]:
+        """Token ids of a prompt under the ``unknown`` policy; an empty prompt starts from a line break.
+
+        A prompt given as token ids is taken as it is (an empty list as an empty prompt), after checking
+        every id is in the vocabulary."""
+        if isinstance(prompt, str):
+            return encode_prompt(self.tokenizer, prompt, unknown)
+        ids = [int(token) for token in prompt]
+        outside = [token for token in ids if not 0 <= token < self.tokenizer.vocab_size]
+        if outside:
+            raise ValueError(f"the prompt holds token ids outside this model's vocabulary of {self.tokenizer.vocab_size} "
+                             f"(ids 0 to {self.tokenizer.vocab_size - 1}): {outside[:10]}")
+        return ids or encode_prompt(self.tokenizer, "", unknown)
 
     @staticmethod
     def _config(config: GenerationConfig | None, overrides: dict[str, Any]) -> GenerationConfig:
         config = config or GenerationConfig()
         return replace(config, **overrides) if overrides else config
 
-    def _prepare(self, prompt: str, config: GenerationConfig | None, unknown: str, overrides: dict[str, Any]) -> tuple[list[int], GenerationConfig]:
+    def _prepare(self, prompt: str | Sequence[int], config: GenerationConfig | None, unknown: str, overrides: dict[str, Any]) -> tuple[list[int], GenerationConfig]:
         return self.encode_prompt(prompt, unknown), self._config(config, overrides)
 
-    def decode(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error",
+    def decode(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error",
                logprobs: int | None = None, **overrides: Any) -> Iterator[DecodeStep]:
         """Sample ``num_samples`` continuations together, yielding one ``DecodeStep`` per step: the tokens,
         their text, the text released to the reader, log-probabilities (``logprobs``: None = none, 0 = the
-        chosen tokens', k = also the k likeliest alternatives') and each sample's finish reason."""
+        chosen tokens', k = also the k likeliest alternatives') and each sample's finish reason. ``prompt``
+        may be token ids instead of text (checked against the vocabulary)."""
         ids, config = self._prepare(prompt, config, unknown, overrides)
         if config.num_beams > 1:
             raise ValueError("decode samples; for beam search (num_beams > 1) use beam_search() or stream_batch()")
         generator = make_generator(config.seed, self.model.output.weight.device)
-        return decode(self.decoding_model, self.tokenizer, ids, config, generator, logprobs=logprobs, prompt_text=prompt)
+        return decode(self.decoding_model, self.tokenizer, ids, config, generator, logprobs=logprobs,
+                      prompt_text=prompt if isinstance(prompt, str) else None)
 
-    def sample_group(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error",
+    def sample_group(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error",
                      logprobs: int | None = None, **overrides: Any) -> SampleGroup:
         """One prompt's samples, ready for the batching engine (``lstmgen.decoding.engine``): the prompt encoded,
         the settings checked, a generator seeded from ``config.seed``."""
         ids, config = self._prepare(prompt, config, unknown, overrides)
         device = self.model.output.weight.device
-        return SampleGroup(self.tokenizer, ids, config, make_generator(config.seed, device), logprobs, prompt_text=prompt, device=device)
+        return SampleGroup(self.tokenizer, ids, config, make_generator(config.seed, device), logprobs,
+                           prompt_text=prompt if isinstance(prompt, str) else None, device=device)
 
     def decode_many(self, prompts: Sequence[str], configs: GenerationConfig | Sequence[GenerationConfig] | None = None,
                     unknown: str = "error", logprobs: int | None = None, max_streams: int = MAX_STREAMS,
@@ -187,7 +200,7 @@ class LanguageModel:
             configs = [configs] * len(prompts)
         return [self._config(config, overrides) for config in configs]
 
-    def stream_batch(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
+    def stream_batch(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
         """Yield, per step, the new text of every sample (they are generated together in one batch).
 
         With beam search (``num_beams > 1``) the continuations are only known at the end, so they come
@@ -196,17 +209,18 @@ class LanguageModel:
         """
         ids, config = self._prepare(prompt, config, unknown, overrides)
         if config.num_beams > 1:
-            texts = [hypothesis.text for hypothesis in beam_search(self.decoding_model, self.tokenizer, ids, config, prompt)]
+            found = beam_search(self.decoding_model, self.tokenizer, ids, config, prompt if isinstance(prompt, str) else None)
+            texts = [hypothesis.text for hypothesis in found]
             return iter([texts + [""] * (config.num_samples - len(texts))])  # fewer only if fewer continuations exist
         return (list(record.texts) for record in self.decode(prompt, config, unknown))
 
-    def stream(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[str]:
+    def stream(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[str]:
         """Yield the continuation of ``prompt`` piece by piece as it is generated (one sample)."""
         for pieces in self.stream_batch(prompt, config, unknown, **{**overrides, "num_samples": 1}):
             if pieces[0]:
                 yield pieces[0]
 
-    def samples(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> list[str]:
+    def samples(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> list[str]:
         """Generate ``num_samples`` independent continuations of ``prompt`` (the prompt not included)."""
         config = self._config(config, overrides)
         parts: list[list[str]] = [[] for _ in range(config.num_samples)]  # joined once: concatenating per step is quadratic
@@ -216,17 +230,17 @@ class LanguageModel:
                     sample.append(piece)
         return ["".join(sample) for sample in parts]
 
-    def generate(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> str:
+    def generate(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> str:
         """Generate one continuation of ``prompt``; keywords override fields of ``GenerationConfig``."""
         return "".join(self.stream(prompt, config, unknown, **overrides))
 
-    def beam_search(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> list[Hypothesis]:
+    def beam_search(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> list[Hypothesis]:
         """The ``num_samples`` most probable continuations under ``num_beams`` beams, each with its log-probability.
 
             lm.beam_search("ROMEO:", max_tokens=40, num_beams=8, num_samples=3, stop=["\n"])
         """
         ids, config = self._prepare(prompt, config, unknown, overrides)
-        return beam_search(self.decoding_model, self.tokenizer, ids, config, prompt)
+        return beam_search(self.decoding_model, self.tokenizer, ids, config, prompt if isinstance(prompt, str) else None)
 
     def next_token_candidates(self, prompt: str = "", count: int = 5, config: GenerationConfig | None = None,
                               unknown: str = "error", **overrides: Any) -> list[tuple[str, float]]:
@@ -235,15 +249,17 @@ class LanguageModel:
         ids, config = self._prepare(prompt, config, unknown, overrides)
         logits = Stepper(self.model, self.tokenizer.never_generated).prefill(ids)  # [1, V]
         history = torch.tensor([ids], device=logits.device)
-        processed = apply_processors(logits.float(), build_processors(replace(config, temperature=config.temperature or 1.0)), history)
+        processed = apply_processors(logits.float(), build_processors(replace(config, temperature=config.temperature or 1.0)), history,
+                                     len(ids))
         probabilities = processed.softmax(dim=-1)[0]
         top = probabilities.topk(min(count, probabilities.numel()))
         return [(self.tokenizer.decode([index]), value) for value, index in zip(top.values.tolist(), top.indices.tolist()) if value > 0]
 
-    def score(self, text: str, top: int = 0, unknown: str = "error") -> list[TokenScore]:
+    def score(self, text: str | Sequence[int], top: int = 0, unknown: str = "error") -> list[TokenScore]:
         """Each token of ``text`` with log p(token | the text before it) under the model, read from a fresh
-        state (as a prompt is), and the ``top`` likeliest tokens at each position; the first token has None."""
-        ids = self.tokenizer.encode(text, unknown=unknown).tolist()
+        state (as a prompt is), and the ``top`` likeliest tokens at each position; the first token has None.
+        ``text`` may be token ids (checked against the vocabulary)."""
+        ids = self.tokenizer.encode(text, unknown=unknown).tolist() if isinstance(text, str) else self.encode_prompt(text)
         logprobs: list[float] = []
         alternatives: list[tuple[tuple[int, float], ...]] = []
 
@@ -297,6 +313,11 @@ class LanguageModel:
     def config(self) -> ModelConfig:
         return self.model.config
 
+    @property
+    def chat_template(self) -> str | None:
+        """The chat template the model was trained with (``train --chat-template``), or None."""
+        return (self.train_config.chat_template if self.train_config is not None else "") or None
+
     def info(self) -> dict[str, Any]:
         best = self.extra.get("best_val") or {}
         return {
@@ -305,6 +326,7 @@ class LanguageModel:
             "parameters": self.model.num_parameters(),
             "parameter_table": [{"name": n, "shape": list(s), "count": c} for n, s, c in self.model.parameter_table()],
             "tokenizer": {"kind": self.tokenizer.kind, "vocab_size": self.tokenizer.vocab_size, "lowercase": getattr(self.tokenizer, "lowercase", False)},
+            "chat_template": self.chat_template,
             "training": {"steps": self.extra.get("steps"), "evaluations": len(self.metrics), "data": self.extra.get("data", {})},
             "best_validation": {k: best[k] for k in ("step", "val_nats", "val_bits", "val_perplexity", "val_bits_per_char", "val_bits_per_byte", "val_cold_start_nats",
                                                         "val_cold_start_context_nats", "val_cold_start_ratio") if k in best},

@@ -152,3 +152,19 @@ def test_every_config_field_is_a_flag():
 def test_a_bad_flag_value_names_the_field(capsys, tiny_run):
     code, _, err = run(capsys, "generate", tiny_run, "--top-p", "1.5")
     assert code == 2 and "top_p must be in (0, 1]" in err
+
+
+def test_train_saves_a_chat_template_that_info_shows(tmp_path, capsys):
+    corpus = tmp_path / "dialogues.txt"
+    corpus.write_text("user: hi\nassistant: hello.\n\n" * 60, encoding="utf-8")
+    out = tmp_path / "chat"
+    # as typed in a shell: the \n arrives as a backslash and an n
+    code, _, stderr = run(capsys, "train", corpus, "--out", out, "--documents", "blank-lines", "--chat-template", "{role}: {content}\\n",
+                          *TINY_FLAGS)
+    assert code == 0, stderr
+    code, stdout, _ = run(capsys, "info", out)
+    assert code == 0 and "chat         template '{role}: {content}\\n'" in stdout
+    code, stdout, _ = run(capsys, "info", out, "--json")
+    assert json.loads(stdout)["chat_template"] == "{role}: {content}\n"
+    code, _, stderr = run(capsys, "train", corpus, "--out", tmp_path / "bad", "--chat-template", "{content} by {role}", *TINY_FLAGS)
+    assert code != 0 and "chat_template must hold {role} once and then {content}" in stderr

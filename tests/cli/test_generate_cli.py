@@ -1,5 +1,7 @@
 import io
 
+import pytest
+
 from lstmgen.cli import main
 
 
@@ -42,3 +44,23 @@ def test_interactive_streams_and_shows_candidates(tiny_run, capsys, monkeypatch)
     texts = [line for line in lines if line.startswith("the q")]
     assert len(texts) == 2 and len(texts[1]) == len(texts[0]) + 15  # an empty line continues the text
     assert "vocabulary lacks" in err  # 'Z' is unknown: reported, and the loop goes on to the end of input
+
+
+def test_generate_takes_openais_penalties_and_a_logit_bias(tiny_run, capsys):
+    from lstmgen import LanguageModel
+
+    lm = LanguageModel.load(tiny_run)
+    q = lm.tokenizer.encode("q").tolist()[0]
+    code, out, _ = run(capsys, "generate", tiny_run, "--prompt", "the ", "--length", "10", "--logit-bias", f"{q}=100", "--seed", "1")
+    assert code == 0 and out == "the " + "q" * 10 + "\n"
+    settings = dict(max_tokens=30, temperature=0, presence_penalty=1.5, frequency_penalty=-0.5)
+    code, out, _ = run(capsys, "generate", tiny_run, "--prompt", "the ", "--length", "30", "--temperature", "0",
+                       "--presence-penalty", "1.5", "--frequency-penalty", "-0.5")
+    assert code == 0 and out == "the " + lm.generate("the ", **settings) + "\n"
+    with pytest.raises(SystemExit):  # argparse refuses the flag's form
+        run(capsys, "generate", tiny_run, "--logit-bias", "q=1")
+    assert "expected TOKEN_ID=NUMBER" in capsys.readouterr().err
+    for flags, message in ((["--logit-bias", "100000=1"], "outside this model's vocabulary"),
+                           (["--presence-penalty", "3"], "presence_penalty must be in [-2, 2]")):
+        code, _, err = run(capsys, "generate", tiny_run, "--length", "5", *flags)
+        assert code != 0 and message in err, (flags, err)

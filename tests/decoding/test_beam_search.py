@@ -115,3 +115,15 @@ def test_the_beam_score_saturates_instead_of_raising():
     assert _score(0.0, 5, -1e308) == 0.0  # a certain continuation scores 0 at any length
     # The meaning holds: with a positive penalty the longer of two equally probable continuations ranks higher.
     assert _score(-3.0, 2, 300.0) < _score(-3.0, 3, 300.0)
+
+
+def test_beam_search_ranks_with_the_logit_bias_and_openais_penalties(tiny_model):
+    tokenizer = CharTokenizer.fit("abcdefghij ")
+    model = tiny_model(vocab_size=tokenizer.vocab_size)
+    favoured = tokenizer.encode("c").tolist()[0]
+    found = beam_search(model, tokenizer, [favoured], GenerationConfig(max_tokens=8, num_beams=3, logit_bias={favoured: 100}))
+    assert found[0].text == "c" * 8
+    # a presence penalty of 2 counted per beam on its own tokens: the best beam never repeats a token it could avoid
+    plain = beam_search(model, tokenizer, [favoured], GenerationConfig(max_tokens=8, num_beams=3))[0]
+    penalised = beam_search(model, tokenizer, [favoured], GenerationConfig(max_tokens=8, num_beams=3, presence_penalty=2.0))[0]
+    assert len(set(penalised.token_ids)) > len(set(plain.token_ids))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lstmgen import GenerationConfig
+from lstmgen import ConfigError, GenerationConfig
 from lstmgen.decoding import FINISH_LENGTH, FINISH_STOP, decode, encode_prompt
 from lstmgen.decoding.fast_lstm import FastLSTMDecoder
 from lstmgen.tokenizers import CharTokenizer
@@ -182,3 +182,18 @@ def test_the_batched_text_path_yields_the_records_of_the_row_by_row_one(lm):
     together, row_by_row = records([]), records(["\x00\x00"])
     assert together == row_by_row and len(together) == 25
     assert together[-1][3] == (FINISH_LENGTH,) * 5 and together[0][3] == (None,) * 5
+
+
+def test_decoding_with_a_large_bias_writes_the_favoured_token_and_penalties_change_greedy_text(tiny_model):
+    tokenizer = CharTokenizer.fit("abcdefghij ")
+    model = tiny_model(vocab_size=tokenizer.vocab_size)
+    favoured = tokenizer.encode("e").tolist()[0]
+    steps = list(decode(model, tokenizer, [favoured], GenerationConfig(max_tokens=12, num_samples=3, seed=1, logit_bias={favoured: 100})))
+    assert all(token == favoured for step in steps for token in step.tokens)
+    # greedy on a random model repeats itself; a frequency penalty of 2 makes each row leave its loop
+    plain = [step.tokens[0] for step in decode(model, tokenizer, [favoured], GenerationConfig(max_tokens=30, temperature=0))]
+    penalised = [step.tokens[0] for step in decode(model, tokenizer, [favoured], GenerationConfig(max_tokens=30, temperature=0,
+                                                                                                   frequency_penalty=2.0))]
+    assert len(set(penalised)) > len(set(plain))
+    with pytest.raises(ConfigError, match="logit_bias"):
+        list(decode(model, tokenizer, [favoured], GenerationConfig(max_tokens=3, logit_bias={500: 1})))

@@ -7,8 +7,10 @@ import torch
 
 from lstmgen.config import ConfigError, GenerationConfig
 from lstmgen.decoding import (
+    LogitBias,
     MinP,
     NoRepeatNGram,
+    PresenceFrequencyPenalty,
     RepetitionPenalty,
     SuppressTokens,
     Temperature,
@@ -165,3 +167,56 @@ def test_apply_processors_runs_them_in_order():
     config = GenerationConfig(temperature=0, repetition_penalty=2.0)
     assert apply_processors(logits, build_processors(config), history).argmax(-1).tolist() == [1]  # 3/2 < 2.5
     assert math.isclose(reweight(torch.tensor([0.5, 0.5]), 0.1).sum().item(), 1.0)
+
+
+# ----- OpenAI's presence and frequency penalties, and logit_bias ------------------------------------------
+def test_presence_and_frequency_penalties_follow_openais_formula_per_row():
+    logits = torch.tensor([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]])
+    generated = torch.tensor([[2, 2, 2, 0], [1, 3, 3, 3]])  # row 0: c = [1, 0, 3, 0]; row 1: c = [0, 1, 0, 3]
+    counts = torch.tensor([[1.0, 0, 3, 0], [0, 1, 0, 3]])
+    for presence, frequency in ((0.5, 0.0), (0.0, 0.25), (1.5, -0.75), (-2.0, 2.0)):
+        penalised = PresenceFrequencyPenalty(presence, frequency)(logits, generated)
+        expected = logits - counts * frequency - (counts > 0).float() * presence
+        assert torch.allclose(penalised, expected), (presence, frequency)
+    # presence counts a token once however often it came; frequency once per time
+    assert PresenceFrequencyPenalty(presence_penalty=1.0)(logits, generated)[0].tolist() == [0.0, 2.0, 2.0, 4.0]
+    assert PresenceFrequencyPenalty(frequency_penalty=1.0)(logits, generated)[0].tolist() == [0.0, 2.0, 0.0, 4.0]
+    assert torch.equal(PresenceFrequencyPenalty(1.0, 1.0)(logits, generated[:, :0]), logits)  # nothing generated yet
+
+
+def test_the_penalties_count_only_generated_tokens_not_the_prompt():
+    logits = torch.zeros(1, 5)
+    history = torch.tensor([[4, 4, 4, 1, 1]])  # a prompt of 3 tokens (4, 4, 4), then 1 generated twice
+    processors = build_processors(GenerationConfig(frequency_penalty=1.0, presence_penalty=0.5))
+    assert apply_processors(logits, processors, history, prompt_length=3)[0].tolist() == [0.0, -2.5, 0.0, 0.0, 0.0]
+    # the repetition penalty (lstmgen's, CTRL's rule) still reads the whole text, prompt included
+    both = build_processors(GenerationConfig(repetition_penalty=2.0, frequency_penalty=1.0))
+    assert apply_processors(torch.full((1, 5), 4.0), both, history, prompt_length=3)[0].tolist() == [4.0, 0.0, 4.0, 4.0, 2.0]
+
+
+def test_logit_bias_adds_to_the_named_ids_and_keeps_forbidden_ones_forbidden():
+    logits = torch.tensor([[0.0, 1.0, float("-inf"), 3.0], [5.0, 1.0, 2.0, 3.0]])
+    biased = LogitBias({"1": 100, 2: 50, 3: -100.0})(logits)
+    assert biased.tolist() == [[0.0, 101.0, float("-inf"), -97.0], [5.0, 101.0, 52.0, -97.0]]
+    assert logits[0, 1] == 1.0  # the input is not edited
+    with pytest.raises(ConfigError, match="outside this model's vocabulary of 4"):
+        LogitBias({7: 1.0})(logits)
+    for bad, message in (({1: 101}, r"in \[-100, 100\]"), ({"a": 1}, "token ids"), ({-3: 1}, "token ids")):
+        with pytest.raises(ConfigError, match=message):
+            GenerationConfig(logit_bias=bad)
+    for name in ("presence_penalty", "frequency_penalty"):
+        with pytest.raises(ConfigError, match=rf"{name} must be in \[-2, 2\]"):
+            GenerationConfig(**{name: 2.5})
+
+
+def test_the_new_processors_sit_after_the_penalties_and_apply_to_greedy_and_beam_search():
+    config = GenerationConfig(temperature=0.7, top_k=5, repetition_penalty=1.3, no_repeat_ngram_size=3, presence_penalty=0.5,
+                              logit_bias={1: 2.0})
+    assert [type(p).__name__ for p in build_processors(config)] == [
+        "RepetitionPenalty", "NoRepeatNGram", "PresenceFrequencyPenalty", "LogitBias", "Temperature", "TopK"]
+    greedy = GenerationConfig(temperature=0, frequency_penalty=1.0, logit_bias={0: -5})
+    assert [type(p).__name__ for p in build_processors(greedy)] == ["PresenceFrequencyPenalty", "LogitBias"]
+    beams = GenerationConfig(num_beams=2, presence_penalty=1.0)
+    assert [type(p).__name__ for p in build_processors(beams)] == ["PresenceFrequencyPenalty"]
+    assert build_processors(GenerationConfig(presence_penalty=0, frequency_penalty=0, logit_bias={})) == []
+

@@ -241,7 +241,15 @@ MALFORMED = [
     ({"seed": 2**70}, 400, "seed"),
     ({"logprobs": 6}, 400, "logprobs"),  # OpenAI's limit: 5
     ({"logprobs": 2, "num_beams": 2}, 400, "logprobs"),
-    ({"presence_penalty": 0.5}, 400, "presence_penalty"),
+    ({"presence_penalty": 2.5}, 400, "presence_penalty"),  # OpenAI's range: -2 to 2
+    ({"frequency_penalty": "1"}, 400, "frequency_penalty"),
+    ({"logit_bias": {"x": 1}}, 400, "logit_bias"),
+    ({"logit_bias": {"1": 101}}, 400, "logit_bias"),
+    ({"logit_bias": {"100000": 1}}, 400, "logit_bias"),  # beyond the vocabulary
+    ({"prompt": [1, -1]}, 400, "prompt"),
+    ({"prompt": [[1, 2], [100000]]}, 400, "prompt"),  # beyond the vocabulary
+    ({"best_of": 1, "n": 2}, 400, "best_of"),
+    ({"best_of": 3, "stream": True}, 400, "best_of"),
     ({"stream_options": {"include_usage": True, "extra": 1}}, 400, "stream_options"),
     ({"tempurature": 0.5}, 400, "tempurature"),  # a misspelt field is an error, not ignored
     ({"model": "gpt-4"}, 404, "model"),
@@ -434,3 +442,7 @@ def test_the_request_schema_is_derived_from_the_generation_config():
     top_p = next(option for option in schema["top_p"]["anyOf"] if option.get("type") == "number")
     assert (top_p["exclusiveMinimum"], top_p["maximum"]) == (0.0, 1.0)  # the bounds of GenerationConfig.top_p
     assert "nucleus" in schema["top_p"]["description"] or "probability" in schema["top_p"]["description"]
+
+
+def test_serve_says_whether_chat_is_available(served):
+    assert "/v1/chat/completions: no chat template (train with --chat-template for chat)" in served.log_path.read_text()

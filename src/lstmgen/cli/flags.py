@@ -38,6 +38,17 @@ def floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def token_number(text: str) -> tuple[int, float]:
+    """'65=100' -> (65, 100.0): a token id and a number (logit_bias)."""
+    token, separator, number = text.partition("=")
+    try:
+        if separator and token.strip().isdigit():
+            return int(token), float(number)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected TOKEN_ID=NUMBER (e.g. 65=100), got {text!r}")
+
+
 def flag_name(item: dataclasses.Field) -> str:
     return item.metadata.get("flag") or "--" + item.name.replace("_", "-")
 
@@ -68,6 +79,8 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, use_defaults
             default = None
         if base is bool:  # on by default: --name and --no-name
             options.update(action=argparse.BooleanOptionalAction if default else "store_true", default=(default if use_defaults else None))
+        elif base is dict:  # --logit-bias 65=100 10=-5 (repeatable)
+            options.update(type=token_number, nargs="+", action="extend", metavar="ID=BIAS", default=None)
         elif base is tuple:
             element = typing_element(cls, item.name)
             if element is float:

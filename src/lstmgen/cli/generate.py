@@ -11,8 +11,9 @@ from . import batch
 from .flags import add_config_flags, add_precision_argument, announce_precision, config_values
 
 DESCRIPTION = ("Prime the model with a prompt and sample a continuation, streamed as it is generated. "
-               "Processors run in this order: repetition penalty, no-repeat n-gram, temperature, top-k, top-p, "
-               "min-p. --num-beams > 1 searches for the most probable continuations instead of sampling.")
+               "Processors run in this order: repetition penalty, no-repeat n-gram, presence/frequency penalties, "
+               "logit bias, temperature, top-k, top-p, min-p (--logit-bias takes token ids: lstmgen info lists the vocabulary "
+               "size). --num-beams > 1 searches for the most probable continuations instead of sampling.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     access = "an API key is required on /v1/* and /info" if api_key else "no API key"
     print(f"lstmgen: serving {model.path} as model '{app.state.model_name}' ({access}; limits: {limits.to_dict()})",
           file=sys.stderr, flush=True)
+    chat = f"chat template {model.chat_template!r}" if model.chat_template else "no chat template (train with --chat-template for chat)"
+    print(f"lstmgen: /v1/chat/completions: {chat}", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
     return 0
 

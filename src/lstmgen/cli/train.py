@@ -46,11 +46,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ..training.pipeline import train
 
+    settings = config_values(args, args.train_fields)
+    if "chat_template" in settings:  # a shell passes "\n" as a backslash and an n: the template means a line break
+        settings["chat_template"] = settings["chat_template"].replace("\\n", "\n").replace("\\t", "\t")
     result = train(
         args.corpus, out_dir=args.resume or args.out, preset=args.preset, val=args.val, resume=args.resume,
         model=config_values(args, args.model_fields), progress=False if args.no_progress else None, encoding=args.encoding,
         encoding_errors=args.encoding_errors, glob=args.glob, overwrite=args.overwrite, init_from=args.init_from,
-        unknown=args.unknown, tensorboard=args.tensorboard, **config_values(args, args.train_fields),
+        unknown=args.unknown, tensorboard=args.tensorboard, **settings,
     )
     if os.environ.get("RANK", "0") != "0":  # under torchrun, the first process speaks for the job
         return 0

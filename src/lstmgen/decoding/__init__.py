@@ -1,6 +1,7 @@
 """Decoding: everything between a trained model and the tokens it writes.
 
-    processors.py   logits -> logits transforms in a documented order (SuppressTokens, penalties, temperature, top-k/p, min-p)
+    processors.py   logits -> logits transforms in a documented order (SuppressTokens, penalties, logit bias, temperature,
+                    top-k/p, min-p)
     choosers.py     greedy, multinomial (seeded torch.Generator; the race or the inverse CDF by size), the sampler SeqGAN uses
     healing.py      token healing: a subword prompt's last token taken back, the first token made to extend it
     stepper.py      the one place a model is stepped token by token: prefill once, then step (fast LSTM or model.forward)
@@ -14,9 +15,11 @@ from .beam_search import Hypothesis, beam_search
 from .choosers import greedy, multinomial, sample_categorical
 from .generation import FINISH_LENGTH, FINISH_STOP, DecodeStep, SampleGroup, decode, encode_prompt, make_generator
 from .processors import (
+    LogitBias,
     LogitsProcessor,
     MinP,
     NoRepeatNGram,
+    PresenceFrequencyPenalty,
     RepetitionPenalty,
     SuppressTokens,
     Temperature,
@@ -24,6 +27,7 @@ from .processors import (
     TopP,
     apply_processors,
     build_processors,
+    check_logit_bias,
     needs_history,
 )
 from .projections import DECODING_PRECISIONS, PrecisionError
@@ -31,7 +35,8 @@ from .stepper import Stepper, stepping_mode, without_onednn
 
 __all__ = [
     "Hypothesis", "beam_search", "greedy", "multinomial", "sample_categorical", "FINISH_LENGTH", "FINISH_STOP",
-    "DecodeStep", "SampleGroup", "decode", "encode_prompt", "make_generator", "LogitsProcessor", "MinP",
-    "NoRepeatNGram", "RepetitionPenalty", "SuppressTokens", "Temperature", "TopK", "TopP", "apply_processors",
+    "DecodeStep", "SampleGroup", "decode", "encode_prompt", "make_generator", "LogitBias", "LogitsProcessor", "MinP",
+    "NoRepeatNGram", "PresenceFrequencyPenalty", "check_logit_bias", "RepetitionPenalty", "SuppressTokens", "Temperature", "TopK",
+    "TopP", "apply_processors",
     "build_processors", "needs_history", "Stepper", "stepping_mode", "without_onednn", "DECODING_PRECISIONS", "PrecisionError",
 ]

@@ -12,7 +12,8 @@ The search stops early once no live beam can still beat the ``num_samples`` best
 test: a live beam's log-probability can only fall, and its best possible score is bounded from it).
 
 Log-probabilities are those of the distribution the search ranks with: the model's, after the penalty
-processors (repetition penalty, no-repeat n-gram) when those are set; with neither set, the model's own.
+processors (repetition penalty, no-repeat n-gram, OpenAI's presence/frequency penalties counted on each
+beam's own generated tokens) and the logit bias when those are set; with none set, the model's own.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def beam_search(
     beams, length_penalty = config.num_beams, config.length_penalty
     if config.max_tokens == 0:
         return [Hypothesis("", (), 0.0, 0.0)] * config.num_samples
-    processors = build_processors(config)  # only the penalties: beam search rejects the sampling options
+    processors = build_processors(config)  # only the penalties and the bias: beam search rejects the sampling options
     prompt, healing = heal_prompt(tokenizer, prompt_ids) if config.token_healing else (list(prompt_ids), None)
 
     def continuation(ids: Sequence[int]) -> str:
@@ -110,7 +111,7 @@ def beam_search(
             history = torch.tensor([prompt + seq for seq in sequences], dtype=torch.long, device=device)
         if healing is not None and not step:  # the first token must extend the removed one
             last = healing.constrain(last)
-        log_probs = torch.log_softmax(apply_processors(last.float(), processors, history).double(), dim=-1)
+        log_probs = torch.log_softmax(apply_processors(last.float(), processors, history, len(prompt)).double(), dim=-1)
         candidates = (scores[:, None] + log_probs).view(-1)  # [K * V]
         top_scores, top_index = candidates.topk(min(2 * beams, candidates.numel()))
         rows, tokens, new_scores, new_sequences = [], [], [], []

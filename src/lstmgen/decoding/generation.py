@@ -195,7 +195,7 @@ class SampleGroup:
         config, step, prompt_length = self.config, self.steps, len(self.prompt_ids)
         seen = None if self.history is None else self.history[:, : prompt_length + step]
         constrained = self.healing.constrain(logits) if self.healing is not None and not step else logits
-        processed = apply_processors(constrained.float(), self.processors, seen)
+        processed = apply_processors(constrained.float(), self.processors, seen, prompt_length)
         tokens = greedy(processed) if config.greedy else multinomial(processed, self.generator)  # [n]
         if self.history is not None:
             history = self.history

@@ -6,12 +6,16 @@ this order:
 
     1. repetition penalty  tokens already in the text (prompt included) become less likely (CTRL's rule)
     2. no-repeat n-gram    tokens that would repeat an n-gram already in the text are forbidden
-    3. temperature         logits / T, so softmax gives p_i^(1/T) / sum_j p_j^(1/T) (the classic reweighting)
-    4. top-k               keep the k most likely tokens
-    5. top-p               keep the smallest set of most likely tokens whose probability reaches p
-    6. min-p               keep the tokens at least min_p times as likely as the most likely one
+    3. presence/frequency  OpenAI's penalties: logit[j] -= c[j] * frequency_penalty + (c[j] > 0) * presence_penalty,
+                           c[j] = how often token j was generated so far (the prompt is not counted)
+    4. logit bias          OpenAI's logit_bias: logit[j] += bias[j] for the ids given
+    5. temperature         logits / T, so softmax gives p_i^(1/T) / sum_j p_j^(1/T) (the classic reweighting)
+    6. top-k               keep the k most likely tokens
+    7. top-p               keep the smallest set of most likely tokens whose probability reaches p
+    8. min-p               keep the tokens at least min_p times as likely as the most likely one
 
-The penalties come first because they change what the model prefers; temperature then reshapes that
+The penalties and the bias come first because they change what the model prefers (OpenAI applies its
+penalties and bias to the logits before sampling, as here); temperature then reshapes that
 distribution, and the truncations cut its tail last, so top-p and min-p measure the probabilities that
 are actually sampled from. Each processor is validated when built, against its GenerationConfig field's bounds (the message says what is allowed),
 never edits its input, and always keeps at least one token. Temperature 0 means greedy decoding: the
@@ -19,7 +23,9 @@ penalties still apply, the reshaping and truncations are skipped (they cannot ch
 token), and the most likely token is taken.
 
 Every processor is called as ``processor(logits, history)``: ``history`` [B, L] holds the token ids so far
-(prompt and generated); only the penalties read it, the others accept it and ignore it.
+(prompt and generated); only the penalties read it, the others accept it and ignore it. A processor with
+``generated_only`` (OpenAI's penalties) is given only the generated part of each row: ``apply_processors``
+cuts the first ``prompt_length`` ids off. Every row is its own sample: counts and masks never mix rows.
 """
 
 from __future__ import annotations
@@ -208,17 +214,83 @@ class NoRepeatNGram:
         return logits.masked_fill(drop, float("-inf"))
 
 
+class PresenceFrequencyPenalty:
+    """OpenAI's presence and frequency penalties, exactly as its API reference states them:
+
+        logit[j] -= c[j] * frequency_penalty + (c[j] > 0) * presence_penalty
+
+    where c[j] is how many times token j was generated so far in this row (the prompt is not counted:
+    ``apply_processors`` hands it only the generated ids). Positive values discourage repeats, negative
+    ones favour them; -inf (a forbidden token) stays -inf.
+    """
+
+    needs_history = True
+    generated_only = True
+
+    def __init__(self, presence_penalty: float = 0.0, frequency_penalty: float = 0.0) -> None:
+        self.presence = float(check_value(GenerationConfig, "presence_penalty", presence_penalty))
+        self.frequency = float(check_value(GenerationConfig, "frequency_penalty", frequency_penalty))
+
+    def __call__(self, logits: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
+        if history is None or history.shape[-1] == 0:
+            return logits
+        counts = torch.zeros(logits.shape, dtype=logits.dtype, device=logits.device)  # [B, V]: c[j] per row
+        counts.scatter_add_(-1, history, torch.ones(history.shape, dtype=logits.dtype, device=logits.device))
+        return logits - counts * self.frequency - (counts > 0).to(logits.dtype) * self.presence
+
+
+def check_logit_bias(bias: dict[int, float] | None, vocab_size: int) -> None:
+    """Refuse a logit_bias naming an id outside the vocabulary [0, vocab_size), naming the ids."""
+    outside = [token for token in (bias or {}) if not 0 <= token < vocab_size]
+    if outside:
+        raise ConfigError(f"logit_bias names token ids outside this model's vocabulary of {vocab_size} "
+                          f"(ids 0 to {vocab_size - 1}): {outside[:10]}", "logit_bias")
+
+
+class LogitBias:
+    """OpenAI's logit_bias: add bias[j] to the logit of each token id j given (the same for every row).
+
+    -100 all but bans a token and +100 all but forces it; a forbidden token (-inf) stays forbidden.
+    Ids beyond the logits' vocabulary are refused when the processor meets them.
+    """
+
+    needs_history = False
+
+    def __init__(self, bias: dict[int, float]) -> None:
+        checked = GenerationConfig(logit_bias=bias).logit_bias or {}  # the config's bounds and id checks
+        self.ids = tuple(checked)
+        self.values = tuple(checked.values())
+        self._tensors: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, logits: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.ids:
+            return logits
+        key = (logits.device, logits.dtype)
+        if key not in self._tensors:
+            check_logit_bias(dict(zip(self.ids, self.values)), logits.shape[-1])
+            self._tensors[key] = (torch.tensor(self.ids, dtype=torch.long, device=logits.device),
+                                  torch.tensor(self.values, dtype=logits.dtype, device=logits.device))
+        index, values = self._tensors[key]
+        biased = logits.clone()
+        biased[:, index] += values  # [B, len(ids)] += [len(ids)]
+        return biased
+
+
 def build_processors(config: GenerationConfig) -> list[LogitsProcessor]:
     """The sampling processors a configuration asks for, in the documented order.
 
-    Greedy decoding and beam search keep only the penalties: the reshaping and truncations cannot change
-    the argmax, and beam search ranks by the model's own probabilities.
+    Greedy decoding and beam search keep only the penalties and the bias: the reshaping and truncations
+    cannot change the argmax, and beam search ranks by the model's own probabilities (so changed).
     """
     processors: list[LogitsProcessor] = []
     if config.repetition_penalty != 1.0:
         processors.append(RepetitionPenalty(config.repetition_penalty))
     if config.no_repeat_ngram_size > 0:
         processors.append(NoRepeatNGram(config.no_repeat_ngram_size))
+    if config.presence_penalty or config.frequency_penalty:
+        processors.append(PresenceFrequencyPenalty(config.presence_penalty, config.frequency_penalty))
+    if config.logit_bias:
+        processors.append(LogitBias(config.logit_bias))
     if config.greedy or config.num_beams > 1:
         return processors
     if config.temperature != 1.0:
@@ -237,8 +309,11 @@ def needs_history(processors: Sequence[LogitsProcessor]) -> bool:
 
 
 def apply_processors(
-    logits: torch.Tensor, processors: Sequence[LogitsProcessor], history: torch.Tensor | None = None
+    logits: torch.Tensor, processors: Sequence[LogitsProcessor], history: torch.Tensor | None = None, prompt_length: int = 0
 ) -> torch.Tensor:
+    """Run the processors in order; ``history`` [B, L] holds each row's prompt (its first ``prompt_length``
+    ids) and then its generated ids, of which ``generated_only`` processors see only the latter."""
+    generated = None if history is None else history[:, prompt_length:]
     for processor in processors:
-        logits = processor(logits, history)
+        logits = processor(logits, generated if getattr(processor, "generated_only", False) else history)
     return logits

@@ -1,4 +1,4 @@
-"""Serve a trained model: an HTTP API that speaks the OpenAI completions protocol, and a web playground.
+"""Serve a trained model: an HTTP API that speaks the OpenAI completions and chat protocols, and a web playground.
 
     from lstmgen import LanguageModel
     from lstmgen.server import create_app

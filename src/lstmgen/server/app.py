@@ -5,6 +5,7 @@
     GET  /info              the model's description (as ``lstmgen info --json``) and the server's limits
     GET  /v1/models         OpenAI's model list: the one model served
     POST /v1/completions    OpenAI's completions, streamed as server-sent events with ``stream: true``
+    POST /v1/chat/completions  OpenAI's chat completions, for a model trained with a chat template (chat.py)
 
 Every GET route answers HEAD too (monitors use it). Every error is an OpenAI-style body ``{"error":
 {"message", "type", "param", "code"}}``: validation failures are 400s naming the field, a missing or
@@ -20,7 +21,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
@@ -32,6 +33,7 @@ from ..system.run_directory import is_checkpoint_name
 from ..version import __version__
 from .auth import APIKeyGuard
 from .bodies import read_json
+from .chat import ChatCompletion
 from .completions import Completion
 from .errors import APIResponse, ServerErrorGuard, install_error_handlers, json_bytes
 from .limits import ServerLimits
@@ -45,7 +47,8 @@ STATIC_DIR = resources.files("lstmgen.server") / "static"
 # The playground's scripts are JavaScript modules, which browsers run only when served as JavaScript; on
 # Windows, Python's type table comes from the registry and may say text/plain for .js.
 mimetypes.add_type("text/javascript", ".js")
-OPENAI_SETTINGS = {"max_tokens", "temperature", "top_p", "n", "stop", "seed"}  # the rest of GenerationConfig: extensions
+OPENAI_SETTINGS = {"max_tokens", "temperature", "top_p", "n", "stop", "seed", "presence_penalty", "frequency_penalty",
+                   "logit_bias"}  # the rest of GenerationConfig: extensions
 DISCONNECT_POLL_SECONDS = 0.5
 READ_METHODS = ["GET", "HEAD"]  # HEAD: the GET answer without its body (monitors use it)
 
@@ -159,23 +162,39 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
         if body.model is not None and body.model != name:
             raise APIError(404, f"The model '{body.model}' does not exist; this server serves '{name}'", "model", code="model_not_found")
         completion = Completion(body, model, limits)
-        try:
-            job = engine.submit(completion.groups(), completion.echoes()) if engine is not None and completion.batched \
-                else pool.submit(completion.runs())
-        except Busy as error:
-            raise APIError(429, f"the server is busy: {error}; retry shortly", type="server_busy", code="server_busy",
-                           headers={"Retry-After": "1"}) from None
+        job = admit(completion)
         header = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()), "model": name}
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return GenerationStream(_stream(completion, job, header, include_usage), job)
         return await _collect(request, completion, job, header)
 
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        chat = ChatCompletion(await read_json(request, limits.max_body_bytes), model, limits, name)
+        job = admit(chat.completion)
+        header = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": name}
+        if chat.stream:
+            return GenerationStream(chat.events(job.batches(), header), job)
+        return await _collect(request, chat.completion, job, header, chat.response)
+
+    def admit(completion: Completion) -> GenerationJob:
+        """Sampled requests join the engine's batch; beam search and scored echoes run on a worker."""
+        try:
+            if engine is not None and completion.batched:
+                return engine.submit(completion.groups(), completion.echoes())
+            return pool.submit(completion.runs())
+        except Busy as error:
+            raise APIError(429, f"the server is busy: {error}; retry shortly", type="server_busy", code="server_busy",
+                           headers={"Retry-After": "1"}) from None
+
     return app
 
 
-async def _collect(request: Request, completion: Completion, job: GenerationJob, header: dict[str, Any]) -> Response:
-    """Wait for the whole completion, giving up (and stopping the generation) if the client leaves."""
+async def _collect(request: Request, completion: Completion, job: GenerationJob, header: dict[str, Any],
+                   respond: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Response:
+    """Wait for the whole completion, giving up (and stopping the generation) if the client leaves; ``respond``
+    shapes the answer from the header (default: OpenAI's text_completion)."""
     last_check = time.monotonic()
     try:
         async for steps in job.batches():
@@ -187,6 +206,8 @@ async def _collect(request: Request, completion: Completion, job: GenerationJob,
                     return Response(status_code=499)  # nobody reads it: the client has gone
     finally:
         job.cancel()
+    if respond is not None:
+        return APIResponse(respond(header))
     choices = [{"text": choice.text, "index": index, "logprobs": completion.logprobs_of(index, final=True),
                 "finish_reason": completion.finish_reason(index)} for index, choice in enumerate(completion.choices)]
     return APIResponse({**header, "choices": choices, "usage": completion.usage()})

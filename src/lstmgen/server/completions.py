@@ -1,7 +1,10 @@
 """One completion request, from its checked settings to OpenAI's response shapes, built on the decoding records.
 
-A request has one or more prompts and ``n`` samples each: choice ``i`` is sample ``i % n`` of prompt
-``i // n``. The generation of each prompt yields ``DecodeStep`` records (or, for beam search, one
+A request has one or more prompts (text, or token ids checked against the vocabulary) and ``n`` samples
+each: choice ``i`` is sample ``i % n`` of prompt ``i // n``. With ``best_of`` > n, ``best_of`` candidates
+are generated per prompt (together, in one batch) and the ``n`` with the highest mean log-probability per
+generated token (under the model's own distribution, as ``logprobs`` reports it) are returned, best first;
+``usage`` counts the tokens of every candidate, as OpenAI's does. The generation of each prompt yields ``DecodeStep`` records (or, for beam search, one
 ``BeamResult`` at the end); ``Completion.add`` files them into the choices. Everything a response says
 comes from the records: the text released so far, the number of generated tokens (usage), the finish
 reason, and OpenAI's ``logprobs`` (``tokens``, ``token_logprobs``, ``top_logprobs``, ``text_offset``) for
@@ -21,7 +24,7 @@ from functools import partial
 from typing import Any, Iterator
 
 from ..config import ConfigError, GenerationConfig
-from ..decoding import FINISH_LENGTH, DecodeStep, SampleGroup
+from ..decoding import FINISH_LENGTH, DecodeStep, SampleGroup, check_logit_bias
 from ..language_model import LanguageModel
 from ..tokenizers import TokenizerError
 from ..tokenizers.registry import is_prefix_stable
@@ -65,6 +68,11 @@ class Choice:
     entries: list[_Token] = field(default_factory=list)  # log-probability entries, echoed prompt first
     sent: int = 0  # entries already sent in a streamed chunk
     length: int = 0  # characters of every token fed so far (released or held back)
+    logprob_total: float = 0.0  # sum of the generated tokens' log-probabilities (when computed): best_of ranks by its mean
+
+    @property
+    def mean_logprob(self) -> float:
+        return self.logprob_total / self.tokens if self.tokens else 0.0
 
 
 class Completion:
@@ -75,13 +83,29 @@ class Completion:
         self.model = model
         self.prompts = request.prompts
         self.n = request.n or 1
+        self.samples = max(self.n, request.best_of or 1)  # generated per prompt: best_of candidates, of which n are returned
         self.logprobs = request.logprobs
+        # best_of ranks by log-probability: computed for every token even when the response shows none.
+        self.decode_logprobs = 0 if self.logprobs is None and self.samples > self.n else self.logprobs
         self.config = self._config(limits)  # checks the counts first, before tokenizing anything
         self.prompt_tokens = sum(self._check_prompt(prompt, limits) for prompt in self.prompts)
-        self.choices = [Choice() for _ in range(len(self.prompts) * self.n)]
+        self.candidates = [Choice() for _ in range(len(self.prompts) * self.samples)]
+
+    @property
+    def choices(self) -> list[Choice]:
+        """The choices answered: every candidate, or with best_of the n best of each prompt's (by mean log-probability)."""
+        if self.samples == self.n:
+            return self.candidates
+        chosen = []
+        for start in range(0, len(self.candidates), self.samples):
+            group = self.candidates[start : start + self.samples]
+            chosen += sorted(group, key=lambda choice: choice.mean_logprob, reverse=True)[: self.n]
+        return chosen
 
     # ----- checks --------------------------------------------------------------------------------
-    def _check_prompt(self, prompt: str, limits: ServerLimits) -> int:
+    def _check_prompt(self, prompt: str | list[int], limits: ServerLimits) -> int:
+        if not isinstance(prompt, str):
+            return self._check_token_prompt(prompt, limits)
         if self._surely_longer(prompt, limits.max_prompt_tokens):
             raise APIError(400, f"prompt is longer than this server's limit of {limits.max_prompt_tokens} tokens",
                            "prompt", code="context_length_exceeded")
@@ -96,6 +120,17 @@ class Completion:
                            "\"unknown\" to \"skip\" (drop them) or \"replace\" (use the unknown symbol)", "prompt") from None
         if prompt and len(ids) == 0:
             raise APIError(400, "prompt holds no symbol the model knows once unknown ones are skipped", "prompt")
+        if len(ids) > limits.max_prompt_tokens:
+            raise APIError(400, f"prompt is {len(ids)} tokens long, more than this server's limit of {limits.max_prompt_tokens}",
+                           "prompt", code="context_length_exceeded")
+        return len(ids)
+
+    def _check_token_prompt(self, ids: list[int], limits: ServerLimits) -> int:
+        vocab = self.model.tokenizer.vocab_size
+        outside = [token for token in ids if not 0 <= token < vocab]
+        if outside:
+            raise APIError(400, f"prompt holds token ids outside this model's vocabulary of {vocab} (ids 0 to {vocab - 1}): "
+                           f"{outside[:10]}", "prompt")
         if len(ids) > limits.max_prompt_tokens:
             raise APIError(400, f"prompt is {len(ids)} tokens long, more than this server's limit of {limits.max_prompt_tokens}",
                            "prompt", code="context_length_exceeded")
@@ -128,19 +163,25 @@ class Completion:
         if self.n > limits.max_n:
             raise APIError(400, f"n is {self.n}, more than this server's limit of {limits.max_n}", "n")
         if not self.prompts or len(self.prompts) > limits.max_prompts:
-            raise APIError(400, f"prompt must be a string or a list of 1 to {limits.max_prompts} strings", "prompt")
-        if len(self.prompts) * self.n > limits.max_choices:
-            raise APIError(400, f"{len(self.prompts)} prompts x n={self.n} is more than this server's limit of "
-                           f"{limits.max_choices} choices per request", "n")
+            raise APIError(400, f"prompt must be a string, a list of token ids, or a list of 1 to {limits.max_prompts} strings "
+                           "or token-id lists", "prompt")
+        if self.samples > limits.max_n:
+            raise APIError(400, f"best_of is {self.samples}, more than this server's limit of {limits.max_n}", "best_of")
+        if len(self.prompts) * self.samples > limits.max_choices:
+            raise APIError(400, f"{len(self.prompts)} prompts x {'best_of' if self.samples > self.n else 'n'}={self.samples} is more "
+                           f"than this server's limit of {limits.max_choices} choices per request",
+                           "best_of" if self.samples > self.n else "n")
         if (request.num_beams or 1) > limits.max_n:
             raise APIError(400, f"num_beams is {request.num_beams}, more than this server's limit of {limits.max_n}", "num_beams")
         if len(request.stops) > limits.max_stop:
             raise APIError(400, f"stop holds {len(request.stops)} strings; at most {limits.max_stop} are allowed", "stop")
         values: dict[str, Any] = {CONFIG_NAMES[name]: getattr(request, name) for name in CONFIG_NAMES
                                   if getattr(request, name) is not None}
-        values.update(max_tokens=max_tokens, num_samples=self.n, stop=tuple(request.stops))
+        values.update(max_tokens=max_tokens, num_samples=self.samples, stop=tuple(request.stops))
         try:
-            return GenerationConfig(**values)
+            config = GenerationConfig(**values)
+            check_logit_bias(config.logit_bias, self.model.tokenizer.vocab_size)
+            return config
         except ConfigError as error:  # the error names its field; answer with the request's name for it
             raise APIError(400, str(error), REQUEST_NAMES.get(error.field, error.field)) from None
 
@@ -153,35 +194,39 @@ class Completion:
 
     def groups(self) -> list[SampleGroup]:
         """One SampleGroup per prompt, for the engine (``batched`` requests)."""
-        return [self.model.sample_group(prompt, self.config, unknown=self.request.unknown, logprobs=self.logprobs) for prompt in self.prompts]
+        return [self.model.sample_group(prompt, self.config, unknown=self.request.unknown, logprobs=self.decode_logprobs)
+                for prompt in self.prompts]
 
     def echoes(self) -> list[tuple[int, Echo]]:
         """The echoed prompts' records, sent before anything generated (``batched`` requests: nothing to score)."""
-        return [(index, Echo(prompt)) for index, prompt in enumerate(self.prompts)] if self.request.echo else []
+        return [(index, Echo(self._text(prompt))) for index, prompt in enumerate(self.prompts)] if self.request.echo else []
+
+    def _text(self, prompt: str | list[int]) -> str:
+        return prompt if isinstance(prompt, str) else self.model.tokenizer.decode(prompt)
 
     def runs(self) -> list:
         """One generation per prompt; each yields DecodeStep records (beam search: one BeamResult)."""
         return [partial(self._run, prompt) for prompt in self.prompts]
 
-    def _run(self, prompt: str) -> Iterator[Echo | DecodeStep | BeamResult]:
+    def _run(self, prompt: str | list[int]) -> Iterator[Echo | DecodeStep | BeamResult]:
         if self.request.echo:  # scored here, on the worker thread, not on the event loop
             scores = self.model.score(prompt, top=self.logprobs or 0, unknown=self.request.unknown) if self.logprobs is not None else []
-            yield Echo(prompt, tuple(scores))
+            yield Echo(self._text(prompt), tuple(scores))
         if self.config.num_beams > 1:
             found = self.model.beam_search(prompt, self.config, unknown=self.request.unknown)
             missing = self.config.num_samples - len(found)  # fewer only if fewer distinct continuations exist
             yield BeamResult(tuple(h.text for h in found) + ("",) * missing, tuple(len(h.token_ids) for h in found) + (0,) * missing,
                              tuple(h.finish_reason for h in found) + (FINISH_LENGTH,) * missing)
             return
-        yield from self.model.decode(prompt, self.config, unknown=self.request.unknown, logprobs=self.logprobs)
+        yield from self.model.decode(prompt, self.config, unknown=self.request.unknown, logprobs=self.decode_logprobs)
 
     def add(self, steps: list[tuple[int, Echo | DecodeStep | BeamResult]]) -> dict[int, str]:
         """File new records; return the newly released text by choice index (choices with nothing new left out)."""
         new: dict[int, str] = {}
         for prompt_index, record in steps:
-            for sample in range(self.n):
-                index = prompt_index * self.n + sample
-                choice = self.choices[index]
+            for sample in range(self.samples):
+                index = prompt_index * self.samples + sample
+                choice = self.candidates[index]
                 if isinstance(record, Echo):  # each choice starts with its prompt (the first token has no log-probability)
                     offset = 0
                     for token in record.scores:
@@ -198,6 +243,7 @@ class Completion:
                     choice.tokens += 1
                     choice.finish_reason = record.finish_reasons[sample] or choice.finish_reason
                     if record.logprobs is not None:
+                        choice.logprob_total += record.logprobs[sample]
                         choice.entries.append(_Token(record.pieces[sample], record.logprobs[sample],
                                                      record.top_logprobs[sample] if record.top_logprobs else None, choice.length))
                     choice.length += len(record.pieces[sample])
@@ -236,7 +282,7 @@ class Completion:
                 "text_offset": [e.offset for e in chosen]}
 
     def usage(self) -> dict[str, int]:
-        completion = sum(choice.tokens for choice in self.choices)
+        completion = sum(choice.tokens for choice in self.candidates)  # every best_of candidate counts
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion, "total_tokens": self.prompt_tokens + completion}
 
 

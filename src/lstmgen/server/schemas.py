@@ -2,14 +2,13 @@
 
 Types are strict (``"5"`` is not a number, ``1`` is not a boolean) and unknown fields are refused, so a
 misspelt parameter is an error rather than silently ignored. OpenAI parameters this server cannot honour
-are accepted only at their no-op values (``logprobs: null``, ``presence_penalty: 0``, ...) and refused
-otherwise, naming the field.
+are accepted only at their no-op values (``suffix: null``) and refused otherwise, naming the field.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -54,10 +53,13 @@ def _generation_fields() -> dict[str, Any]:
     for item in dataclasses.fields(GenerationConfig):
         base, _ = types[item.name]
         annotation: Any = {int: int, float: float, bool: bool, str: str}.get(base)
+        bounds = item.metadata.get("bounds") or {}
         if base is tuple:
             annotation = str | list[str]  # stop: one string or a list of them
+        elif base is dict:  # logit_bias: JSON keys are strings ("65"), GenerationConfig checks they are ids
+            annotation, bounds = dict[str, Annotated[float, Field(**bounds)]], {}
         name = item.metadata.get("request") or item.name
-        fields[name] = (annotation | None, Field(None, description=item.metadata.get("help"), **(item.metadata.get("bounds") or {})))
+        fields[name] = (annotation | None, Field(None, description=item.metadata.get("help"), **bounds))
     return fields
 
 
@@ -70,17 +72,15 @@ class _CompletionBase(_Strict):
     """OpenAI's completions parameters that are not generation settings."""
 
     model: str | None = None
-    prompt: str | list[str] = ""  # "" starts from a line break
+    # "" starts from a line break; token ids (one prompt, or several) are checked against the vocabulary
+    prompt: str | list[str] | list[int] | list[list[int]] = ""
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     echo: bool | None = False
     logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS)  # OpenAI's limit: the 5 likeliest tokens
     user: str | None = None  # accepted and ignored, as a courtesy to clients that always send it
+    best_of: int | None = Field(None, ge=1)  # candidates per prompt; the n with the highest mean log-probability are returned
     # OpenAI parameters accepted only at the values that change nothing here.
-    best_of: int | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    logit_bias: dict[str, float] | None = None
     suffix: str | None = None
     unknown: Literal["error", "skip", "replace"] = "error"  # lstmgen: prompt symbols the vocabulary lacks
 
@@ -88,19 +88,23 @@ class _CompletionBase(_Strict):
         """Refuse OpenAI parameters at values this server cannot honour."""
         if self.logprobs is not None and (self.num_beams or 1) > 1:
             raise APIError(400, "logprobs is not available with beam search (num_beams > 1)", "logprobs")
-        if self.best_of not in (None, 1, self.n or 1):
-            raise APIError(400, "best_of is not supported by this server; leave it unset or equal to n", "best_of")
-        for name in ("presence_penalty", "frequency_penalty"):
-            if getattr(self, name):
-                raise APIError(400, f"{name} is not supported by this server; use repetition_penalty instead", name)
-        if self.logit_bias:
-            raise APIError(400, "logit_bias is not supported by this server; leave it unset", "logit_bias")
+        if self.best_of is not None:
+            if self.best_of < (self.n or 1):
+                raise APIError(400, f"best_of must be at least n ({self.n or 1}), got {self.best_of}", "best_of")
+            if self.best_of > (self.n or 1) and self.stream:
+                raise APIError(400, "best_of cannot be used with stream: the best candidates are known only at the end", "best_of")
+            if self.best_of > (self.n or 1) and (self.num_beams or 1) > 1:
+                raise APIError(400, "best_of does not apply to beam search, which already returns the most probable "
+                               "continuations; leave best_of unset", "best_of")
         if self.suffix:
             raise APIError(400, "suffix (insertion) is not supported by a left-to-right language model", "suffix")
 
     @property
-    def prompts(self) -> list[str]:
-        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+    def prompts(self) -> list[str | list[int]]:
+        """Each prompt: a string, or a list of token ids."""
+        if isinstance(self.prompt, str) or (self.prompt and isinstance(self.prompt[0], int)):
+            return [self.prompt]
+        return list(self.prompt)
 
     @property
     def stops(self) -> list[str]:
