@@ -15,7 +15,7 @@ Every state keeps only the tokens after which an accepting state is still reacha
 backwards from the accepting ones), and knows how many tokens it is at least from one (``distance``), so a
 sample can be steered to finish its match within its token budget. The tensors decoding reads each step:
 
-    allowed        [S, V] bool   the tokens a state may draw
+    blocked        [S, V] bool   the tokens a state may not draw
     next_distance  [S, V] int16  tokens still needed after drawing each (BEYOND where not allowed)
 
 Building walks a trie of the vocabulary's spellings from each state, cut where the character automaton dies,
@@ -26,6 +26,7 @@ vocabulary per state. Built automata are cached per tokenizer (``automaton_for``
 from __future__ import annotations
 
 import collections
+import threading
 import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -222,17 +223,28 @@ def _walk_bytes(characters: _Characters, state: Any, data: bytes) -> tuple[Any, 
 class TokenAutomaton:
     """The pattern over this tokenizer's tokens (see the module's docstring). State ``start`` begins every sample."""
 
-    allowed: torch.Tensor  # [S, V] bool
+    blocked: torch.Tensor  # [S, V] bool: the tokens a state may not draw
     next_distance: torch.Tensor  # [S, V] int16: tokens still needed to reach an accepting state after each token
     transitions: list[dict[int, int]]  # state -> {allowed token: next state}
     accepting: list[bool]  # the text so far is a whole match
     distance: list[int]  # the fewest tokens from each state to an accepting one
     cheapest: list[int]  # the fewest tokens still needed after the state's cheapest next token (BEYOND: none)
+    farthest: list[int]  # the most tokens still needed after any of its allowed tokens: a larger budget cuts nothing
     start: int
+
+    def __post_init__(self) -> None:
+        self._on: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def size(self) -> int:
         return len(self.transitions)
+
+    def tables(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(blocked, next_distance) on ``device``, copied there once."""
+        found = self._on.get(device)
+        if found is None:
+            found = self._on[device] = (self.blocked.to(device), self.next_distance.to(device))
+        return found
 
     def can_go_on(self, state: int, budget: int) -> bool:
         """Whether a sample at ``state`` can draw another token and still finish a match within ``budget`` tokens."""
@@ -299,16 +311,15 @@ class TokenAutomaton:
             raise ConfigError(f"no text this model can write matches {what}: its vocabulary cannot spell one", field)
         rows = [{token: target for token, target in row.items() if distance[target] < BEYOND} for row in rows]
         next_distance = torch.full((size, vocab), BEYOND, dtype=torch.int16)
-        cheapest = [BEYOND] * size
+        cheapest, farthest = [BEYOND] * size, [0] * size
         for source, row in enumerate(rows):
             if row:
-                tokens = torch.tensor(list(row), dtype=torch.long)
-                costs = torch.tensor([distance[target] for target in row.values()], dtype=torch.int16)
-                next_distance[source, tokens] = costs
-                cheapest[source] = int(costs.min())
+                costs = [distance[target] for target in row.values()]
+                next_distance[source, torch.tensor(list(row), dtype=torch.long)] = torch.tensor(costs, dtype=torch.int16)
+                cheapest[source], farthest[source] = min(costs), max(costs)
         if tokenizer.end_of_document is not None:  # the end of a document ends a sample: only after a whole match
             next_distance[:, tokenizer.end_of_document] = torch.tensor([0 if flag else BEYOND for flag in accepting], dtype=torch.int16)
-        return cls(next_distance < BEYOND, next_distance, rows, accepting, distance, cheapest, start)
+        return cls(next_distance == BEYOND, next_distance, rows, accepting, distance, cheapest, farthest, start)
 
 
 # tokenizer -> its spellings (tries), built once; and its automata, by what they were built from (a few kept).
@@ -317,11 +328,15 @@ _AUTOMATA: "weakref.WeakKeyDictionary[Any, collections.OrderedDict]" = weakref.W
 CACHED_AUTOMATA = 16  # per tokenizer
 
 
+_LOCK = threading.RLock()  # the server's worker threads share the caches
+
+
 def _spelling(tokenizer: Tokenizer) -> _Spelling:
-    found = _SPELLINGS.get(tokenizer)
-    if found is None:
-        found = _SPELLINGS[tokenizer] = _Spelling(tokenizer)
-    return found
+    with _LOCK:
+        found = _SPELLINGS.get(tokenizer)
+        if found is None:
+            found = _SPELLINGS[tokenizer] = _Spelling(tokenizer)
+        return found
 
 
 def start_context(tokenizer: Tokenizer, prompt_ids: Sequence[int], prompt_text: str | None) -> Any:
@@ -332,11 +347,12 @@ def start_context(tokenizer: Tokenizer, prompt_ids: Sequence[int], prompt_text: 
 def automaton_for(key: Any, fsm: Any, tokenizer: Tokenizer, **build: Any) -> TokenAutomaton:
     """``TokenAutomaton.build(fsm, tokenizer, **build)``, cached per tokenizer under ``key`` (which must name the
     pattern and every argument that changes the result)."""
-    cache = _AUTOMATA.setdefault(tokenizer, collections.OrderedDict())
-    found = cache.get(key)
-    if found is None:
-        found = cache[key] = TokenAutomaton.build(fsm, tokenizer, **build)
-        while len(cache) > CACHED_AUTOMATA:
-            cache.popitem(last=False)
-    cache.move_to_end(key)
-    return found
+    with _LOCK:
+        cache = _AUTOMATA.setdefault(tokenizer, collections.OrderedDict())
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = TokenAutomaton.build(fsm, tokenizer, **build)
+            while len(cache) > CACHED_AUTOMATA:
+                cache.popitem(last=False)
+        cache.move_to_end(key)
+        return found

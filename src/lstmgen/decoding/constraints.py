@@ -78,16 +78,22 @@ def _describe(config: GenerationConfig) -> tuple[str, str | None]:
 
 
 class BadWords:
-    """Hugging Face's bad_words_ids: the last token of a banned sequence cannot follow the rest of it."""
+    """Hugging Face's bad_words_ids: the last token of a banned sequence cannot follow the rest of it.
+
+    Each stream's last few tokens are kept as a Python tuple, and the banned sequences in a table from their
+    first tokens to their last, so a step costs a few dictionary lookups per stream, not tensor work per word.
+    """
 
     def __init__(self, sequences: Sequence[Sequence[int]], rows: int, prompt_ids: Sequence[int]) -> None:
         self.always = sorted({s[0] for s in sequences if len(s) == 1})  # one-token words: banned everywhere
-        self.sequences = [(torch.tensor(s[:-1], dtype=torch.long), s[-1]) for s in {tuple(s) for s in sequences} if len(s) > 1]
-        self.width = max((len(prefix) for prefix, _ in self.sequences), default=0)
-        recent = list(prompt_ids)[-self.width :] if self.width else []
-        self.recent = torch.full((rows, self.width), -1, dtype=torch.long)  # [n, width]: the last tokens (prompt first)
-        if recent:
-            self.recent[:, self.width - len(recent) :] = torch.tensor(recent, dtype=torch.long)
+        self.following: dict[tuple[int, ...], list[int]] = {}  # first tokens -> the last tokens banned after them
+        for sequence in {tuple(s) for s in sequences if len(s) > 1}:
+            self.following.setdefault(sequence[:-1], []).append(sequence[-1])
+        self.sizes = sorted({len(prefix) for prefix in self.following})
+        self.width = max(self.sizes, default=0)
+        recent = tuple(prompt_ids)[len(prompt_ids) - self.width :] if self.width else ()
+        self.recent = [recent] * rows  # per stream: its last ``width`` tokens (the prompt's first)
+        self._always: dict[torch.device, torch.Tensor] = {}
 
     @classmethod
     def of(cls, tokenizer: Tokenizer, words: Sequence[str], rows: int, prompt_ids: Sequence[int]) -> "BadWords":
@@ -97,23 +103,36 @@ class BadWords:
                 ids = tokenizer.encode(text, unknown="replace").tolist()
                 if ids and tokenizer.unknown_id not in ids:  # a word spelt with unknown symbols can never be written
                     sequences.append(ids)
+        banned = {s[0] for s in sequences if len(s) == 1} | set(tokenizer.never_generated)
+        if len(banned) >= tokenizer.vocab_size:
+            raise ConfigError("bad_words ban every token of this vocabulary: nothing could be written", "bad_words")
         return cls(sequences, rows, prompt_ids)
 
-    def ban(self, logits: torch.Tensor) -> torch.Tensor:
-        """logits [n, V] with the banned tokens at -inf (a new tensor)."""
-        banned = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device)
+    def ban(self, logits: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        """(logits [n, V] with the banned tokens at -inf (a new tensor), the rows a sequence's end was banned in)."""
+        masked = logits
         if self.always:
-            banned[:, self.always] = True
-        recent = self.recent.to(logits.device)
-        for prefix, last in self.sequences:
-            size = len(prefix)
-            banned[:, last] |= (recent[:, self.width - size :] == prefix.to(logits.device)).all(dim=-1)
-        return logits.masked_fill(banned, float("-inf"))
+            index = self._always.get(logits.device)
+            if index is None:
+                index = self._always[logits.device] = torch.tensor(self.always, dtype=torch.long, device=logits.device)
+            masked = masked.index_fill(-1, index, float("-inf"))
+        rows, columns = [], []
+        following = self.following
+        for row, recent in enumerate(self.recent):
+            for size in self.sizes:
+                banned = following.get(recent[len(recent) - size :]) if len(recent) >= size else None
+                if banned:
+                    rows.extend([row] * len(banned))
+                    columns.extend(banned)
+        if rows:
+            masked = masked.clone() if masked is logits else masked
+            masked[rows, columns] = float("-inf")
+        return masked, sorted(set(rows)) if not self.always else list(range(logits.shape[0]))
 
     def follow(self, rows: Sequence[int], tokens: Sequence[int]) -> None:
         if self.width:
-            index = torch.tensor(rows, dtype=torch.long)
-            self.recent = torch.cat([self.recent[index, 1:], torch.tensor(tokens, dtype=torch.long)[:, None]], dim=1)
+            width, recent = self.width, self.recent
+            self.recent = [(recent[row] + (token,))[-width:] for row, token in zip(rows, tokens)]
 
 
 class Constraint:
@@ -122,12 +141,6 @@ class Constraint:
     def __init__(self, automaton: TokenAutomaton | None, bad_words: BadWords | None, rows: int, max_tokens: int) -> None:
         self.automaton, self.bad_words, self.max_tokens = automaton, bad_words, max_tokens
         self.states = [automaton.start] * rows if automaton is not None else []
-        self._distances: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
-        if automaton is not None:
-            # The longest distance any allowed token leaves, per state: with more budget than that, the budget cuts
-            # nothing, and the cheaper [S, V] bool table serves.
-            finite = torch.where(automaton.allowed, automaton.next_distance, torch.zeros_like(automaton.next_distance))
-            self.farthest = finite.amax(dim=-1).tolist()
 
     def mask(self, logits: torch.Tensor, step: int, free: Sequence[bool] | None = None) -> torch.Tensor:
         """Step ``step``'s logits [n, V] with every token the constraints rule out at -inf (a new tensor).
@@ -135,32 +148,30 @@ class Constraint:
         ``free`` marks streams that have finished (their draws are ignored): nothing is masked for them.
         """
         masked = logits
-        if self.automaton is not None:
+        automaton = self.automaton
+        if automaton is not None:
             budget = self.max_tokens - step  # tokens left, this one included
-            allowed, distances = self._tables(logits.device)
+            blocked, distances = automaton.tables(logits.device)
             states = torch.tensor(self.states, dtype=torch.long, device=logits.device)
-            if max(self.farthest[s] for s in set(self.states)) < budget:
-                keep = allowed[states]  # [n, V]
+            farthest = automaton.farthest
+            if max(farthest[s] for s in set(self.states)) < budget:
+                block = blocked[states]  # [n, V]: with this much budget left, it cuts nothing
             else:  # near the end: only tokens that leave a whole match reachable in the budget left
-                keep = distances[states] < budget
+                block = distances[states] >= budget
             if free is not None and any(free):
-                keep = keep | torch.tensor(free, dtype=torch.bool, device=logits.device)[:, None]
-            masked = logits.masked_fill(~keep, float("-inf"))
-        if self.bad_words is not None:
-            masked = self.bad_words.ban(masked)
-        empty = torch.isneginf(masked).all(dim=-1)
-        if bool(empty.any()):
-            rows = [row for row in empty.nonzero()[:, 0].tolist() if not (free and free[row])]
-            if rows:
-                raise ValueError(f"the constraints leave no token to write at step {step + 1} (banned words block the only "
-                                 "continuations of the pattern); loosen them")
+                block = block & ~torch.tensor(free, dtype=torch.bool, device=logits.device)[:, None]
+            masked = logits.masked_fill(block, float("-inf"))
+        if self.bad_words is not None:  # the automaton alone always leaves a token; bans may take the last one
+            masked, touched = self.bad_words.ban(masked)
+            if touched and automaton is not None:  # alone, bans cannot empty a row (BadWords.of refuses banning every token)
+                empty = torch.isneginf(masked[touched]).all(dim=-1)
+                if bool(empty.any()):
+                    rows = [touched[i] for i in empty.nonzero()[:, 0].tolist()]
+                    if not all(free and free[row] for row in rows):
+                        raise ValueError(f"the constraints leave no token to write at step {step + 1} (banned words block the "
+                                         "only continuations of the pattern); loosen them")
+                    masked[rows] = logits[rows]  # finished streams: any draw will do
         return masked
-
-    def _tables(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        tables = self._distances.get(device)
-        if tables is None:
-            tables = self._distances[device] = (self.automaton.allowed.to(device), self.automaton.next_distance.to(device))
-        return tables
 
     def follow(self, rows: Sequence[int], tokens: Sequence[int]) -> None:
         """Stream i continues stream ``rows[i]`` with ``tokens[i]`` (sampling: rows in order; beam search: the survivors)."""
@@ -185,8 +196,12 @@ class Constraint:
         budget = self.max_tokens - steps
         return automaton.cheapest[state] == BEYOND or (budget > 0 and not automaton.can_go_on(state, budget))
 
-    def finished(self, row: int, steps: int) -> bool:
-        return self.complete(self.states[row], steps) if self.automaton is not None else False
+    def finished(self, steps: int) -> list[bool] | None:
+        """Per stream, whether its match can grow no longer after ``steps`` tokens (None: none has finished so)."""
+        if self.automaton is None:
+            return None
+        ended = {state for state in set(self.states) if self.complete(state, steps)}
+        return [state in ended for state in self.states] if ended else None
 
 
 def build_constraint(tokenizer: Tokenizer, config: GenerationConfig, rows: int, prompt_ids: Sequence[int] = (),

@@ -232,8 +232,10 @@ class SampleGroup:
         chosen, chosen_logprobs, top = self._chosen, self._chosen_logprobs, self._top
         self.steps += 1
         last = self.steps == self.config.max_tokens
-        texts, constraint = self.texts, self.constraint
-        together = texts.add_all(chosen, last) if constraint is None else None
+        texts = self.texts
+        # Samples whose constraint's match can grow no longer (None: none): they finish here, so each is fed alone.
+        complete = None if self.constraint is None else self.constraint.finished(self.steps)
+        together = texts.add_all(chosen, last) if complete is None and (self.constraint is None or not any(texts.done)) else None
         if together is not None:
             self.done = last
             return DecodeStep(tokens=tuple(chosen), pieces=together, texts=together,
@@ -245,8 +247,7 @@ class SampleGroup:
             if texts.done[row]:
                 ids.append(None), pieces.append(""), released.append(""), reasons.append(None)
                 continue
-            complete = constraint is not None and constraint.finished(row, self.steps)
-            piece, text, reason = texts.add(row, token, last, complete)
+            piece, text, reason = texts.add(row, token, last, complete is not None and complete[row])
             ids.append(token), pieces.append(piece), released.append(text), reasons.append(reason)
         finished_before = [token is None for token in ids]
         self.done = all(texts.done)
