@@ -208,6 +208,9 @@ def test_constraints_combine(char):
     (dict(line_starts="XQ"), "line_starts", "cannot spell"),
     (dict(must_include=("fox", "Zq")), "must_include", "cannot spell"),
     (dict(regex="[0-9]+", must_include=("fox",)), None, "cannot spell"),
+    (dict(regex="((a{99}){99}){99}"), "regex", "smaller counts"),  # refused from the parse, before any automaton
+    (dict(must_include=tuple(f"word{i}" for i in range(10))), "must_include", "drop some required words"),
+    (dict(bad_words=tuple(CORPUS)), "bad_words", "every token"),
 ])
 def test_unsatisfiable_constraints_are_errors_before_the_first_step(char, settings, field, words):
     model, tokenizer = char

@@ -49,11 +49,27 @@ def compile_pattern(pattern: str, field: str = "regex") -> Any:
     except ImportError:
         raise ConfigError("constraints need the interegular package: pip install 'lstmgen[constraints]'", field) from None
     try:
-        return interegular.parse_pattern(pattern).to_fsm()
+        parsed = interegular.parse_pattern(pattern)
     except Exception as error:  # its parser raises its own types, some with empty messages
         detail = f": {error}" if str(error) else ""
         raise ConfigError(f"{field} {pattern!r} is not a regular expression this library can compile "
                           f"({type(error).__name__}{detail}); lookarounds, backreferences and \\b are not supported", field) from None
+    # Counted repetitions multiply ((a{100}){100} is 10,000 states): refused from the parse, before the costly part.
+    if _expanded_size(parsed) > MAX_STATES:
+        raise ConfigError(f"{field} {pattern!r} spells out to more than {MAX_STATES:,} characters of pattern once its counted "
+                          "repetitions are expanded; use smaller counts", field)
+    return parsed.to_fsm()
+
+
+def _expanded_size(node: Any) -> int:
+    """About how many characters a parsed interegular pattern holds once its counted repetitions are written out."""
+    if hasattr(node, "options"):  # alternatives
+        return sum(_expanded_size(option) for option in node.options)
+    if hasattr(node, "parts"):  # a concatenation
+        return sum(_expanded_size(part) for part in node.parts)
+    if hasattr(node, "base") and hasattr(node, "min"):  # a repetition {min,max}, * or +
+        return _expanded_size(node.base) * max(node.min if node.max is None else node.max, 1)
+    return 1
 
 
 def literal(text: str) -> str:

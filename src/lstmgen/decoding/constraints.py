@@ -27,6 +27,7 @@ token at some step (bad words across the only path) is a ValueError there.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Sequence
 
 import torch
@@ -37,6 +38,7 @@ from .automaton import BEYOND, TokenAutomaton, automaton_for, compile_pattern, l
 from .healing import Healing
 
 ANYTHING = r"[\s\S]*"
+MAX_COMBINED = 200_000  # states the intersection of several patterns may reach, at most (before pruning)
 
 
 def constrained(config: GenerationConfig) -> bool:
@@ -61,6 +63,11 @@ def language(regex: str, line_starts: str, must_include: tuple[str, ...]) -> Any
         parts.append(compile_pattern(ANYTHING + literal(word) + ANYTHING, "must_include"))
     if not parts:
         return None
+    # The intersection's states are pairs (triples, ...) of the parts' states: bounded before it is built.
+    if math.prod(len(part.states) for part in parts) > MAX_COMBINED:
+        raise ConfigError(f"these constraints together could need up to {math.prod(len(part.states) for part in parts):,} states "
+                          f"(the product of each one's); at most {MAX_COMBINED:,} are allowed: drop some required words",
+                          "must_include" if must_include else None)
     joined = parts[0]
     for part in parts[1:]:
         joined = joined & part
