@@ -141,6 +141,16 @@ def test_beam_search_keeps_every_beam_in_the_language(char, bpe):
         assert found[0].log_probability >= _log_probability(model, tokenizer, greedy[2], config) - 1e-6
 
 
+def test_beam_search_takes_every_constraint(char):
+    model, tokenizer = char
+    config = GenerationConfig(line_starts="OB", must_include=("dog",), bad_words=("e",), max_tokens=40, num_beams=3, num_samples=3)
+    found = beam_search(model, tokenizer, tokenizer.encode("\n").tolist(), config)
+    assert found
+    for hypothesis in found:
+        lines = hypothesis.text.split("\n")
+        assert lines[0][:1] == "O" and lines[1][:1] == "B" and "dog" in hypothesis.text and "e" not in hypothesis.text, hypothesis.text
+
+
 def _log_probability(model, tokenizer, tokens, config) -> float:
     """log p(tokens | "\\n") under the model's own distribution."""
     ids = tokenizer.encode("\n").tolist() + tokens
