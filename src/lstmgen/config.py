@@ -41,15 +41,17 @@ class ConfigError(ValueError):
 
 def knob(default: Any = dataclasses.MISSING, help: str = "", *, ge: float | None = None, gt: float | None = None,
          le: float | None = None, lt: float | None = None, choices: tuple[str, ...] | None = None, hint: str = "",
-         flag: str | None = None, request: str | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+         flag: str | None = None, request: str | None = None, default_factory: Any = dataclasses.MISSING,
+         many: bool = False) -> Any:
     """A dataclass field with what every surface needs to know about it.
 
     ``ge``/``gt``/``le``/``lt`` bound numbers (None values are always allowed for optional fields);
     ``choices`` lists allowed strings; ``hint`` is appended to error messages ("0 = greedy");
-    ``flag`` is the command-line flag when it is not ``--field-name``; ``request`` the server's name for it.
+    ``flag`` is the command-line flag when it is not ``--field-name``; ``request`` the server's name for it;
+    ``many``: a list flag that takes several values at once (``--bad-words a b``) rather than one per use.
     """
     metadata = {"help": help, "bounds": {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None},
-                "choices": choices, "hint": hint, "flag": flag, "request": request}
+                "choices": choices, "hint": hint, "flag": flag, "request": request, "many": many}
     if default_factory is not dataclasses.MISSING:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -347,12 +349,25 @@ class GenerationConfig(_Config):
                                                "(-100 bans it, 100 all but forces it)", ge=-100.0, le=100.0)
     token_healing: bool = knob(True, "subword models: take back the prompt's last token and start with a token that extends it "
                                      "(a prompt ending in a space then continues with a word, as the corpus does)")
+    # Constraints (decoding/constraints.py): a token the text could not continue from is never drawn.
+    regex: str = knob("", "the generated text must match this regular expression as a whole (Python syntax; no lookarounds, "
+                          "backreferences or \\b); a sample ends once its match can grow no longer", hint="empty = none")
+    line_starts: str = knob("", "an acrostic: line i of the generated text starts with the i-th character of this; the sample "
+                                "ends after the last line", hint="empty = none")
+    must_include: tuple[str, ...] = knob(help="words that must appear in the generated text (the model writes freely until the "
+                                              "tokens left are just enough to spell the missing ones)", default_factory=tuple, many=True)
+    bad_words: tuple[str, ...] = knob(help="words never to write: their token sequences are banned (Hugging Face's bad_words_ids, "
+                                           "by text)", default_factory=tuple, many=True)
 
     def __post_init__(self) -> None:
-        if isinstance(self.stop, str):
-            object.__setattr__(self, "stop", (self.stop,))
+        for name in ("stop", "must_include", "bad_words"):  # one string is a list of one
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, (getattr(self, name),))
         _check_fields(self)
         _require(all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty strings", "stop")
+        for name in ("must_include", "bad_words"):
+            _require(all(isinstance(s, str) and s for s in getattr(self, name)), f"{name} must be non-empty strings", name)
+        _require("\n" not in self.line_starts, "line_starts holds the first character of each line, so no line break", "line_starts")
         if self.num_beams == 1:
             _require(
                 self.length_penalty == 1.0,

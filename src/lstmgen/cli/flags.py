@@ -86,6 +86,8 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, use_defaults
             if element is float:
                 options.update(type=floats, metavar="X,Y,...", default=(list(default) if use_defaults else None))
                 options["help"] += " (comma-separated)"
+            elif meta.get("many"):
+                options.update(action="extend", nargs="+", metavar="WORD", default=(list(default) if use_defaults else None))
             else:
                 options.update(action="append", default=(list(default) if use_defaults else None))
         else:

@@ -3,6 +3,8 @@
     processors.py   logits -> logits transforms in a documented order (SuppressTokens, penalties, logit bias, temperature,
                     top-k/p, min-p)
     choosers.py     greedy, multinomial (seeded torch.Generator; the race or the inverse CDF by size), the sampler SeqGAN uses
+    automaton.py    a regular expression (interegular) as an automaton over the tokenizer's tokens: allowed tokens per state
+    constraints.py  regex, acrostic (line_starts), must_include, bad_words: one Constraint per group of streams, masking logits
     healing.py      token healing: a subword prompt's last token taken back, the first token made to extend it
     stepper.py      the one place a model is stepped token by token: prefill once, then step (fast LSTM or model.forward)
     fast_lstm.py    the hand-stepped LSTM the stepper uses for LSTM models

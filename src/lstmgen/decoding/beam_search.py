@@ -11,6 +11,9 @@ alone. Without stop strings every continuation has ``max_tokens`` tokens and the
 The search stops early once no live beam can still beat the ``num_samples`` best finished ones (an exact
 test: a live beam's log-probability can only fall, and its best possible score is bounded from it).
 
+Constraints (regex, line_starts, must_include, bad_words) hold one automaton state per beam: each step's logits
+are masked as in sampling, and a continuation whose match can grow no longer is finished there ("stop").
+
 Log-probabilities are those of the distribution the search ranks with: the model's, after the penalty
 processors (repetition penalty, no-repeat n-gram, OpenAI's presence/frequency penalties counted on each
 beam's own generated tokens) and the logit bias when those are set; with none set, the model's own.
@@ -27,6 +30,7 @@ import torch
 from ..config import GenerationConfig
 from ..model import RecurrentLanguageModel
 from ..tokenizers import Tokenizer
+from .constraints import build_constraint
 from .generation import FINISH_LENGTH, FINISH_STOP
 from .healing import HealedDecoder, heal_prompt
 from .processors import apply_processors, build_processors, needs_history
@@ -89,6 +93,7 @@ def beam_search(
         return [Hypothesis("", (), 0.0, 0.0)] * config.num_samples
     processors = build_processors(config)  # only the penalties and the bias: beam search rejects the sampling options
     prompt, healing = heal_prompt(tokenizer, prompt_ids) if config.token_healing else (list(prompt_ids), None)
+    constraint = build_constraint(tokenizer, config, beams, prompt, prompt_text, healing)  # one automaton state per beam
 
     def continuation(ids: Sequence[int]) -> str:
         decoder = tokenizer.stream_decoder(prompt, prompt_text)
@@ -111,6 +116,8 @@ def beam_search(
             history = torch.tensor([prompt + seq for seq in sequences], dtype=torch.long, device=device)
         if healing is not None and not step:  # the first token must extend the removed one
             last = healing.constrain(last)
+        if constraint is not None:
+            last = constraint.mask(last, step, [score == float("-inf") for score in scores.tolist()])
         log_probs = torch.log_softmax(apply_processors(last.float(), processors, history, len(prompt)).double(), dim=-1)
         candidates = (scores[:, None] + log_probs).view(-1)  # [K * V]
         top_scores, top_index = candidates.topk(min(2 * beams, candidates.numel()))
@@ -131,6 +138,10 @@ def beam_search(
                     finished.append(Hypothesis(text[:cut], tuple(sequence), score, _score(score, len(sequence), length_penalty),
                                                FINISH_STOP))
                     continue
+            if constraint is not None and constraint.complete(constraint.next_state(row, token), step + 1):
+                finished.append(Hypothesis(continuation(sequence), tuple(sequence), score, _score(score, len(sequence), length_penalty),
+                                           FINISH_STOP))  # a whole match that can grow no longer
+                continue
             rows.append(row)
             tokens.append(token)
             new_scores.append(score)
@@ -148,6 +159,8 @@ def beam_search(
         new_sequences += [list(new_sequences[0]) for _ in range(dead)]
         scores = torch.tensor(new_scores + [float("-inf")] * dead, dtype=torch.float64, device=device)
         sequences = new_sequences
+        if constraint is not None:
+            constraint.follow(rows, tokens)
         stepper.select(torch.tensor(rows, device=device))
         last = stepper.step(torch.tensor(tokens, device=device))  # [K] -> [K, V]
     for sequence, score in zip(sequences, scores.tolist()):

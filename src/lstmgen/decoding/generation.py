@@ -23,6 +23,7 @@ from ..config import GenerationConfig
 from ..model import RecurrentLanguageModel
 from ..tokenizers import Tokenizer
 from .choosers import greedy, multinomial
+from .constraints import build_constraint
 from .healing import HealedDecoder, Healing, heal_prompt
 from .processors import apply_processors, build_processors, needs_history
 from .stepper import Stepper
@@ -115,22 +116,25 @@ class _Texts:
             self.done = [True] * len(self.done)
         return pieces
 
-    def add(self, row: int, token: int, last: bool) -> tuple[str, str, str | None]:
+    def add(self, row: int, token: int, last: bool, complete: bool = False) -> tuple[str, str, str | None]:
         """Feed a sample's token: (its piece, the newly released text, the finish reason or None).
 
-        At the end-of-document id (document mode) the sample stops, releasing any text held back.
+        At the end-of-document id (document mode) the sample stops, releasing any text held back; so it does where
+        ``complete`` (its constraint's match can grow no longer).
         """
         if token == self.end:
             text, self.pending[row], self.done[row] = self.pending[row], "", True
             return "", text, FINISH_STOP
         piece = self.decoders[row].feed(token)
         if not self.stops:
-            self.done[row] = last
-            return piece, piece, FINISH_LENGTH if last else None
+            self.done[row] = last or complete
+            return piece, piece, FINISH_STOP if complete else FINISH_LENGTH if last else None
         text = self.pending[row] + piece
         hits = [i for i in (text.find(stop) for stop in self.stops) if i >= 0]
         if hits:  # released up to the first stop string, which is cut off with everything after it
             released, kept, reason = text[: min(hits)], "", FINISH_STOP
+        elif complete:  # the constraint's match is whole and can grow no longer
+            released, kept, reason = text, "", FINISH_STOP
         elif last:  # the budget is spent: release what was held back for a stop string that never came
             released, kept, reason = text, "", FINISH_LENGTH
         else:
@@ -158,6 +162,10 @@ class SampleGroup:
     whoever else is in the batch. ``choose`` does the tensor work (call it in inference mode); ``record`` only
     Python work. Finished samples keep their rows until the whole group is done (their tokens are ignored), so
     the group's draws never depend on when one of its samples stopped.
+
+    The config's constraints (regex, line_starts, must_include, bad_words: ``constraints.py``) live here too: each
+    sample's automaton state, the mask applied after token healing and before the processors, and the "stop" of a
+    sample whose match can grow no longer.
     """
 
     def __init__(self, tokenizer: Tokenizer, prompt_ids: Sequence[int], config: GenerationConfig,
@@ -182,6 +190,7 @@ class SampleGroup:
             self.history = torch.empty(self.size, capacity, dtype=torch.long, device=device)
             self.history[:, : len(self.prompt_ids)] = torch.as_tensor(self.prompt_ids, dtype=torch.long)
         self.texts = _Texts(tokenizer, self.prompt_ids, self.size, config.stop, prompt_text, self.healing)
+        self.constraint = build_constraint(tokenizer, config, self.size, self.prompt_ids, prompt_text, self.healing)
         self.steps = 0  # steps recorded
         self.done = config.max_tokens == 0
         # What ``choose`` found, for ``record``: plain Python values, read once the tensor work is done.
@@ -195,6 +204,8 @@ class SampleGroup:
         config, step, prompt_length = self.config, self.steps, len(self.prompt_ids)
         seen = None if self.history is None else self.history[:, : prompt_length + step]
         constrained = self.healing.constrain(logits) if self.healing is not None and not step else logits
+        if self.constraint is not None:  # before the processors, so top-k/p and min-p choose among the allowed tokens
+            constrained = self.constraint.mask(constrained, step, self.texts.done)
         processed = apply_processors(constrained.float(), self.processors, seen, prompt_length)
         tokens = greedy(processed) if config.greedy else multinomial(processed, self.generator)  # [n]
         if self.history is not None:
@@ -211,6 +222,8 @@ class SampleGroup:
                 values, ids = log_p.topk(min(self.logprobs, log_p.shape[-1]), dim=-1)
                 self._top = [tuple(zip(i, v)) for i, v in zip(ids.tolist(), values.tolist())]
         self._chosen = tokens.tolist()
+        if self.constraint is not None:
+            self.constraint.advance(self._chosen)
         self._logits = logits if self.keep_logits else None
         return tokens
 
@@ -220,7 +233,9 @@ class SampleGroup:
         self.steps += 1
         last = self.steps == self.config.max_tokens
         texts = self.texts
-        together = texts.add_all(chosen, last)
+        # Samples whose constraint's match can grow no longer (None: none): they finish here, so each is fed alone.
+        complete = None if self.constraint is None else self.constraint.finished(self.steps)
+        together = texts.add_all(chosen, last) if complete is None and (self.constraint is None or not any(texts.done)) else None
         if together is not None:
             self.done = last
             return DecodeStep(tokens=tuple(chosen), pieces=together, texts=together,
@@ -232,7 +247,7 @@ class SampleGroup:
             if texts.done[row]:
                 ids.append(None), pieces.append(""), released.append(""), reasons.append(None)
                 continue
-            piece, text, reason = texts.add(row, token, last)
+            piece, text, reason = texts.add(row, token, last, complete is not None and complete[row])
             ids.append(token), pieces.append(piece), released.append(text), reasons.append(reason)
         finished_before = [token is None for token in ids]
         self.done = all(texts.done)

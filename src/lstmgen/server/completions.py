@@ -25,6 +25,7 @@ from typing import Any, Iterator
 
 from ..config import ConfigError, GenerationConfig
 from ..decoding import FINISH_LENGTH, DecodeStep, SampleGroup, check_logit_bias
+from ..decoding.constraints import check_constraint
 from ..language_model import LanguageModel
 from ..tokenizers import TokenizerError
 from ..tokenizers.registry import is_prefix_stable
@@ -178,9 +179,14 @@ class Completion:
         values: dict[str, Any] = {CONFIG_NAMES[name]: getattr(request, name) for name in CONFIG_NAMES
                                   if getattr(request, name) is not None}
         values.update(max_tokens=max_tokens, num_samples=self.samples, stop=tuple(request.stops))
+        for name in ("must_include", "bad_words"):
+            words = [values[name]] if isinstance(values.get(name), str) else values.get(name) or []
+            if len(words) > limits.max_stop:
+                raise APIError(400, f"{name} holds {len(words)} words; at most {limits.max_stop} are allowed", name)
         try:
             config = GenerationConfig(**values)
             check_logit_bias(config.logit_bias, self.model.tokenizer.vocab_size)
+            check_constraint(self.model.tokenizer, config)  # a pattern that cannot compile or be spelt: a 400 now
             return config
         except ConfigError as error:  # the error names its field; answer with the request's name for it
             raise APIError(400, str(error), REQUEST_NAMES.get(error.field, error.field)) from None
