@@ -209,6 +209,11 @@ class TrainConfig(_Config):
                            ge=258, le=1 << 20)
     documents: str = knob("", "document mode: 'lines', 'blank-lines' or a separator string: each document ends with an "
                           "end-of-document token, where generation stops (empty = off)")
+    labels: str = knob("", "labelled documents: the corpus is JSON Lines (jsonl), csv, tsv or one directory per label "
+                       "(directories), or 'auto' (by extension); each label becomes a token read before its document",
+                       hint="empty = unlabelled text")
+    text_field: str = knob("text", "labelled data: the JSON field or table column holding a document's text")
+    label_field: str = knob("label", "labelled data: the JSON field or table column holding a document's label")
     # The last 10%: the usual split, so figures compare with published ones.
     val_fraction: float = knob(0.1, "fraction at the end of the corpus held out for validation", ge=0.0, lt=1.0)
     test_fraction: float = knob(0.0, "fraction at the very end held out as a test set", ge=0.0, lt=1.0)
@@ -300,6 +305,7 @@ class GenerationConfig(_Config):
     no_repeat_ngram_size: int = knob(0, "never repeat an n-gram of this many tokens", ge=0, hint="0 = off")
     num_beams: int = knob(1, "beam search with this many beams", ge=1, le=MAX_STREAMS, hint=f"1 = sample; at most {MAX_STREAMS:,}")
     length_penalty: float = knob(1.0, "beam search: rank continuations by log-probability / length^this")
+    label: str | None = knob(None, "generate under this label (a model trained on labelled documents: lstmgen info lists them)")
     token_healing: bool = knob(True, "subword models: take back the prompt's last token and start with a token that extends it "
                                      "(a prompt ending in a space then continues with a word, as the corpus does)")
 

@@ -23,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"model        {model['cell'].upper()} {model['num_layers']} x {model['hidden_size']}, embedding {model['embedding_size']}, "
           f"dropout {model['dropout']}, weight dropout {model['weight_dropout']}, tied weights {'yes' if model['tie_weights'] else 'no'}")
     print(f"tokenizer    {tokenizer['kind']}, {tokenizer['vocab_size']} symbols{', lower-cased' if tokenizer['lowercase'] else ''}")
+    if tokenizer["labels"]:
+        print(f"labels       {len(tokenizer['labels'])}: {', '.join(tokenizer['labels'])} (lstmgen generate CKPT --label LABEL)")
     print("parameters")
     for row in info["parameter_table"]:
         print(f"  {row['name']:<28} {'x'.join(map(str, row['shape'])):>14} {row['count']:>12,}")

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 from ..config import ConfigError, GenerationConfig
 from ..decoding import FINISH_LENGTH, DecodeStep
 from ..language_model import LanguageModel
-from ..tokenizers import TokenizerError
+from ..tokenizers import LabelError, TokenizerError, label_id
 from ..tokenizers.registry import is_prefix_stable
 from .limits import ServerLimits
 from .schemas import CONFIG_NAMES, REQUEST_NAMES, APIError, CompletionRequest
@@ -140,9 +140,15 @@ class Completion:
                                   if getattr(request, name) is not None}
         values.update(max_tokens=max_tokens, num_samples=self.n, stop=tuple(request.stops))
         try:
-            return GenerationConfig(**values)
+            config = GenerationConfig(**values)
         except ConfigError as error:  # the error names its field; answer with the request's name for it
             raise APIError(400, str(error), REQUEST_NAMES.get(error.field, error.field)) from None
+        if config.label is not None:
+            try:
+                label_id(self.model.tokenizer, config.label)
+            except LabelError as error:  # unknown to this model: the message lists the labels it knows
+                raise APIError(400, str(error), "label") from None
+        return config
 
     # ----- generation ----------------------------------------------------------------------------
     def runs(self) -> list:
