@@ -12,6 +12,11 @@ region and append it to tokens.bin. Memory stays that of a few blocks (4 MiB eac
 ``TokenStore.open`` memory-maps tokens.bin read-only: training and validation slice their windows from the
 map, so nothing copies the whole stream. The store is written to a temporary directory and renamed into
 place, so a crash never leaves half of one.
+
+**Labelled documents** (``labelled=``, lstmgen.data.labelled): each document is written as ``<label> text <eod>``,
+region by region; the last ``val_fraction`` (then ``test_fraction``) of each label's characters is held out, so every
+label is in every region; meta.json counts the documents per label and region (``labels``), and the tokenizer
+carries the label set (lstmgen.tokenizers.labels).
 """
 
 from __future__ import annotations
