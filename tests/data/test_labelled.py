@@ -132,3 +132,15 @@ def test_labelled_records_are_whole_documents(tmp_path):
     corpus = labelled_corpus([str(write_json_lines(tmp_path / "a.jsonl", RECORDS))], "jsonl")
     with pytest.raises(CorpusError, match="drop --documents"):
         prepare([], tmp_path / "store", documents="lines", labelled=corpus)
+
+
+def test_a_subword_store_carries_the_labels(tmp_path):
+    pytest.importorskip("tokenizers", reason="the subword extra is not installed")
+    corpus = labelled_corpus([str(write_json_lines(tmp_path / "a.jsonl", labelled_records(60)))], "jsonl")
+    store = prepare([], tmp_path / "store", tokenizer="bpe", vocab_size=300, val_fraction=0.1, labelled=corpus)
+    tokenizer = store.tokenizer
+    assert tokenizer.kind == "bpe" and tokenizer.labels == ("UP", "low") and tokenizer.vocab_size == tokenizer.base.vocab_size + 2
+    tokens = store.tokens.tolist()
+    assert tokens.count(tokenizer.label_id("UP")) == 30 and tokens.count(tokenizer.end_of_document) == 60
+    reused = prepare([], tmp_path / "store", tokenizer="bpe", vocab_size=300, val_fraction=0.1, labelled=corpus, reuse=True)
+    assert reused.meta["seconds"] == store.meta["seconds"]  # the same sources and settings: the store is kept

@@ -1,4 +1,5 @@
-"""``lstmgen eval CKPT FILE``: a full pass over FILE with carried state, and the cold-start measure."""
+"""``lstmgen eval CKPT FILE``: a full pass over FILE with carried state, and the cold-start measure; with ``--labels``,
+the label accuracy of a labelled model (lstmgen.evaluation.labels)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import sys
 
 DESCRIPTION = ("Full pass over FILE with carried state: nats/token, bits/token and perplexity; and the "
                "cold-start measure (line starts scored from a fresh state beside the same tokens in context). "
-               "--dynamic scores it with dynamic evaluation instead; every report names its protocol.")
+               "--dynamic scores it with dynamic evaluation instead; --labels FORMAT scores labelled documents under every "
+               "label (NLL per label, label accuracy); every report names its protocol.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
