@@ -79,3 +79,11 @@ def test_label_accuracy_refuses_unknown_labels(labelled_lm, lm):
         labelled_lm.evaluate_labels([("poe", "abc")])
     with pytest.raises(LabelError, match="trained without labels"):
         lm.evaluate_labels([("low", "abc")])
+
+
+def test_beam_search_and_candidates_follow_the_label(labelled_lm):
+    for label, alphabet in ALPHABETS.items():
+        found = labelled_lm.beam_search(label=label, num_beams=3, num_samples=2, max_tokens=20)
+        assert all(hypothesis.text.replace(" ", "") and set(hypothesis.text.replace(" ", "")) <= alphabet for hypothesis in found)
+        candidates = labelled_lm.next_token_candidates("", 3, label=label)
+        assert candidates[0][0] in alphabet  # a document under this label starts with one of its letters
