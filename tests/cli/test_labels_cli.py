@@ -74,3 +74,18 @@ def test_a_prepared_labelled_store_trains_and_resumes(tmp_path, capsys, tokenize
     meta = json.loads((tmp_path / "run2" / "data" / "meta.json").read_text(encoding="utf-8"))
     assert meta["settings"]["labelled"] == {"format": "jsonl", "text_field": "text", "label_field": "label"}
     assert set(meta["labels"]) == {"UP", "low"}
+
+
+def test_a_prompt_file_gives_each_prompt_its_label(labelled_run, tmp_path, capsys):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "", "label": "UP", "seed": 1}\n{"prompt": "", "label": "low", "seed": 2}\n', encoding="utf-8")
+    out = tmp_path / "samples.jsonl"
+    code, _, err = run(capsys, "generate", labelled_run, "--prompt-file", prompts, "--output", out, "--length", "40")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [record["label"] for record in records] == ["UP", "low"]
+    for record in records:
+        assert record["text"].strip() and set(record["text"].replace(" ", "")) <= set("".join(STYLE_WORDS[record["label"]]))
+    prompts.write_text('{"prompt": "", "label": "poe"}\n', encoding="utf-8")
+    code, _, err = run(capsys, "generate", labelled_run, "--prompt-file", prompts, "--output", out)
+    assert code != 0 and "unknown label 'poe'" in err and "Traceback" not in err

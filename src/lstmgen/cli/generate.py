@@ -7,6 +7,7 @@ import sys
 
 from ..config import GenerationConfig
 from ..tokenizers import UNKNOWN_POLICIES
+from . import batch
 from .flags import add_config_flags, add_precision_argument, announce_precision, config_values
 
 DESCRIPTION = ("Prime the model with a prompt and sample a continuation, streamed as it is generated. "
@@ -25,6 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapt-to", metavar="FILE", default=None,
                         help="read FILE first with dynamic evaluation's updates, then continue it in its own style "
                              "(the prompt follows FILE's text)")
+    batch.add_arguments(parser)
     add_precision_argument(parser)
 
 
@@ -33,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from ..system.runtime import generation_threads
 
     config = GenerationConfig(**config_values(args, args.generation_fields))
-    generation_threads(config.num_samples * config.num_beams, args.threads)
+    prompts = batch.read_prompts(args.prompt_file, config) if args.prompt_file else None  # a bad file: an error before loading
+    generation_threads(config.num_samples * config.num_beams * (len(prompts) if prompts else 1), args.threads)
     model = LanguageModel.load(args.checkpoint, device=args.device, precision=args.precision)
     announce_precision(model)
     if args.adapt_to:
@@ -47,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         return _continue(model, document, config, args)
     if args.interactive:
         return interactive(model, config, args)
+    if batch.wants_batch(args):
+        return batch.run(model, config, args, prompts)
     if config.num_beams > 1:
         for rank, found in enumerate(model.beam_search(args.prompt, config, unknown=args.unknown), start=1):
             sys.stdout.write(f"=== beam {rank}: log-probability {found.log_probability:.4f} over {len(found.token_ids)} tokens, "
