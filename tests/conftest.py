@@ -88,3 +88,39 @@ def make_tiny_model(vocab_size: int = 30, cell: str = "lstm", embedding_size: in
 def tiny_model():
     """make_tiny_model, as a fixture: tiny_model(cell="gru", num_layers=1, vocab_size=9, ...)."""
     return make_tiny_model
+
+
+# Two labelled styles with disjoint alphabets (lower-case a-c words, upper-case X-Z words): a model that reads the
+# label before each document must write in its label's alphabet (tests of tokenizers.labels and evaluation.labels).
+STYLE_WORDS = {"low": ["abc", "bca", "cab", "aab", "cca"], "UP": ["XYZ", "ZYX", "YZZ", "XXY", "ZZX"]}
+
+
+def labelled_records(count: int, seed: int = 0) -> list[dict[str, str]]:
+    import random
+
+    rng = random.Random(seed)
+    labels = sorted(STYLE_WORDS)
+    return [{"text": " ".join(rng.choice(STYLE_WORDS[label]) for _ in range(rng.randint(5, 10))), "label": label}
+            for label in (labels[i % 2] for i in range(count))]
+
+
+def write_json_lines(path: Path, records: list[dict]) -> Path:
+    import json
+
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return path
+
+
+LABELLED_SETTINGS = dict(batch_size=8, seq_length=32, max_steps=300, eval_interval=100, sample_length=0, threads=1,
+                         warmup_steps=5, learning_rate=1e-2)
+
+
+@pytest.fixture(scope="session")
+def labelled_run(tmp_path_factory) -> Path:
+    """A char model trained for a few seconds on 300 labelled documents in two styles (labels 'UP' and 'low')."""
+    directory = tmp_path_factory.mktemp("labelled")
+    corpus = write_json_lines(directory / "styles.jsonl", labelled_records(300))
+    out = directory / "run"
+    train([str(corpus)], out_dir=out, labels="jsonl", model=dict(embedding_size=16, hidden_size=32, num_layers=1), **QUIET,
+          **LABELLED_SETTINGS)
+    return out

@@ -241,6 +241,11 @@ class TrainConfig(_Config):
     chat_template: str = knob("", "the format of one turn of the dialogues in the corpus, with {role} and {content}, e.g. "
                               "'{role}: {content}\\n' (best with --documents: one conversation per document); saved in the "
                               "checkpoint so the server can answer chat requests (empty = no chat)")
+    labels: str = knob("", "labelled documents: the corpus is JSON Lines (jsonl), csv, tsv or one directory per label "
+                       "(directories), or 'auto' (by extension); each label becomes a token read before its document",
+                       hint="empty = unlabelled text")
+    text_field: str = knob("text", "labelled data: the JSON field or table column holding a document's text")
+    label_field: str = knob("label", "labelled data: the JSON field or table column holding a document's label")
     # The last 10%: the usual split, so figures compare with published ones.
     val_fraction: float = knob(0.1, "fraction at the end of the corpus held out for validation", ge=0.0, lt=1.0)
     test_fraction: float = knob(0.0, "fraction at the very end held out as a test set", ge=0.0, lt=1.0)
@@ -347,6 +352,7 @@ class GenerationConfig(_Config):
                                     hint="0 = none")
     logit_bias: dict[int, float] | None = knob(None, "OpenAI's logit_bias: token id -> a number added to that token's logit "
                                                "(-100 bans it, 100 all but forces it)", ge=-100.0, le=100.0)
+    label: str | None = knob(None, "generate under this label (a model trained on labelled documents: lstmgen info lists them)")
     token_healing: bool = knob(True, "subword models: take back the prompt's last token and start with a token that extends it "
                                      "(a prompt ending in a space then continues with a word, as the corpus does)")
     # Constraints (decoding/constraints.py): a token the text could not continue from is never drawn.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 
@@ -35,11 +35,12 @@ from .decoding.engine import MAX_STREAMS, BatchEngine
 from .decoding.fast_lstm import supports_fast_decoding
 from .decoding.projections import AUTOMATIC, at_decoding_precision, automatic_precision
 from .evaluation.dynamic import DynamicEvaluation, adapted_copy, dynamic_evaluate
+from .evaluation.labels import LabelReport, label_accuracy
 from .evaluation.measures import LossReport
 from .evaluation.static import evaluate, scored_text_size, segment_starts
 from .model import RecurrentLanguageModel
 from .system.runtime import resolve_device
-from .tokenizers import Tokenizer
+from .tokenizers import Tokenizer, labels_of
 
 
 @dataclass(frozen=True)
@@ -97,19 +98,27 @@ class LanguageModel:
         return save_checkpoint(path, self.model, self.tokenizer, self.train_config, metrics=self.metrics, extra=self.extra)
 
     # ----- generation ------------------------------------------------------------------------------
-    def encode_prompt(self, prompt: str | Sequence[int], unknown: str = "error") -> list[int]:
-        """Token ids of a prompt under the ``unknown`` policy; an empty prompt starts from a line break.
+    def encode_prompt(self, prompt: str | Sequence[int], unknown: str = "error", label: str | None = None) -> list[int]:
+        """Token ids of a prompt under the ``unknown`` policy; an empty prompt starts from a line break; a ``label``
+        (``labels`` lists this model's) is read before it.
 
         A prompt given as token ids is taken as it is (an empty list as an empty prompt), after checking
-        every id is in the vocabulary."""
+        every id is in the vocabulary; a label is still read before it."""
         if isinstance(prompt, str):
-            return encode_prompt(self.tokenizer, prompt, unknown)
+            return encode_prompt(self.tokenizer, prompt, unknown, label)
         ids = [int(token) for token in prompt]
         outside = [token for token in ids if not 0 <= token < self.tokenizer.vocab_size]
         if outside:
             raise ValueError(f"the prompt holds token ids outside this model's vocabulary of {self.tokenizer.vocab_size} "
                              f"(ids 0 to {self.tokenizer.vocab_size - 1}): {outside[:10]}")
+        if label is not None:
+            return encode_prompt(self.tokenizer, "", unknown, label) + ids
         return ids or encode_prompt(self.tokenizer, "", unknown)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels this model was trained with (generate(..., label=...)); empty for an unlabelled model."""
+        return labels_of(self.tokenizer)
 
     @staticmethod
     def _config(config: GenerationConfig | None, overrides: dict[str, Any]) -> GenerationConfig:
@@ -117,7 +126,8 @@ class LanguageModel:
         return replace(config, **overrides) if overrides else config
 
     def _prepare(self, prompt: str | Sequence[int], config: GenerationConfig | None, unknown: str, overrides: dict[str, Any]) -> tuple[list[int], GenerationConfig]:
-        return self.encode_prompt(prompt, unknown), self._config(config, overrides)
+        config = self._config(config, overrides)
+        return self.encode_prompt(prompt, unknown, config.label), config
 
     def decode(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error",
                logprobs: int | None = None, **overrides: Any) -> Iterator[DecodeStep]:
@@ -295,6 +305,11 @@ class LanguageModel:
         positions = segment_starts(tokens, self.tokenizer)
         return evaluate(self.model, tokens, unknown=unknown, cold_start_positions=positions, characters=characters, bytes=encoded)
 
+    def evaluate_labels(self, documents: Iterable[tuple[str, str]]) -> LabelReport:
+        """Label accuracy on held-out ``(label, text)`` documents (``evaluation.labels``): each scored under every label
+        this model knows; how often its true label scores best, and each label's NLL under its own label."""
+        return label_accuracy(self.model, self.tokenizer, documents)
+
     def adapted_to(self, text: str, settings: DynamicEvaluation | None = None) -> "LanguageModel":
         """The model after reading ``text`` with dynamic evaluation's updates (``evaluation.dynamic``): its weights
         adapted to the text's vocabulary and style. Generate with ``text`` (or its end) as the prompt to continue
@@ -325,7 +340,8 @@ class LanguageModel:
             "model": self.model.config.to_dict(),
             "parameters": self.model.num_parameters(),
             "parameter_table": [{"name": n, "shape": list(s), "count": c} for n, s, c in self.model.parameter_table()],
-            "tokenizer": {"kind": self.tokenizer.kind, "vocab_size": self.tokenizer.vocab_size, "lowercase": getattr(self.tokenizer, "lowercase", False)},
+            "tokenizer": {"kind": self.tokenizer.kind, "vocab_size": self.tokenizer.vocab_size, "lowercase": getattr(self.tokenizer, "lowercase", False),
+                          "labels": list(self.labels)},
             "chat_template": self.chat_template,
             "training": {"steps": self.extra.get("steps"), "evaluations": len(self.metrics), "data": self.extra.get("data", {})},
             "best_validation": {k: best[k] for k in ("step", "val_nats", "val_bits", "val_perplexity", "val_bits_per_char", "val_bits_per_byte", "val_cold_start_nats",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY_TEXT
+from conftest import TINY_TEXT, labelled_records, write_json_lines
 from lstmgen import load_checkpoint
 from lstmgen.training.state import check_trainer_state
 
@@ -84,6 +84,17 @@ def test_two_ranks_train_exactly_as_one_process(corpus, tmp_path):
     state = load_checkpoint(two, state_check=check_trainer_state, prefer="last").trainer_state
     assert [tuple(s.shape) for s in state["recurrent_state"]] == [(1, 4, 32)] * 2  # every stream, gathered
     assert load_checkpoint(two).extra["world_size"] == 2
+
+
+def test_two_ranks_train_a_labelled_corpus_exactly_as_one_process(tmp_path):
+    """Labelled documents under torchrun: rank 0 prepares the labelled store, both ranks train on it, and the
+    checkpoint carries the labels."""
+    corpus = write_json_lines(tmp_path / "styles.jsonl", labelled_records(120))
+    one, two = tmp_path / "one", tmp_path / "two"
+    _one_process(str(corpus), "--labels", "jsonl", "--out", str(one), "--max-steps", "12", *SETTINGS)
+    _two_processes(str(corpus), "--labels", "jsonl", "--out", str(two), "--max-steps", "12", *SETTINGS)
+    _assert_close(_weights(one), _weights(two))
+    assert load_checkpoint(two).tokenizer.labels == ("UP", "low")
 
 
 def test_a_two_rank_run_resumes_in_one_process_exactly(corpus, tmp_path):

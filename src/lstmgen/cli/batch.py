@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="many prompts, generated together: one per line (\\n for a line break), or JSON Lines of "
                              "{\"prompt\": ..., <GenerationConfig fields>} with per-prompt settings")
     parser.add_argument("--output", metavar="FILE", default=None,
-                        help="write the samples to FILE instead of the terminal: one JSON record per sample (prompt, text, "
+                        help="write the samples to FILE instead of the terminal: one JSON record per sample (prompt, text, label, "
                              "seed, settings, mean log-probability, finish reason), or the text alone with --format text")
     parser.add_argument("--format", choices=FORMATS, default="jsonl", help="--output: JSON Lines (default) or the text alone")
     parser.add_argument("--output-dir", metavar="DIR", default=None,
@@ -146,7 +146,7 @@ def write_records(stream: TextIO, prompts: list[Prompt], samples: list[list[dict
                 stream.write(f"{prompt.text}{sample['text']}\n\n")
                 continue
             record = {"prompt_index": index, "sample": number, "prompt": prompt.text, "text": sample["text"],
-                      "seed": prompt.config.seed, "settings": _json_ready(settings), "tokens": sample["tokens"],
+                      "label": prompt.config.label, "seed": prompt.config.seed, "settings": _json_ready(settings), "tokens": sample["tokens"],
                       "mean_logprob": sample["mean_logprob"], "finish_reason": sample["finish_reason"]}
             stream.write(json.dumps(record, ensure_ascii=False) + "\n")
 

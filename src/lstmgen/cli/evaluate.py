@@ -1,4 +1,5 @@
-"""``lstmgen eval CKPT FILE``: a full pass over FILE with carried state, and the cold-start measure."""
+"""``lstmgen eval CKPT FILE``: a full pass over FILE with carried state, and the cold-start measure; with ``--labels``,
+the label accuracy of a labelled model (lstmgen.evaluation.labels)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import sys
 
 DESCRIPTION = ("Full pass over FILE with carried state: nats/token, bits/token and perplexity; and the "
                "cold-start measure (line starts scored from a fresh state beside the same tokens in context). "
-               "--dynamic scores it with dynamic evaluation instead; every report names its protocol.")
+               "--dynamic scores it with dynamic evaluation instead; --labels FORMAT scores labelled documents under every "
+               "label (NLL per label, label accuracy); every report names its protocol.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +20,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = automatic)")
     parser.add_argument("--windows", type=int, default=None, metavar="N",
                         help="the windowed measure instead (nanoGPT's): random windows of at most N tokens, each from a fresh state")
+    labelled = parser.add_argument_group("labelled documents (a model trained with --labels): NLL per label and label accuracy "
+                                         "(each document scored under every label; how often its own scores best)")
+    labelled.add_argument("--labels", default="", metavar="FORMAT",
+                          help="FILE holds labelled documents: jsonl, csv, tsv, directories (one per label) or auto")
+    labelled.add_argument("--text-field", default="text", help="the JSON field or table column holding a document's text")
+    labelled.add_argument("--label-field", default="label", help="the JSON field or table column holding a document's label")
+    labelled.add_argument("--glob", default="*.txt", help="--labels directories: the documents' file pattern")
     dynamic = parser.add_argument_group("dynamic evaluation (Krause et al. 2018): the weights keep learning from the text "
                                         "already scored; the checkpoint is never changed")
     dynamic.add_argument("--dynamic", action="store_true", help="score FILE with dynamic evaluation instead of a static pass")
@@ -39,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     model = LanguageModel.load(args.checkpoint)
     settings = None
+    if args.labels:
+        from ..data.labelled import labelled_corpus
+
+        corpus = labelled_corpus([args.file], args.labels, args.text_field, args.label_field, args.glob, args.encoding)
+        labelled = model.evaluate_labels((document.label, document.text) for document in corpus.documents())
+        print(json.dumps(labelled.to_dict()) if args.json else labelled.describe())
+        return 0
     if args.windows is not None:
         from ..evaluation.static import windowed_evaluate
 

@@ -24,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
           f"dropout {model['dropout']}, weight dropout {model['weight_dropout']}, tied weights {'yes' if model['tie_weights'] else 'no'}")
     print(f"tokenizer    {tokenizer['kind']}, {tokenizer['vocab_size']} symbols{', lower-cased' if tokenizer['lowercase'] else ''}")
     print(f"chat         {'template ' + repr(info['chat_template']) if info.get('chat_template') else 'no template (train with --chat-template)'}")
+    if tokenizer["labels"]:
+        print(f"labels       {len(tokenizer['labels'])}: {', '.join(tokenizer['labels'])} (lstmgen generate CKPT --label LABEL)")
     print("parameters")
     for row in info["parameter_table"]:
         print(f"  {row['name']:<28} {'x'.join(map(str, row['shape'])):>14} {row['count']:>12,}")

@@ -8,7 +8,8 @@ from ..config import TrainConfig
 from .flags import add_config_flags, config_values
 from .train import ENCODING_ERRORS
 
-STORE_FIELDS = ("tokenizer", "lowercase", "min_frequency", "vocab_size", "documents", "val_fraction", "test_fraction")
+STORE_FIELDS = ("tokenizer", "lowercase", "min_frequency", "vocab_size", "documents", "val_fraction", "test_fraction",
+                "labels", "text_field", "label_field")
 
 
 DESCRIPTION = ("Tokenize a corpus of any size into DATA_DIR (tokens.bin, tokenizer.json, meta.json), reading it in "
@@ -28,17 +29,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.corpus import resolve_sources
+    from ..data.labelled import labelled_corpus
     from ..data.store import prepare
     from ..system.console import progress_bar, show_progress
 
     settings = TrainConfig(**config_values(args, args.store_fields))  # validated like training's own settings
-    sources = resolve_sources(args.corpus, pattern=args.glob, encoding=args.encoding, spool_dir=f"{args.out}.spool")
+    labelled = (labelled_corpus(args.corpus, settings.labels, settings.text_field, settings.label_field, args.glob, args.encoding,
+                                args.encoding_errors) if settings.labels else None)
+    sources = labelled.files() if labelled else resolve_sources(args.corpus, pattern=args.glob, encoding=args.encoding,
+                                                                spool_dir=f"{args.out}.spool")
     val_sources = resolve_sources([args.val], encoding=args.encoding) if args.val else []
     total = sum(source.size for source in sources + val_sources)
     with progress_bar(3 * total, 0, show_progress(None if not args.no_progress else False), unit="B") as bar:
         store = prepare(sources, args.out, settings.tokenizer, settings.lowercase, settings.min_frequency, settings.val_fraction,
                         settings.test_fraction, args.encoding_errors, val_sources=val_sources, vocab_size=settings.vocab_size,
-                        documents=settings.documents, progress=bar.update)
+                        documents=settings.documents, progress=bar.update, labelled=labelled)
     meta = store.meta
     megabytes = sum(source["bytes"] for source in meta["sources"] + meta["val_sources"]) / 1e6
     print(f"{store.path}: {meta['tokens']:,} tokens ({meta['dtype']}), vocabulary {store.tokenizer.vocab_size:,} "

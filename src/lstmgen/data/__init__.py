@@ -3,6 +3,7 @@
     corpus.py     sources: files, directories, globs, stdin, the embedded default and the named corpora
                   (downloaded once, checked by SHA-256); decoding and the checks for binary input
     documents.py  document mode: where one document ends and the next begins
+    labelled.py   labelled documents (JSON Lines, CSV/TSV, a directory per label), read one record at a time
     store.py      the token store (tokens.bin memmap + meta.json): ``lstmgen prepare``, streamed in blocks
     batches.py    the split into train / validation / test and the TBPTT batch iterator (B streams, window T,
                   resumable cursor; under torchrun each rank owns its share of the streams)

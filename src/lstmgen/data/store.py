@@ -12,6 +12,11 @@ region and append it to tokens.bin. Memory stays that of a few blocks (4 MiB eac
 ``TokenStore.open`` memory-maps tokens.bin read-only: training and validation slice their windows from the
 map, so nothing copies the whole stream. The store is written to a temporary directory and renamed into
 place, so a crash never leaves half of one.
+
+**Labelled documents** (``labelled=``, lstmgen.data.labelled): each document is written as ``<label> text <eod>``,
+region by region; the last ``val_fraction`` (then ``test_fraction``) of each label's characters is held out, so every
+label is in every region; meta.json counts the documents per label and region (``labels``), and the tokenizer
+carries the label set (lstmgen.tokenizers.labels).
 """
 
 from __future__ import annotations
@@ -23,17 +28,19 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..system import durable
-from ..tokenizers import Tokenizer, TokenizerError, fit_vocabulary, tokenizer_from_dict
+from ..tokenizers import LabelledTokenizer, Tokenizer, TokenizerError, fit_vocabulary, labels_of, tokenizer_from_dict
 from ..version import __version__
 from .batches import REGIONS, split_bounds
 from .corpus import BLOCK_BYTES, CorpusError, Source, iter_blocks
 from .documents import DocumentSplitter
+from .labelled import LabelledCorpus
 
 FORMAT = "lstmgen-token-store"
 FORMAT_VERSION = 1
@@ -128,6 +135,47 @@ def _segments(sources: Sequence[Source], errors: str, bounds: Bounds, documents:
         yield from ((current, part) for part in splitter.finish(complete=True))
 
 
+@dataclass(frozen=True)
+class Label:
+    """A label read before its document (labelled corpora): the store writes the label's id."""
+
+    name: str
+
+
+Segment = tuple[str, "str | Label | None"]  # (region, text | a document's label | None: the end of a document)
+
+
+class LabelledSplit:
+    """Where each labelled document goes: the last ``val_fraction`` (then ``test_fraction``) of each label's characters
+    is held out, so every label is in every region even when the corpus is ordered by label (a directory per label)."""
+
+    def __init__(self, corpus: LabelledCorpus, val_fraction: float, test_fraction: float) -> None:
+        self.corpus, self.val_fraction, self.test_fraction = corpus, val_fraction, test_fraction
+        self.totals: Counter = Counter()
+        for document in corpus.documents():
+            self.totals[document.label] += len(document.text)
+        if not self.totals:
+            raise CorpusError(f"the labelled corpus ({', '.join(corpus.sources)}) holds no document with text")
+        self.labels = tuple(sorted(self.totals))
+
+    def segments(self, regions: Sequence[str] = REGIONS, progress: Progress | None = None) -> Iterator[Segment]:
+        """(region, Label), (region, text), (region, None) per document, region by region (regions are contiguous)."""
+        for wanted in regions:
+            seen: Counter = Counter()
+            for document in self.corpus.documents():
+                share = seen[document.label] / self.totals[document.label]
+                seen[document.label] += len(document.text)
+                region = ("train" if share < 1 - self.val_fraction - self.test_fraction
+                          else "val" if share < 1 - self.test_fraction else "test")
+                if region != wanted:
+                    continue
+                if progress is not None and wanted == "train":
+                    progress(len(document.text))
+                yield region, Label(document.label)
+                yield region, document.text
+                yield region, None
+
+
 def prepare(
     sources: Sequence[Source],
     out_dir: str | os.PathLike,
@@ -144,6 +192,7 @@ def prepare(
     unknown: str = "replace",
     progress: Progress | None = None,
     log: Callable[[str], None] | None = None,
+    labelled: LabelledCorpus | None = None,
 ) -> "TokenStore":
     """Tokenize ``sources`` into a token store at ``out_dir`` (replacing one there) and open it.
 
@@ -153,12 +202,23 @@ def prepare(
     ``documents`` turns on document mode (lstmgen.data.documents). ``val_sources``, when given, are the
     validation text instead of the end of ``sources`` (whose ``val_fraction`` is then 0). ``reuse`` keeps a
     store already at ``out_dir`` that was prepared from the same sources (sizes and SHA-256) with the same settings.
+    ``labelled`` (then ``sources`` may be empty) reads labelled documents instead (lstmgen.data.labelled): each is
+    stored as ``<label> text <end of document>`` and the tokenizer carries the label set (tokenizers.labels).
     """
+    if labelled is not None:
+        if documents:
+            raise CorpusError("labelled records are whole documents already; drop --documents")
+        if val_sources:
+            raise CorpusError("--val with labelled data is not supported: the split holds out the end of each label's documents "
+                              "(--val-fraction)")
+        sources = labelled.files()
     if not sources:
         raise CorpusError("no sources to prepare")
     if val_sources:
         val_fraction = 0.0
     given = None if isinstance(tokenizer, str) else tokenizer
+    if given is not None and labelled is not None and not labels_of(given):
+        raise TokenizerError("this model was trained without labels; fine-tune it on labelled data by training a new model")
     if given is not None and documents and given.end_of_document is None:
         raise TokenizerError("document mode needs a tokenizer with an end-of-document symbol; this model was trained "
                              "without --documents, so fine-tune it without --documents (or train a new model)")
@@ -171,6 +231,8 @@ def prepare(
                 "test_fraction": test_fraction, "encoding_errors": encoding_errors,
                 "given_tokenizer": None if given is None else hashlib.sha256(json.dumps(given.to_dict(), sort_keys=True).encode()).hexdigest(),
                 "unknown": unknown if given is not None else None}
+    if labelled is not None:  # only then: unlabelled stores keep the settings they had, so they are still reused
+        settings["labelled"] = {"format": labelled.format, "text_field": labelled.text_field, "label_field": labelled.label_field}
     if reuse and is_store(target):
         try:
             existing = TokenStore.open(target)
@@ -178,31 +240,46 @@ def prepare(
             existing = None
         if existing is not None and existing.meta.get("settings") == settings and existing.matches(hashes, val_hashes):
             return existing
+    split = LabelledSplit(labelled, val_fraction, test_fraction) if labelled is not None else None
     bounds = split_bounds(characters, val_fraction, test_fraction)
+    if split is not None:
+        characters = sum(split.totals.values())
+        bounds = split_bounds(characters, val_fraction, test_fraction)  # only checked for size: documents go by label
     if bounds["train"][1] < 2:
         raise CorpusError(f"the corpus has {characters} characters, too few to train on after the validation/test split")
     if val_fraction > 0 and bounds["val"][1] - bounds["val"][0] < 2:
         raise CorpusError(f"the corpus has {characters} characters: too few for a validation split of {val_fraction:.0%}")
     streams = [(sources, bounds)] + ([(val_sources, {"val": (0, val_characters)})] if val_sources else [])
+
+    def stream_segments(stream, stream_bounds, regions=REGIONS) -> Iterator[Segment]:
+        if split is not None:
+            return split.segments(regions, progress)
+        return _segments(stream, encoding_errors, stream_bounds, documents, progress)
     # Pass 2: the vocabulary, from the training part only, so held-out text is scored honestly (or, for a given
     # tokenizer, the training text's symbols it lacks).
     seen = {"text": False}
     missing: Counter = Counter()
 
     def training_text() -> Iterator[str]:
-        for region, part in _segments(sources, encoding_errors, bounds, documents, progress):
-            if region == "train" and part is not None:
+        for region, part in stream_segments(sources, bounds, regions=("train",)):
+            if region == "train" and isinstance(part, str):
                 seen["text"] = seen["text"] or bool(part.strip())
                 if given is not None and given.unknown_id is not None:
                     missing.update(given.unknown_symbols(part))
                 yield part
 
     if given is None:
-        fitted = fit_vocabulary(tokenizer, training_text(), lowercase, min_frequency, vocab_size, documents=bool(documents))
+        fitted = fit_vocabulary(tokenizer, training_text(), lowercase, min_frequency, vocab_size,
+                                documents=bool(documents) or split is not None)
+        if split is not None:
+            fitted = LabelledTokenizer(fitted, split.labels)
     else:
         for _ in training_text():
             pass
         fitted = given
+        if split is not None:
+            for label in split.labels:
+                given.label_id(label)  # a label the model lacks: a LabelError listing the ones it knows
         if missing and unknown == "error":
             listed = ", ".join(f"{symbol!r} (x{count})" for symbol, count in missing.most_common(20))
             raise TokenizerError(f"the new corpus holds symbols the model's vocabulary lacks: {listed}"
@@ -219,11 +296,15 @@ def prepare(
         digest = hashlib.sha256()
         spans: dict[str, list[int]] = {}
         counts = {key: {name: 0 for name in REGIONS} for key in ("characters", "bytes", "unknown", "documents")}
+        label_counts: dict[str, dict[str, int]] = {label: {name: 0 for name in REGIONS} for label in (split.labels if split else ())}
         position = 0
         with open(staging / "tokens.bin", "wb") as handle:
             for stream, stream_bounds in streams:
-                for region, piece in _segments(stream, encoding_errors, stream_bounds, documents, progress):
-                    if piece is None:  # the end of a document
+                for region, piece in stream_segments(stream, stream_bounds):
+                    if isinstance(piece, Label):  # a labelled document's label, read before its text
+                        ids = np.array([fitted.label_id(piece.name)], dtype=np.int64)
+                        label_counts[piece.name][region] += 1
+                    elif piece is None:  # the end of a document
                         ids = end_of_document
                         counts["documents"][region] += 1
                     else:
@@ -248,6 +329,8 @@ def prepare(
             "vocab_size": fitted.vocab_size, "settings": settings, "sources": hashes, "val_sources": val_hashes,
             "seconds": round(time.perf_counter() - started, 2),
         }
+        if split is not None:
+            meta["labels"] = label_counts  # documents per label and region
         _write_json(staging / "tokenizer.json", fitted.to_dict())
         _write_json(staging / "meta.json", meta)
         durable.swap_directory(staging, target)

@@ -21,7 +21,7 @@ import torch
 
 from ..config import GenerationConfig
 from ..model import RecurrentLanguageModel
-from ..tokenizers import Tokenizer
+from ..tokenizers import Tokenizer, label_id
 from .choosers import greedy, multinomial
 from .constraints import build_constraint
 from .healing import HealedDecoder, Healing, heal_prompt
@@ -56,13 +56,18 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
     return generator
 
 
-def encode_prompt(tokenizer: Tokenizer, prompt: str, unknown: str = "error") -> list[int]:
+def encode_prompt(tokenizer: Tokenizer, prompt: str, unknown: str = "error", label: str | None = None) -> list[int]:
     """Token ids of a prompt under the ``unknown`` policy (error, skip, replace).
 
     Generation needs at least one token to start from: an empty prompt starts from a line break, the
     start a fresh state knows best in text (every line of the corpus follows one). A model trained on
-    documents reads every prompt after an end of document: it writes the beginning of a document.
+    documents reads every prompt after an end of document: it writes the beginning of a document. A
+    ``label`` (a model trained on labelled documents, tokenizers.labels) is read between the two, as every
+    document of its corpus was: [end of document, label, prompt...]; a label the model lacks is a LabelError.
     """
+    if label is not None:
+        start = [tokenizer.end_of_document, label_id(tokenizer, label)]
+        return start + (tokenizer.encode(prompt, unknown=unknown).tolist() if prompt else [])
     if tokenizer.end_of_document is not None:
         return [tokenizer.end_of_document] + (tokenizer.encode(prompt, unknown=unknown).tolist() if prompt else [])
     if not prompt:

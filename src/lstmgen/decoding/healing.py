@@ -42,6 +42,8 @@ def heal_prompt(tokenizer: Tokenizer, ids: Sequence[int]) -> tuple[list[int], He
     ids = list(ids)
     if not supports_healing(getattr(tokenizer, "kind", "")) or len(ids) < 2 or ids[-1] == tokenizer.end_of_document:
         return ids, None
+    if ids[-1] in tokenizer.never_generated:  # a label (control code) ends the prompt: it is not text, nothing to heal
+        return ids, None
     last = tokenizer.token_bytes(ids[-1])
     try:
         # Whole UTF-8 on its own: then it starts on a character boundary of the (whole) prompt, so the ids before it

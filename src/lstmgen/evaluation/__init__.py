@@ -6,6 +6,7 @@
     dynamic.py    dynamic evaluation (Krause et al.): the weights keep learning as they read, on a copy;
                   the adapted copy for generation (``--adapt-to``)
     measures.py   units (nats, bits, perplexity), the LossReport, entropy, diversity of text (distinct-n, ...)
+    labels.py     label accuracy: held-out documents scored under every label of a labelled model; NLL per label
     sweep.py      the temperature study: entropy, diversity and novelty of samples at each temperature
     bleu.py       BLEU and self-BLEU against reference sentences (NLTK: the ``bleu`` extra)
 """

@@ -27,7 +27,7 @@ from ..config import ConfigError, GenerationConfig
 from ..decoding import FINISH_LENGTH, DecodeStep, SampleGroup, check_logit_bias
 from ..decoding.constraints import check_constraint
 from ..language_model import LanguageModel
-from ..tokenizers import TokenizerError
+from ..tokenizers import LabelError, TokenizerError, label_id
 from ..tokenizers.registry import is_prefix_stable
 from .limits import ServerLimits
 from .schemas import CONFIG_NAMES, REQUEST_NAMES, APIError, CompletionRequest
@@ -187,9 +187,14 @@ class Completion:
             config = GenerationConfig(**values)
             check_logit_bias(config.logit_bias, self.model.tokenizer.vocab_size)
             check_constraint(self.model.tokenizer, config)  # a pattern that cannot compile or be spelt: a 400 now
-            return config
         except ConfigError as error:  # the error names its field; answer with the request's name for it
             raise APIError(400, str(error), REQUEST_NAMES.get(error.field, error.field)) from None
+        if config.label is not None:
+            try:
+                label_id(self.model.tokenizer, config.label)
+            except LabelError as error:  # unknown to this model: the message lists the labels it knows
+                raise APIError(400, str(error), "label") from None
+        return config
 
     # ----- generation ----------------------------------------------------------------------------
     @property

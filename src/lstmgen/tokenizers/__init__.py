@@ -6,6 +6,7 @@
     byte.py       the 256 UTF-8 bytes: nothing is ever unknown
     subword.py    byte-level BPE and unigram learned with Hugging Face ``tokenizers`` (the ``subword`` extra)
     registry.py   the table of kinds: fit on a corpus, rebuild from JSON, healing support
+    labels.py     labels (control codes): one id per label after any kind's vocabulary, never generated
 
 Character and word tokenizers reserve id 0 for an unknown symbol, which training text never contains;
 held-out text with symbols the vocabulary lacks is scored through it (``unknown="replace"``). A prompt with
@@ -22,9 +23,10 @@ No torch here: ``lstmgen prepare`` tokenizes without it.
 from .base import END_OF_DOCUMENT, UNKNOWN_POLICIES, UNKNOWN_TOKEN, StreamDecoder, Tokenizer, TokenizerError
 from .byte import ByteTokenizer
 from .char import CharTokenizer
+from .labels import LabelError, LabelledTokenizer, label_id, labels_of
 from .registry import KINDS, SUBWORD_KINDS, TOKENIZERS, fit_tokenizer, fit_vocabulary, supports_healing, tokenizer_from_dict
 from .word import WordTokenizer
 
 __all__ = ["END_OF_DOCUMENT", "UNKNOWN_POLICIES", "UNKNOWN_TOKEN", "StreamDecoder", "Tokenizer", "TokenizerError",
            "ByteTokenizer", "CharTokenizer", "WordTokenizer", "KINDS", "SUBWORD_KINDS", "TOKENIZERS", "fit_tokenizer",
-           "fit_vocabulary", "supports_healing", "tokenizer_from_dict"]
+           "fit_vocabulary", "supports_healing", "tokenizer_from_dict", "LabelError", "LabelledTokenizer", "label_id", "labels_of"]

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 from .base import Tokenizer, TokenizerError
 from .byte import ByteTokenizer
 from .char import CharTokenizer
+from .labels import LabelledTokenizer, check_labels
 from .word import WordTokenizer
 
 
@@ -103,7 +104,12 @@ def fit_tokenizer(kind: str, text: str, lowercase: bool = False, min_frequency: 
 
 
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
-    """Rebuild a tokenizer from its ``to_dict()`` JSON; malformed JSON is a TokenizerError saying what is wrong."""
+    """Rebuild a tokenizer from its ``to_dict()`` JSON; malformed JSON is a TokenizerError saying what is wrong.
+
+    A ``labels`` key (a labelled corpus's tokenizer) wraps the kind's tokenizer in a LabelledTokenizer."""
+    if isinstance(data, dict) and "labels" in data:
+        labels = check_labels(data["labels"])
+        return LabelledTokenizer(tokenizer_from_dict({key: value for key, value in data.items() if key != "labels"}), labels)
     kind = data.get("kind") if isinstance(data, dict) else None
     if not isinstance(kind, str) or kind not in KINDS:
         raise TokenizerError(f"tokenizer.json names an unknown tokenizer kind {kind!r}; known: {', '.join(KINDS)}")

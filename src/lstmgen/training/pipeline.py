@@ -32,6 +32,7 @@ import torch
 from ..checkpoint import load_checkpoint, resolve_checkpoint_dir
 from ..config import ConfigError, ModelConfig, TrainConfig
 from ..data.corpus import resolve_sources, text_source
+from ..data.labelled import labelled_corpus
 from ..data.store import StoreError, TokenStore, is_store, prepare
 from ..model import RecurrentLanguageModel
 from ..system import run_directory
@@ -46,7 +47,8 @@ from .presets import get_preset
 from .recovery import recover_run_directory
 from .trainer import Hook, Trainer, TrainResult
 
-STORE_SETTINGS = ("tokenizer", "lowercase", "min_frequency", "vocab_size", "documents", "val_fraction", "test_fraction")  # fixed by a store
+STORE_SETTINGS = ("tokenizer", "lowercase", "min_frequency", "vocab_size", "documents", "val_fraction", "test_fraction",
+                  "labels", "text_field", "label_field")  # fixed by a store
 
 
 def build_configs(vocab_size: int, preset: str = "default", model_overrides: dict[str, Any] | None = None,
@@ -192,7 +194,9 @@ def _starting_point(init_from, model: dict[str, Any] | None, overrides: dict[str
 def _store_settings(store: TokenStore) -> dict[str, Any]:
     """The TrainConfig fields a store fixes (its tokenizer and split)."""
     settings = store.meta["settings"]
-    return {"tokenizer": settings["kind"], "lowercase": settings["lowercase"], "min_frequency": settings["min_frequency"],
+    labelled = settings.get("labelled") or {}
+    return {"labels": labelled.get("format", ""), "text_field": labelled.get("text_field", "text"),
+            "label_field": labelled.get("label_field", "label"),"tokenizer": settings["kind"], "lowercase": settings["lowercase"], "min_frequency": settings["min_frequency"],
             "vocab_size": settings.get("vocab_size", 4096), "documents": settings.get("documents", ""),
             "val_fraction": settings["val_fraction"], "test_fraction": settings["test_fraction"]}
 
@@ -239,15 +243,22 @@ def _open_or_prepare(out: Path, corpus, text, data, val, config, overrides, enco
     if world.local_rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(out / ".prepare.lock"):
-            sources = [text_source(text)] if text is not None else resolve_sources(list(corpus), pattern=glob, encoding=encoding,
-                                                                                   spool_dir=out / ".spool")
+            labelled = None
+            if config.labels:
+                if text is not None:
+                    raise ConfigError("labelled training reads its documents from files; pass the corpus, not text=...")
+                labelled = labelled_corpus(list(corpus), config.labels, config.text_field, config.label_field, glob, encoding, errors)
+                sources = labelled.files()
+            else:
+                sources = [text_source(text)] if text is not None else resolve_sources(list(corpus), pattern=glob, encoding=encoding,
+                                                                                       spool_dir=out / ".spool")
             val_sources = resolve_sources([val], encoding=encoding) if val is not None else []
             total = sum(source.size for source in sources + val_sources)
             with progress_bar(3 * total, 0, show_progress(progress) and world.is_main and total > 50_000_000, unit="B") as bar:
                 prepare(sources, out / run_directory.STORE, given if given is not None else config.tokenizer, config.lowercase,
                         config.min_frequency, config.val_fraction, config.test_fraction, errors, val_sources=val_sources,
                         reuse=True, vocab_size=config.vocab_size, documents=config.documents, unknown=unknown,
-                        progress=bar.update, log=say if world.is_main else None)
+                        progress=bar.update, log=say if world.is_main else None, labelled=labelled)
             shutil.rmtree(out / ".spool", ignore_errors=True)
     world.barrier()
     return TokenStore.open(out / run_directory.STORE)
