@@ -26,6 +26,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="read FILE first with dynamic evaluation's updates, then continue it in its own style "
                              "(the prompt follows FILE's text)")
     add_precision_argument(parser)
+    add_music_output_arguments(parser)
+
+
+def add_music_output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output-dir", metavar="DIR", default=None,
+                        help="write each sample to its own file in DIR: .abc (ABC models), .mid (MIDI models) or .txt")
+    parser.add_argument("--render", metavar="KINDS", default="",
+                        help="with --output-dir, for ABC and MIDI models: also render each sample as wav (FluidSynth) and/or png "
+                             "(a piano roll), e.g. --render wav,png")
+
+
+def write_output_files(model, texts: list[str], args: argparse.Namespace) -> int:
+    """--output-dir: one file per sample (and its renderings); a sample that cannot be rendered is reported, not fatal."""
+    from ..music import MusicError
+    from ..music.render import parse_renderings, write_sample
+
+    renderings = parse_renderings(args.render)
+    failed = 0
+    for index, text in enumerate(texts, start=1):
+        try:
+            paths = write_sample(text, model.tokenizer, args.output_dir, f"sample_{index:03d}", renderings)
+        except MusicError as error:
+            failed += 1
+            print(f"lstmgen: sample {index}: {error}", file=sys.stderr)
+            continue
+        print(f"lstmgen: wrote {', '.join(str(path) for path in paths)}", file=sys.stderr)
+    return 1 if failed == len(texts) else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from ..system.runtime import generation_threads
 
     config = GenerationConfig(**config_values(args, args.generation_fields))
+    if args.render and not args.output_dir:
+        raise ValueError("--render writes files beside the samples: give --output-dir DIR too")
     generation_threads(config.num_samples * config.num_beams, args.threads)
     model = LanguageModel.load(args.checkpoint, device=args.device, precision=args.precision)
     announce_precision(model)
@@ -65,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write("\n")
     for index, text in enumerate(texts[1:], start=2):
         sys.stdout.write(f"=== sample {index}\n{args.prompt}{text}\n")
+    if args.output_dir:
+        return write_output_files(model, [args.prompt + text for text in texts], args)
     return 0
 
 
