@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .base import UNKNOWN_TOKEN, FunctionDecoder, StreamDecoder, TokenizerError, check_policy, unknown_error
+from .base import BLANK_LINES, UNKNOWN_TOKEN, FunctionDecoder, StreamDecoder, TokenizerError, check_policy, encode_pieces, unknown_error
 
 # One alternative per kind of token, tried in order at each position (the first that matches wins).
 _FIELD = r"(?m:^[A-Za-z]:(?![|:])[^\n%]*)"  # a header (or body) field line: the whole line is one token
@@ -110,7 +110,11 @@ class AbcTokenizer:
         return len(self.tokens) + 1 + (self.end_of_document is not None)
 
     def encode(self, text: str, unknown: str = "error") -> np.ndarray:
+        """The tokens of ``text``; in document mode a blank line (between two tunes) is the end-of-document id."""
         check_policy(unknown)
+        return encode_pieces(text, self.end_of_document, lambda piece: self._encode(piece, unknown))
+
+    def _encode(self, text: str, unknown: str) -> np.ndarray:
         ids = np.array([self._index.get(token, 0) if token is not None else 0 for token in lex(text)], dtype=np.int64)
         if len(ids) and not ids.all():
             if unknown == "error":
@@ -120,6 +124,8 @@ class AbcTokenizer:
         return ids
 
     def unknown_symbols(self, text: str) -> Counter:
+        if self.end_of_document is not None and BLANK_LINES.search(text):  # blank lines between pieces: end-of-document ids
+            return sum((self.unknown_symbols(piece) for piece in BLANK_LINES.split(text)), Counter())
         found = Counter(t for t in lex(text) if t is not None and t not in self._index)
         found.update(_unexplained(text))
         return found

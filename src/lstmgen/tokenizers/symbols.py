@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .base import UNKNOWN_TOKEN, FunctionDecoder, StreamDecoder, TokenizerError, check_policy, unknown_error
+from .base import BLANK_LINES, UNKNOWN_TOKEN, FunctionDecoder, StreamDecoder, TokenizerError, check_policy, encode_pieces, unknown_error
 
 _SYMBOL_PATTERN = re.compile(r"\n|[^\s]+")
 
@@ -63,7 +63,11 @@ class SymbolsTokenizer:
         return self.split(text.lower() if self.lowercase else text)
 
     def encode(self, text: str, unknown: str = "error") -> np.ndarray:
+        """The tokens of ``text``; in document mode a blank line (between two pieces) is the end-of-document id."""
         check_policy(unknown)
+        return encode_pieces(text, self.end_of_document, lambda piece: self._encode(piece, unknown))
+
+    def _encode(self, text: str, unknown: str) -> np.ndarray:
         tokens = self._tokens(text)
         ids = np.fromiter(map(self._index.get, tokens, itertools.repeat(0)), dtype=np.int64, count=len(tokens))
         if len(ids) and not ids.all():
@@ -74,6 +78,8 @@ class SymbolsTokenizer:
         return ids
 
     def unknown_symbols(self, text: str) -> Counter:
+        if self.end_of_document is not None and BLANK_LINES.search(text):  # blank lines between pieces: end-of-document ids
+            return sum((self.unknown_symbols(piece) for piece in BLANK_LINES.split(text)), Counter())
         return Counter(t for t in self._tokens(text) if t not in self._index)
 
     def token_text(self, token_id: int) -> str:
