@@ -33,6 +33,7 @@ _TOKEN_PATTERN = re.compile("|".join([
     r"(?P<note>(?:\^\^|\^|__|_|=)?[A-Ga-g](?:,+|'+)?[0-9]*(?:/+[0-9]*)?)",
     r"(?P<rest>[zxZX][0-9]*(?:/+[0-9]*)?)",
     r"(?P<tuplet>\([0-9](?::[0-9]*){0,2})",
+    r"(?P<chord_end>\][0-9]*(?:/+[0-9]*)?)",  # a chord's closing bracket carries the chord's duration: [DFA]2
     r"(?P<chord_symbol>\"[^\"\n]*\")",
     r"(?P<decoration>![^!\n]+!|\+[^+\n]+\+)",
     r"(?P<mark>[\[\](){}<>\-~.HIJKLMNOPQRSTUVWYhijklmnopqrstuvwy\\$&*#;@`?])",

@@ -1,0 +1,89 @@
+"""Music models end to end: tiny ABC and MIDI models trained here, their checkpoints, samples, files and measures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lstmgen import LanguageModel, train
+from lstmgen.cli import main
+
+pytest.importorskip("music21", reason="music needs the music extra")
+symusic = pytest.importorskip("symusic", reason="music needs the music extra")
+
+# Four 4-bar tunes in 4/4, each bar a full measure; the model learns them by heart.
+BARS = ["GABc dedB", "c2ec B2dB", "A2B2 c2d2", "G2G2 G4", "e2d2 c2B2", "dedB dedB"]
+TUNES = [f"X:{n + 1}\nT:Tune {n}\nM:4/4\nL:1/8\nK:G\n|:{BARS[n]}|{BARS[n + 1]}|{BARS[(n + 2) % 6]}|G8:|\n" for n in range(4)]
+SETTINGS = dict(batch_size=8, seq_length=32, max_steps=150, eval_interval=150, sample_length=0, threads=1, warmup_steps=5,
+                learning_rate=1e-2, model=dict(embedding_size=32, hidden_size=64, num_layers=1), progress=False, log=lambda line: None)
+
+
+@pytest.fixture(scope="module")
+def abc_run(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("abc")
+    corpus = directory / "tunes.abc"
+    corpus.write_text("\n".join(TUNES * 12), encoding="utf-8")
+    out = directory / "run"
+    train([str(corpus)], out_dir=out, tokenizer="abc", **SETTINGS)
+    return out
+
+
+def test_an_abc_checkpoint_describes_itself_and_holds_out_whole_tunes(abc_run):
+    model = LanguageModel.load(abc_run)
+    assert model.tokenizer.kind == "abc" and model.tokenizer.end_of_document is not None
+    saved = json.loads((abc_run / "best" / "tokenizer.json").read_text())
+    assert saved == model.tokenizer.to_dict()
+    meta = json.loads((abc_run / "data" / "meta.json").read_text())
+    assert meta["settings"]["documents"] == "blank-lines"
+    assert meta["documents"]["train"] + meta["documents"]["val"] == 48  # every tune whole in one region
+    start, _ = meta["regions"]["val"]
+    tokens = (abc_run / "data" / "tokens.bin").read_bytes()
+    assert model.tokenizer.decode([tokens[start], tokens[start + 1]]).startswith("X:1\nM:4/4")  # a tune's first tokens
+
+
+def test_a_tiny_abc_model_writes_a_tune_that_parses_at_temperature_zero(abc_run):
+    from lstmgen.music.abc import tune_passes
+
+    model = LanguageModel.load(abc_run)
+    [tune] = model.samples("", temperature=0.0, max_tokens=300)
+    assert tune.startswith("X:1\nM:4/4\nL:1/8\nK:G\n")
+    assert tune_passes(tune) == (True, True)
+    [prompted] = model.samples("X:1\nM:4/4\nL:1/8\nK:G\n", temperature=0.0, max_tokens=300)  # an ABC header as the prompt
+    assert tune_passes("X:1\nM:4/4\nL:1/8\nK:G\n" + prompted)[0]
+
+
+def test_generate_writes_one_file_per_sample_and_eval_reports_per_note(abc_run, tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="the piano roll needs the plots extra")
+    assert main(["generate", str(abc_run), "--num-samples", "2", "--temperature", "0", "--length", "300",
+                 "--output-dir", str(tmp_path / "out"), "--render", "png"]) == 0
+    written = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert written == ["sample_001.abc", "sample_001.png", "sample_002.abc", "sample_002.png"]
+    assert (tmp_path / "out" / "sample_001.abc").read_text().startswith("X:1\n")
+    heldout = tmp_path / "heldout.abc"
+    heldout.write_text("\n".join(TUNES), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["eval", str(abc_run), str(heldout), "--music-samples", "2", "--music-temperature", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "nats/note (" in out and "held-out tunes: 100.0% parse, 100.0% pass (4 tunes)" in out
+    assert main(["generate", str(abc_run), "--render", "wav"]) == 2  # --render without --output-dir
+
+
+def test_a_midi_model_round_trips_through_its_checkpoint(tmp_path):
+    for index in range(6):
+        score = symusic.Score(480)
+        track = symusic.Track(program=0)
+        for step, pitch in enumerate([60, 62, 64, 65, 67, 65, 64, 62] * 2):
+            track.notes.append(symusic.Note(step * 480, 480, pitch + (index % 2) * 12, 80))
+        score.tracks.append(track)
+        (tmp_path / f"piece{index}.mid").write_bytes(score.dumps_midi())
+    out = tmp_path / "run"
+    train([str(tmp_path)], out_dir=out, tokenizer="midi", **{**SETTINGS, "max_steps": 60, "eval_interval": 60})
+    model = LanguageModel.load(out)
+    assert model.tokenizer.kind == "midi" and model.tokenizer.to_dict()["scheme"] == "REMI"
+    [sample] = model.samples("", temperature=0.0, max_tokens=200)
+    assert all(token in model.tokenizer.miditok.vocab for token in sample.split())
+    from lstmgen.music.render import write_sample
+
+    [midi] = write_sample(sample, model.tokenizer, tmp_path / "out", "s")
+    assert symusic.Score.from_file(str(midi)).note_num() > 0
