@@ -87,3 +87,30 @@ def test_a_midi_model_round_trips_through_its_checkpoint(tmp_path):
 
     [midi] = write_sample(sample, model.tokenizer, tmp_path / "out", "s")
     assert symusic.Score.from_file(str(midi)).note_num() > 0
+
+
+def test_musical_prompts_read_the_first_bars_in_the_models_notation(abc_run, tmp_path, capsys):
+    from lstmgen.music import MusicError
+    from lstmgen.music.prompts import music_prompt
+    from lstmgen.tokenizers.midi import MidiTokenizer
+
+    tunes = tmp_path / "start.abc"
+    tunes.write_text(TUNES[0], encoding="utf-8")
+    model = LanguageModel.load(abc_run)
+    assert music_prompt(tunes, model.tokenizer, bars=2) == "X:1\nM:4/4\nL:1/8\nK:G\n|:GABcdedB|c2ecB2dB|"
+    assert main(["generate", str(abc_run), "--prompt-file", str(tunes), "--prompt-bars", "1", "--temperature", "0"]) == 0
+    assert capsys.readouterr().out.startswith("X:1\nM:4/4\nL:1/8\nK:G\n|:GABcdedB|c2ecB2dB|")  # the tune goes on as learnt
+    score = symusic.Score(480)
+    track = symusic.Track(program=0)
+    for step in range(16):  # four bars of 4/4
+        track.notes.append(symusic.Note(step * 480, 480, 60 + step % 5, 80))
+    score.tracks.append(track)
+    start = tmp_path / "start.mid"
+    start.write_bytes(score.dumps_midi())
+    midi = MidiTokenizer()
+    prompt = music_prompt(start, midi, bars=2).split()
+    assert prompt.count("Bar_None") == 2 and len([e for e in prompt if e.startswith("Pitch_")]) == 8
+    with pytest.raises(MusicError, match="this ABC model continues ABC tunes"):
+        music_prompt(start, model.tokenizer)
+    with pytest.raises(MusicError, match="this MIDI model continues MIDI"):
+        music_prompt(tunes, midi)

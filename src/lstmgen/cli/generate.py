@@ -30,11 +30,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def add_music_output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prompt-file", metavar="FILE", default=None,
+                        help="start from the first --prompt-bars bars of a music file: .mid/.midi/.mxl for a MIDI model, "
+                             ".abc (its first tune) for an ABC model")
+    parser.add_argument("--prompt-bars", type=int, default=4, metavar="N", help="--prompt-file: how many bars to read")
     parser.add_argument("--output-dir", metavar="DIR", default=None,
                         help="write each sample to its own file in DIR: .abc (ABC models), .mid (MIDI models) or .txt")
     parser.add_argument("--render", metavar="KINDS", default="",
                         help="with --output-dir, for ABC and MIDI models: also render each sample as wav (FluidSynth) and/or png "
                              "(a piano roll), e.g. --render wav,png")
+
+
+def prompt_from_file(model, args: argparse.Namespace) -> str:
+    """--prompt-file: a music file's first bars as the prompt (the model's own notation only)."""
+    from ..music.prompts import music_prompt
+
+    if args.prompt:
+        raise ValueError("give either --prompt or --prompt-file, not both")
+    return music_prompt(args.prompt_file, model.tokenizer, args.prompt_bars)
 
 
 def write_output_files(model, texts: list[str], args: argparse.Namespace) -> int:
@@ -65,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     generation_threads(config.num_samples * config.num_beams, args.threads)
     model = LanguageModel.load(args.checkpoint, device=args.device, precision=args.precision)
     announce_precision(model)
+    if args.prompt_file:
+        args.prompt = prompt_from_file(model, args)
     if args.adapt_to:
         from ..data.corpus import read_corpus
 

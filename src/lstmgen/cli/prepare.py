@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.corpus import resolve_sources
     from ..data.store import prepare
     from ..system.console import progress_bar, show_progress
+    from ..tokenizers.registry import default_documents
 
     settings = TrainConfig(**config_values(args, args.store_fields))  # validated like training's own settings
     sources = resolve_sources(args.corpus, pattern=args.glob, encoding=args.encoding, spool_dir=f"{args.out}.spool")
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(3 * total, 0, show_progress(None if not args.no_progress else False), unit="B") as bar:
         store = prepare(sources, args.out, settings.tokenizer, settings.lowercase, settings.min_frequency, settings.val_fraction,
                         settings.test_fraction, args.encoding_errors, val_sources=val_sources, vocab_size=settings.vocab_size,
-                        documents=settings.documents, progress=bar.update)
+                        documents=settings.documents or default_documents(settings.tokenizer), progress=bar.update)
     meta = store.meta
     megabytes = sum(source["bytes"] for source in meta["sources"] + meta["val_sources"]) / 1e6
     print(f"{store.path}: {meta['tokens']:,} tokens ({meta['dtype']}), vocabulary {store.tokenizer.vocab_size:,} "
