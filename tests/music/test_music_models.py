@@ -114,3 +114,24 @@ def test_musical_prompts_read_the_first_bars_in_the_models_notation(abc_run, tmp
         music_prompt(start, model.tokenizer)
     with pytest.raises(MusicError, match="this MIDI model continues MIDI"):
         music_prompt(tunes, midi)
+
+
+def test_the_server_renders_a_completion_as_midi_and_a_piano_roll(abc_run):
+    pytest.importorskip("fastapi", reason="the server needs the server extra")
+    pytest.importorskip("matplotlib", reason="the piano roll needs the plots extra")
+    from fastapi.testclient import TestClient
+
+    from lstmgen.server import create_app
+
+    with TestClient(create_app(LanguageModel.load(abc_run))) as client:
+        completion = client.post("/v1/completions", json={"prompt": "", "max_tokens": 300, "temperature": 0}).json()
+        tune = completion["choices"][0]["text"]
+        midi = client.post("/v1/render", json={"text": tune, "format": "midi"})
+        assert midi.status_code == 200 and midi.headers["content-type"] == "audio/midi"
+        assert symusic.Score.from_midi(midi.content).note_num() > 0
+        png = client.post("/v1/render", json={"text": tune, "format": "png"})
+        assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+        bad = client.post("/v1/render", json={"text": tune, "format": "mp3"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "format"
+        junk = client.post("/v1/render", json={"text": "X:1\nK:G\n"})
+        assert junk.status_code == 400 and "holds no notes" in junk.json()["error"]["message"]

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -55,13 +56,15 @@ def _cache_path(cache: Path, name: str, key: str) -> Path:
 
 def bach_chorales_text(cache: Path, say: Callable[[str], None] | None = None) -> str:
     """The bach-chorales corpus: each chorale's events (the default midi tokenizer's), separated by blank lines."""
-    music21, miditok = need("music21"), need("miditok")
+    music21 = need("music21")
+    need("miditok")
     from ..tokenizers.midi import MidiTokenizer
     from .midi import score_from_music21
 
     tokenizer = MidiTokenizer()
     names = list(music21.corpus.chorales.Iterator(returnType="filename"))
-    key = f"{music21.__version__} {miditok.__version__} {sorted(tokenizer.saved.get('config', {}).items(), key=str)} {len(names)}"
+    # The cached text is valid for these versions and this scheme (miditok's saved JSON names its version).
+    key = f"{music21.__version__} {json.dumps(tokenizer.saved, sort_keys=True)} {len(names)}"
     cached = _cache_path(cache, "bach-chorales", key)
     if cached.is_file():
         return cached.read_text(encoding="utf-8")

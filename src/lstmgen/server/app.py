@@ -5,6 +5,7 @@
     GET  /info              the model's description (as ``lstmgen info --json``) and the server's limits
     GET  /v1/models         OpenAI's model list: the one model served
     POST /v1/completions    OpenAI's completions, streamed as server-sent events with ``stream: true``
+    POST /v1/render         a music model's text as MIDI, WAV or a piano-roll PNG (server/render.py)
 
 Every GET route answers HEAD too (monitors use it). Every error is an OpenAI-style body ``{"error":
 {"message", "type", "param", "code"}}``: validation failures are 400s naming the field, a missing or
@@ -34,6 +35,7 @@ from .bodies import read_json
 from .completions import Completion
 from .errors import APIResponse, ServerErrorGuard, install_error_handlers, json_bytes
 from .limits import ServerLimits
+from .render import add_render_route
 from .schemas import CONFIG_NAMES, APIError, CompletionRequest, validation_error
 from .workers import Busy, GenerationJob, GenerationPool
 
@@ -154,6 +156,7 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
             return GenerationStream(_stream(completion, job, header, include_usage), job)
         return await _collect(request, completion, job, header)
 
+    add_render_route(app, model, limits.max_body_bytes)
     return app
 
 
