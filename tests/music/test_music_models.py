@@ -135,3 +135,22 @@ def test_the_server_renders_a_completion_as_midi_and_a_piano_roll(abc_run):
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "format"
         junk = client.post("/v1/render", json={"text": "X:1\nK:G\n"})
         assert junk.status_code == 400 and "holds no notes" in junk.json()["error"]["message"]
+
+
+def test_eval_reports_midi_measures_beside_the_heldout_pieces(tmp_path, capsys):
+    for index in range(4):
+        score = symusic.Score(480)
+        track = symusic.Track(program=0)
+        for step, pitch in enumerate([60, 64, 67, 72] * 4):
+            track.notes.append(symusic.Note(step * 480, 480, pitch + index, 80))
+        score.tracks.append(track)
+        (tmp_path / f"piece{index}.mid").write_bytes(score.dumps_midi())
+    out = tmp_path / "run"
+    train([str(tmp_path)], out_dir=out, tokenizer="midi", **{**SETTINGS, "max_steps": 30, "eval_interval": 30})
+    capsys.readouterr()
+    assert main(["eval", str(out), str(tmp_path / "piece0.mid"), "--music-samples", "2", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["notes"] == 16 and found["nats_per_note"] > 0
+    heldout = found["music"]["heldout"]
+    assert heldout["pieces"] == 1 and heldout["polyphony"] == 1.0 and heldout["note_density"] == 1.0
+    assert found["music"]["samples"]["drawn"] == 2

@@ -71,7 +71,8 @@ def music_report(lm, heldout_text: str, num_samples: int = 20, temperature: floa
         report["samples"], report["heldout"] = abc_measures(samples), abc_measures(heldout)
         return report
     sample_scores, heldout_scores = _scores(samples, lm.tokenizer), _scores(heldout, lm.tokenizer)
-    report["samples"] = {"readable_share": len(sample_scores) / max(len(samples), 1), **midi_measures(sample_scores, heldout_scores)}
+    report["samples"] = {"drawn": len(samples), "readable_share": len(sample_scores) / max(len(samples), 1),
+                         **midi_measures(sample_scores, heldout_scores)}
     report["heldout"] = midi_measures(heldout_scores)
     return report
 
@@ -82,7 +83,8 @@ def describe(report: dict[str, Any]) -> str:
         return (f"music (T={report['temperature']}): {samples['parse_share']:.1%} of {samples['tunes']} samples parse, "
                 f"{samples['meter_share']:.1%} pass the meter check; held-out tunes: {heldout['parse_share']:.1%} parse, "
                 f"{heldout['meter_share']:.1%} pass ({heldout['tunes']} tunes)")
-    lines = [f"music (T={report['temperature']}): {samples.get('readable_share', 0):.1%} of {samples['pieces']} samples readable"]
+    lines = [f"music (T={report['temperature']}): {samples['readable_share']:.1%} of {samples['drawn']} samples readable as MIDI "
+             f"with notes; held-out pieces: {heldout['pieces']}"]
     for name in ("pitch_class_distance", "in_key_share", "note_density", "polyphony"):
         if name in samples:
             beside = f" (held-out {heldout[name]:.3f})" if name in heldout else ""
