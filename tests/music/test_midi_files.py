@@ -74,3 +74,19 @@ def test_abc_folk_is_one_tune_per_document():
     tunes = text.split("\n\n")
     assert len(tunes) > 10_000
     assert all(tune.startswith("X:1\n") and "\nK:" in tune for tune in tunes[:500])
+
+
+def test_bach_chorales_are_converted_once_then_read_from_the_cache(tmp_path, monkeypatch, capsys):
+    music21 = pytest.importorskip("music21", reason="bach-chorales is read from the music21 package")
+    monkeypatch.setenv("LSTMGEN_CACHE", str(tmp_path))
+    monkeypatch.setattr(music21.corpus.chorales, "Iterator", lambda returnType: ["bach/bwv269", "bach/bwv347"])  # two, for speed
+    text = read_corpus(["bach-chorales"]).text
+    pieces = text.strip().split("\n\n")
+    assert len(pieces) == 2 and all(piece.startswith("Bar_None") and "Pitch_" in piece for piece in pieces)
+    assert "converting 2 Bach chorales" in capsys.readouterr().err
+
+    def no_parsing(name):
+        raise AssertionError("the cached text should be read")
+
+    monkeypatch.setattr(music21.corpus, "parse", no_parsing)
+    assert read_corpus(["bach-chorales"]).text == text
