@@ -1,5 +1,6 @@
 """The ABC bar: ``lstmgen train abc-folk --tokenizer abc`` for a time budget, then 100 samples at temperature 1.0 and
-0.8: the share that parse with music21 and the share whose bars add up to the meter (``lstmgen.music.abc``'s
+0.8: the held-out NLL per note (compare benchmarks/training/baseline_loops.py --loop char-rnn --corpus abc-folk
+--tokenizer abc), the share that parse with music21 and the share whose bars add up to the meter (``lstmgen.music.abc``'s
 check), beside the same shares for held-out real tunes (random tunes of the validation region).
 
     .venv/bin/python benchmarks/music/abc_folk.py --minutes 5 --out runs/abc-folk-5
@@ -18,7 +19,9 @@ import time
 from pathlib import Path
 
 from lstmgen import LanguageModel, train
-from lstmgen.evaluation.musical import notes_in
+from lstmgen.data.store import TokenStore
+from lstmgen.evaluation.musical import notes_in_tokens
+from lstmgen.evaluation.static import evaluate
 from lstmgen.music.abc import split_tunes
 from lstmgen.music.measures import abc_measures
 from lstmgen.system.runtime import machine_record
@@ -60,9 +63,11 @@ def main() -> None:
                    seed=args.seed, log=lambda line: print(line, file=sys.stderr), progress=False)
     trained_seconds = time.perf_counter() - started
     model = LanguageModel.load(out)
-    real, validation_text = heldout_tunes(out, model, args.heldout, args.seed)
-    loss = model.evaluate(validation_text)
-    notes = notes_in(validation_text, "abc")
+    real, _ = heldout_tunes(out, model, args.heldout, args.seed)
+    # The validation region scored as benchmarks/training/baseline_loops.py scores its loop (the same function, tokens, notes).
+    store = TokenStore.open(out / "data")
+    loss = evaluate(model.model, store.val, unknown=store.info()["val_unknown"])
+    notes = notes_in_tokens(store.val, model.tokenizer)
     report = {"benchmark": "abc_folk", "minutes": args.minutes, "run": str(out), "trained_seconds": round(trained_seconds, 1),
               "steps": result.steps, "stop_reason": result.stop_reason, "vocabulary": model.tokenizer.vocab_size,
               "validation": {"nats_per_token": loss.nats, "bits_per_token": loss.bits, "tokens": loss.tokens, "notes": notes,

@@ -96,3 +96,13 @@ def test_abc_measures():
 
     found = abc_measures([TUNE, "X:1\nM:4/4\nL:1/8\nK:G\nGABc dedB|dB|c2ec B2dB|G8|]\n", "not a tune at all"])
     assert found == {"tunes": 3, "parse_share": pytest.approx(2 / 3), "meter_share": pytest.approx(1 / 3)}
+
+
+def test_notes_are_counted_in_text_and_in_tokens():
+    from lstmgen.evaluation.musical import notes_in, notes_in_tokens
+
+    text = "X:1\nM:4/4\nL:1/8\nK:G\n|:G2 z2 [DFA]2 ^c'2|\n"
+    assert notes_in(text, "abc") == 5  # G, the chord's three notes and ^c'; not the rest, not the K: field
+    tokenizer = fit_vocabulary("abc", [text])
+    assert notes_in_tokens(tokenizer.encode(text), tokenizer) == 5
+    assert notes_in("Bar_None Position_0 Pitch_60 Velocity_79 Duration_1.0.8 Pitch_64 Velocity_79", "midi") == 2

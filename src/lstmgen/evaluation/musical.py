@@ -29,6 +29,16 @@ def notes_in(text: str, kind: str) -> int:
     raise ValueError(f"notes are counted for ABC and MIDI models only, not {kind}")
 
 
+def notes_in_tokens(tokens, tokenizer) -> int:
+    """The notes among token ids (as ``notes_in`` counts them in text): for a held-out region of a token store."""
+    import numpy as np
+
+    kind = tokenizer.kind
+    is_note = np.array([notes_in(tokenizer.token_text(i), kind) if i != tokenizer.end_of_document else 0
+                        for i in range(tokenizer.vocab_size)], dtype=np.int64)
+    return int(is_note[np.asarray(tokens, dtype=np.int64)].sum())
+
+
 def heldout_pieces(text: str, kind: str) -> list[str]:
     """The pieces of a held-out text: ABC tunes (from their X: lines), MIDI pieces (separated by blank lines)."""
     if kind == "abc":
