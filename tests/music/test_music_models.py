@@ -154,3 +154,12 @@ def test_eval_reports_midi_measures_beside_the_heldout_pieces(tmp_path, capsys):
     heldout = found["music"]["heldout"]
     assert heldout["pieces"] == 1 and heldout["polyphony"] == 1.0 and heldout["note_density"] == 1.0
     assert found["music"]["samples"]["drawn"] == 2
+
+
+def test_the_temperature_sweep_reports_the_musical_measures(abc_run):
+    from lstmgen.evaluation.sweep import temperature_sweep
+
+    result = temperature_sweep(LanguageModel.load(abc_run), [0.0], length=300, num_samples=2, heldout_text="\n".join(TUNES))
+    [row] = result["rows"]
+    assert row["parse_share"] == 1.0 and row["meter_share"] == 1.0  # greedy: the tune learnt by heart
+    assert result["heldout"]["parse_share"] == 1.0 and result["heldout"]["meter_share"] == 1.0

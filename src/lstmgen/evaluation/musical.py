@@ -87,6 +87,20 @@ def music_report(lm, heldout_text: str, num_samples: int = 20, temperature: floa
     return report
 
 
+def sweep_measures(texts: list[str], tokenizer, heldout_texts: list[str] | None = None) -> dict[str, Any]:
+    """The musical columns of a temperature sweep's row: ABC parse and meter shares; MIDI readable share, notes
+    in key, polyphony, and the pitch-class distance to ``heldout_texts`` when given."""
+    from ..music.measures import abc_measures, midi_measures
+
+    if tokenizer.kind == "abc":
+        found = abc_measures(texts)
+        return {"parse_share": found["parse_share"], "meter_share": found["meter_share"]}
+    scores = _scores(texts, tokenizer)
+    measured = midi_measures(scores, _scores(heldout_texts, tokenizer) if heldout_texts else None)
+    return {"readable_share": len(scores) / max(len(texts), 1),
+            **{key: measured[key] for key in ("in_key_share", "polyphony", "pitch_class_distance") if key in measured}}
+
+
 def describe(report: dict[str, Any]) -> str:
     samples, heldout = report["samples"], report["heldout"]
     if report["kind"] == "abc":
