@@ -163,3 +163,42 @@ def test_the_temperature_sweep_reports_the_musical_measures(abc_run):
     [row] = result["rows"]
     assert row["parse_share"] == 1.0 and row["meter_share"] == 1.0  # greedy: the tune learnt by heart
     assert result["heldout"]["parse_share"] == 1.0 and result["heldout"]["meter_share"] == 1.0
+
+
+def test_the_playground_shows_a_piano_roll_and_plays_the_audio(abc_run):
+    from pathlib import Path
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian's Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium; .ci/run does it)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (the dev extra)")
+    pytest.importorskip("matplotlib", reason="the piano roll needs the plots extra")
+    from lstmgen.music.render import synthesizer
+    from lstmgen.server import create_app
+    from server_harness import ThreadedServer
+
+    try:
+        synthesizer()
+        has_audio = True
+    except Exception:
+        has_audio = False
+    with sync_api.sync_playwright() as playwright, ThreadedServer(create_app(LanguageModel.load(abc_run))) as server:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        page = browser.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(server.url + "/")
+        sync_api.expect(page.locator("#model-info")).to_contain_text("abc")
+        page.locator("#temperature").evaluate("(slider) => { slider.value = 0; slider.dispatchEvent(new Event('input')); }")
+        page.locator("#length").evaluate("(slider) => { slider.value = 300; slider.dispatchEvent(new Event('input')); }")
+        page.locator("#generate").click()
+        roll = page.locator(".sample img.piano-roll")
+        sync_api.expect(roll).to_have_count(1, timeout=60_000)
+        sync_api.expect(roll).to_have_js_property("complete", True)
+        assert roll.evaluate("(image) => image.naturalWidth") > 0  # a picture the browser could decode
+        if has_audio:
+            sync_api.expect(page.locator(".sample audio.sample-audio")).to_have_count(1, timeout=60_000)
+        else:
+            sync_api.expect(page.locator(".sample .render-error")).to_contain_text("fluidsynth", timeout=60_000)
+        assert not problems, problems
+        browser.close()

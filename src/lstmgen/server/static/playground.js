@@ -12,6 +12,7 @@ const sliders = [
   ["samples", (v) => v],
 ];
 let controller = null;
+let tokenizerKind = "";  // the served model's tokenizer (from /info)
 
 for (const [id, format] of sliders) {
   const input = $(id);
@@ -50,6 +51,7 @@ async function loadInfo() {
     const info = await response.json();
     const model = info.model.model;
     const tokenizer = info.model.tokenizer;
+    tokenizerKind = tokenizer.kind;  // music models get a piano roll and audio under each sample (music.js)
     const training = info.model.training;
     const best = info.model.best_validation || {};
     $("model-name").textContent = `model “${info.id}” · lstmgen ${info.lstmgen_version}`;
@@ -193,6 +195,10 @@ async function generate() {
       }
     }
     setStatus(`done in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    if (window.renderMusicSamples) {
+      await window.renderMusicSamples(tokenizerKind, targets.map((t) => prompt + t.textContent),
+                                      targets.map((t) => t.closest(".sample")), authorization());
+    }
   } catch (error) {
     if (error.name === "AbortError") setStatus("stopped");
     else setStatus(error.message, true);
