@@ -84,3 +84,10 @@ def test_midi_tokenizer_round_trips_a_score_and_saves_its_scheme():
         tokenizer.encode("Pitch_60 NotAnEvent")
     with pytest.raises(TokenizerError, match="other symbols"):
         fit_vocabulary("midi", ["the cat sat"])
+    with pytest.raises(TokenizerError, match="drop --lowercase"):
+        fit_vocabulary("midi", [text], lowercase=True)
+
+
+def test_abc_refuses_to_lower_case_notes():
+    with pytest.raises(TokenizerError, match="C and c are notes an octave apart"):
+        fit_vocabulary("abc", [TUNE], lowercase=True)

@@ -82,9 +82,10 @@ def _music_files(paths: list[Path]) -> list[tuple[str, str]]:
 
 
 def _split_music(paths: list[Path]) -> tuple[list[Path], list[Path]]:
-    """(text files, music files) of ``paths``, by suffix."""
-    suffixes = (".abc", ".mid", ".midi", ".mxl", ".musicxml")
-    return [p for p in paths if p.suffix.lower() not in suffixes], [p for p in paths if p.suffix.lower() in suffixes]
+    """(text files, music files) of ``paths``, by suffix (lstmgen.music.corpora.MUSIC_SUFFIXES)."""
+    from ..music.corpora import is_music_file  # light: no music package is imported until a piece is read
+
+    return [p for p in paths if not is_music_file(p)], [p for p in paths if is_music_file(p)]
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,8 @@ class AbcTokenizer:
 
     @classmethod
     def learn(cls, pieces: Iterable[str], lowercase: bool = False, min_frequency: int = 1, documents: bool = False) -> "AbcTokenizer":
+        if lowercase:
+            raise TokenizerError("ABC notation is case-sensitive (C and c are notes an octave apart): drop --lowercase")
         counts: Counter = Counter()
         for text in pieces:
             counts.update(token for token in lex(text) if token is not None)

@@ -81,6 +81,8 @@ class MidiTokenizer(SymbolsTokenizer):
     @classmethod
     def learn(cls, pieces, lowercase: bool = False, min_frequency: int = 1, documents: bool = False) -> "MidiTokenizer":  # type: ignore[override]
         """The vocabulary is the scheme's; the training text must be its events (made by ``encode_score``)."""
+        if lowercase:
+            raise TokenizerError("MIDI events are case-sensitive (Pitch_60, Bar_None): drop --lowercase")
         tokenizer = cls(documents=documents)
         for text in pieces:
             unknown = tokenizer.unknown_symbols(text)

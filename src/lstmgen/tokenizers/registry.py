@@ -80,7 +80,7 @@ KINDS: dict[str, TokenizerKind] = {
     "abc": TokenizerKind(lambda: AbcTokenizer, lambda pieces, how: AbcTokenizer.learn(pieces, how.lowercase, how.min_frequency, how.documents),
                          # A cut inside a chord symbol or decoration ("Am|) reads its pieces as several tokens: not prefix-stable.
                          {"tokens": list, "lowercase": bool, "end_of_document": bool}, prefix_stable=False, documents="blank-lines"),
-    "midi": TokenizerKind(_midi_class, lambda pieces, how: _midi_class().learn(pieces, documents=how.documents),
+    "midi": TokenizerKind(_midi_class, lambda pieces, how: _midi_class().learn(pieces, how.lowercase, documents=how.documents),
                           {"scheme": str, "miditok": dict, "end_of_document": bool}, pieces=True, documents="blank-lines"),
     "bpe": TokenizerKind(_subword_class, _subword_fit, _SUBWORD_FIELDS, healing=True, pieces=True, prefix_stable=False),
     "unigram": TokenizerKind(_subword_class, _subword_fit, _SUBWORD_FIELDS, healing=True, pieces=True,
