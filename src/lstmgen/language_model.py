@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -22,6 +22,7 @@ from .decoding import (
     DecodeStep,
     Hypothesis,
     PrecisionError,
+    SampleGroup,
     Stepper,
     apply_processors,
     beam_search,
@@ -30,6 +31,7 @@ from .decoding import (
     encode_prompt,
     make_generator,
 )
+from .decoding.engine import MAX_STREAMS, BatchEngine
 from .decoding.fast_lstm import supports_fast_decoding
 from .decoding.projections import AUTOMATIC, at_decoding_precision, automatic_precision
 from .evaluation.dynamic import DynamicEvaluation, adapted_copy, dynamic_evaluate
@@ -117,6 +119,73 @@ class LanguageModel:
             raise ValueError("decode samples; for beam search (num_beams > 1) use beam_search() or stream_batch()")
         generator = make_generator(config.seed, self.model.output.weight.device)
         return decode(self.decoding_model, self.tokenizer, ids, config, generator, logprobs=logprobs, prompt_text=prompt)
+
+    def sample_group(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error",
+                     logprobs: int | None = None, **overrides: Any) -> SampleGroup:
+        """One prompt's samples, ready for the batching engine (``lstmgen.decoding.engine``): the prompt encoded,
+        the settings checked, a generator seeded from ``config.seed``."""
+        ids, config = self._prepare(prompt, config, unknown, overrides)
+        device = self.model.output.weight.device
+        return SampleGroup(self.tokenizer, ids, config, make_generator(config.seed, device), logprobs, prompt_text=prompt, device=device)
+
+    def decode_many(self, prompts: Sequence[str], configs: GenerationConfig | Sequence[GenerationConfig] | None = None,
+                    unknown: str = "error", logprobs: int | None = None, max_streams: int = MAX_STREAMS,
+                    **overrides: Any) -> Iterator[tuple[int, DecodeStep]]:
+        """Sample many prompts together, each with its own settings, yielding ``(prompt index, DecodeStep)`` as they come.
+
+            for index, record in lm.decode_many(["ROMEO:", "JULIET:"], [GenerationConfig(temperature=0.5, seed=1),
+                                                                        GenerationConfig(temperature=1.2, top_k=10)]):
+                ...
+
+        Every prompt's samples step through one batch (``lstmgen.decoding.engine``: the streams of every prompt are
+        one matrix product per layer per step), so 64 prompts cost little more per step than one. ``configs`` is
+        one configuration for all, one per prompt, or None (the defaults); ``overrides`` change every one. A
+        prompt's tokens depend only on its own settings and seed (as ``decode``'s would, to float rounding).
+        Beam search has its own path: use ``beam_search``.
+        """
+        prompts = list(prompts)
+        if isinstance(configs, GenerationConfig) or configs is None:
+            configs = [configs] * len(prompts)
+        if len(configs) != len(prompts):
+            raise ValueError(f"{len(configs)} generation configs for {len(prompts)} prompts: give one, or one per prompt")
+        groups = [self.sample_group(prompt, config, unknown, logprobs, **overrides) for prompt, config in zip(prompts, configs)]
+        engine = BatchEngine(self.decoding_model, self.tokenizer, max(max_streams, max((g.size for g in groups), default=1)))
+        records: list[tuple[int, DecodeStep]] = []
+        for index, group in enumerate(groups):
+            engine.add(group, lambda record, index=index: records.append((index, record)))
+        while engine.busy:
+            engine.run_once()
+            yield from records  # handed over outside the engine's step, so the caller may take its time
+            records.clear()
+
+    def samples_many(self, prompts: Sequence[str], configs: GenerationConfig | Sequence[GenerationConfig] | None = None,
+                     unknown: str = "error", **overrides: Any) -> list[list[str]]:
+        """The ``num_samples`` continuations of every prompt, generated together (``decode_many``)."""
+        prompts = list(prompts)
+        parts: list[list[list[str]]] = []  # [prompt][sample] -> pieces, joined once at the end
+        for index, record in self.decode_many(prompts, configs, unknown, **overrides):
+            while len(parts) <= index:
+                parts.append([])
+            texts = parts[index]
+            while len(texts) < len(record.texts):
+                texts.append([])
+            for sample, text in zip(texts, record.texts):
+                if text:
+                    sample.append(text)
+        parts.extend([] for _ in range(len(prompts) - len(parts)))  # max_tokens 0: no record at all
+        sizes = [config.num_samples for config in self._configs(prompts, configs, overrides)]
+        return [["".join(sample) for sample in texts] + [""] * (size - len(texts)) for texts, size in zip(parts, sizes)]
+
+    def generate_many(self, prompts: Sequence[str], configs: GenerationConfig | Sequence[GenerationConfig] | None = None,
+                      unknown: str = "error", **overrides: Any) -> list[str]:
+        """One continuation of every prompt, generated together (``decode_many``)."""
+        return [texts[0] for texts in self.samples_many(prompts, configs, unknown, **{**overrides, "num_samples": 1})]
+
+    def _configs(self, prompts: list[str], configs: GenerationConfig | Sequence[GenerationConfig] | None,
+                 overrides: dict[str, Any]) -> list[GenerationConfig]:
+        if isinstance(configs, GenerationConfig) or configs is None:
+            configs = [configs] * len(prompts)
+        return [self._config(config, overrides) for config in configs]
 
     def stream_batch(self, prompt: str = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:
         """Yield, per step, the new text of every sample (they are generated together in one batch).

@@ -58,8 +58,8 @@ def test_generate_writes_one_file_per_sample_and_eval_reports_per_note(abc_run, 
     assert main(["generate", str(abc_run), "--num-samples", "2", "--temperature", "0", "--length", "300",
                  "--output-dir", str(tmp_path / "out"), "--render", "png"]) == 0
     written = sorted(path.name for path in (tmp_path / "out").iterdir())
-    assert written == ["sample_001.abc", "sample_001.png", "sample_002.abc", "sample_002.png"]
-    assert (tmp_path / "out" / "sample_001.abc").read_text().startswith("X:1\n")
+    assert written == ["prompt-0001-sample-1.abc", "prompt-0001-sample-1.png", "prompt-0001-sample-2.abc", "prompt-0001-sample-2.png"]
+    assert (tmp_path / "out" / "prompt-0001-sample-1.abc").read_text().startswith("X:1\n")
     heldout = tmp_path / "heldout.abc"
     heldout.write_text("\n".join(TUNES), encoding="utf-8")
     capsys.readouterr()

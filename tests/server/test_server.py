@@ -14,7 +14,7 @@ import pytest
 
 from lstmgen import ConfigError, GenerationConfig, LanguageModel
 from lstmgen.server import ServerLimits, create_app
-from lstmgen.server.app import model_id
+from lstmgen.server.app import STATIC_DIR, model_id
 from server_harness import ServeProcess, ThreadedServer
 
 CONFIG_FIELDS = {field.name for field in dataclasses.fields(GenerationConfig)}
@@ -317,27 +317,33 @@ def wait_for(condition, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def test_a_full_server_answers_429_and_recovers(language_model):
-    app = create_app(language_model, ServerLimits(max_tokens=1_000_000, concurrency=1, queue_size=0))
+# The same limits with the batching engine (one stream) and with per-request workers (one worker).
+ONE_AT_A_TIME = {"engine": {"max_streams": 1}, "workers": {"max_streams": 0, "concurrency": 1}}
+
+
+@pytest.mark.parametrize("mode", ONE_AT_A_TIME)
+def test_a_full_server_answers_429_and_recovers(language_model, mode):
+    app = create_app(language_model, ServerLimits(max_tokens=1_000_000, queue_size=0, **ONE_AT_A_TIME[mode]))
     with ThreadedServer(app) as server:
         with httpx.stream("POST", server.url + "/v1/completions", json={"prompt": PROMPT, "max_tokens": 1_000_000, "stream": True},
                           timeout=60) as long_running:
             assert long_running.status_code == 200
             lines = long_running.iter_lines()  # kept: dropping the iterator would close the connection
-            assert next(lines).startswith("data: ")  # generation has started and holds the only worker
+            assert next(lines).startswith("data: ")  # generation has started and holds the only stream (worker)
             busy = post(server.url, {"prompt": PROMPT, "max_tokens": 5})
             assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
             assert busy.json()["error"]["type"] == "server_busy"
-        # Closing the stream cancelled the generation: the worker is free again.
+        # Closing the stream cancelled the generation: the stream (worker) is free again.
         wait_for(lambda: httpx.get(server.url + "/health").json()["generations"]["running"] == 0)
         assert post(server.url, {"prompt": PROMPT, "max_tokens": 5}).status_code == 200
         stats = httpx.get(server.url + "/health").json()["generations"]
         assert stats["rejected"] == 1 and stats["cancelled"] == 1
 
 
-def test_a_client_that_disconnects_stops_its_generation(language_model):
+@pytest.mark.parametrize("mode", ONE_AT_A_TIME)
+def test_a_client_that_disconnects_stops_its_generation(language_model, mode):
     budget = 1_000_000  # minutes of generation if it were not stopped
-    app = create_app(language_model, ServerLimits(max_tokens=budget, concurrency=1))
+    app = create_app(language_model, ServerLimits(max_tokens=budget, **ONE_AT_A_TIME[mode]))
     with ThreadedServer(app) as server:
         with httpx.stream("POST", server.url + "/v1/completions", json={"prompt": PROMPT, "max_tokens": budget, "stream": True},
                           timeout=60) as response:
@@ -348,9 +354,10 @@ def test_a_client_that_disconnects_stops_its_generation(language_model):
         assert stats["running"] == 0 and stats["completed"] == 0 and stats["steps"] < budget
 
 
-def test_a_client_that_leaves_a_plain_request_stops_its_generation(language_model):
+@pytest.mark.parametrize("mode", ONE_AT_A_TIME)
+def test_a_client_that_leaves_a_plain_request_stops_its_generation(language_model, mode):
     budget = 1_000_000
-    app = create_app(language_model, ServerLimits(max_tokens=budget, concurrency=1))
+    app = create_app(language_model, ServerLimits(max_tokens=budget, **ONE_AT_A_TIME[mode]))
     with ThreadedServer(app) as server:
         with pytest.raises(httpx.ReadTimeout):
             post(server.url, {"prompt": PROMPT, "max_tokens": budget}, timeout=httpx.Timeout(60, read=1.0))
@@ -358,9 +365,10 @@ def test_a_client_that_leaves_a_plain_request_stops_its_generation(language_mode
         assert httpx.get(server.url + "/health").json()["generations"]["running"] == 0
 
 
-def test_generation_runs_off_the_event_loop(language_model):
+@pytest.mark.parametrize("mode", ONE_AT_A_TIME)
+def test_generation_runs_off_the_event_loop(language_model, mode):
     # While a long generation runs, the server still answers other requests at once.
-    app = create_app(language_model, ServerLimits(max_tokens=1_000_000, concurrency=1))
+    app = create_app(language_model, ServerLimits(max_tokens=1_000_000, **ONE_AT_A_TIME[mode]))
     with ThreadedServer(app) as server:
         with httpx.stream("POST", server.url + "/v1/completions", json={"prompt": PROMPT, "max_tokens": 1_000_000, "stream": True},
                           timeout=60) as response:
@@ -385,10 +393,14 @@ def test_playground_is_served_and_self_contained(served):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     for element in ('id="prompt"', 'id="temperature"', 'id="top-p"', 'id="length"', 'id="samples"', 'id="generate"', 'id="rate"', 'id="model-info"'):
         assert element in page.text
-    for asset in ("/static/playground.js", "/static/playground.css"):
-        response = httpx.get(served.url + asset)
+    assets = sorted(path.name for path in STATIC_DIR.iterdir() if path.name != "index.html")
+    assert {"playground.js", "playground.css", "compare.js", "tokens.js"} <= set(assets)
+    for asset in assets:
+        response = httpx.get(served.url + "/static/" + asset)
         assert response.status_code == 200
         assert "http://" not in response.text and "https://" not in response.text  # no CDN: works offline
+        if asset.endswith(".js"):  # JavaScript modules run only when served as JavaScript
+            assert response.headers["content-type"].startswith("text/javascript"), asset
     assert "https://" not in page.text and "http://" not in page.text
 
 

@@ -187,10 +187,19 @@ class ExplodingModel:
     def __getattr__(self, name: str):
         return getattr(self.model, name)
 
-    def decode(self, prompt, *args, **kwargs):
+    def decode(self, prompt, *args, **kwargs):  # the workers' path (beam search, scored echoes)
         if prompt == "explode":
             raise RuntimeError("a bug in generation")
         yield from self.model.decode(prompt, *args, **kwargs)
+
+    def sample_group(self, prompt, *args, **kwargs):  # the batching engine's path: the group fails at its first token
+        group = self.model.sample_group(prompt, *args, **kwargs)
+        if prompt == "explode":
+            def choose(logits):
+                raise RuntimeError("a bug in generation")
+
+            group.choose = choose
+        return group
 
 
 @pytest.fixture(scope="module")

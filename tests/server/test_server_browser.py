@@ -50,10 +50,21 @@ class SlowModel:
     def __getattr__(self, name: str):
         return getattr(self.model, name)
 
-    def decode(self, *args, **kwargs):  # what the server generates through: one record per step
+    def decode(self, *args, **kwargs):  # what the workers generate through (beam search aside: --max-streams 0)
         for record in self.model.decode(*args, **kwargs):
             time.sleep(self.delay)
             yield record
+
+    def sample_group(self, *args, **kwargs):  # what the batching engine steps: each record is made a little late
+        group = self.model.sample_group(*args, **kwargs)
+        record = group.record
+
+        def slow_record():
+            time.sleep(self.delay)
+            return record()
+
+        group.record = slow_record
+        return group
 
 
 @pytest.fixture(scope="module")

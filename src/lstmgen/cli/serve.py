@@ -18,8 +18,10 @@ LIMIT_FLAGS = {
     "--max-tokens": ("max_tokens", "most tokens a request may ask for per choice"),
     "--max-prompt-tokens": ("max_prompt_tokens", "most tokens in one prompt"),
     "--max-n": ("max_n", "most samples (n) per prompt"),
-    "--concurrency": ("concurrency", "generations running at once (0 = one per CPU core)"),
-    "--queue-size": ("queue_size", "generations waiting for a worker before requests get 429"),
+    "--max-streams": ("max_streams", "streams the batching engine steps together (0 = no engine: each request on a worker)"),
+    "--prefill-tokens": ("prefill_tokens", "prompt tokens the engine reads between two steps (a long prompt never stalls the others longer)"),
+    "--concurrency": ("concurrency", "beam searches running at once, each on a worker (0 = one per CPU core)"),
+    "--queue-size": ("queue_size", "prompts waiting to join the batch (or for a worker) before requests get 429"),
 }
 
 
@@ -50,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError:
         raise ValueError("lstmgen serve needs FastAPI and uvicorn: pip install 'lstmgen[server]'") from None
-    import torch
 
     from ..language_model import LanguageModel
     from ..server.app import create_app
@@ -58,9 +59,6 @@ def run(args: argparse.Namespace) -> int:
 
     limits = ServerLimits(**{field: getattr(args, field) for field, _ in LIMIT_FLAGS.values()})
     set_threads(args.threads)
-    # The server never trains: keep oneDNN off for good, so concurrent generations do not toggle it for
-    # each other (its one-token LSTM calls are slow).
-    torch.backends.mkldnn.enabled = False
     model = LanguageModel.load(args.checkpoint, device=args.device, precision=args.precision)
     announce_precision(model)
     app = create_app(model, limits, model_name=getattr(args, "model_name", None), api_key=api_key)

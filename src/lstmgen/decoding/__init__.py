@@ -6,13 +6,13 @@
     stepper.py      the one place a model is stepped token by token: prefill once, then step (fast LSTM or model.forward)
     fast_lstm.py    the hand-stepped LSTM the stepper uses for LSTM models
     projections.py  its matrix products with the weights in fp32, fp16, bf16 or int8 (--precision)
-    generation.py   decode(): one record per step (tokens, text, log-probabilities, finish reasons); stop strings
+    generation.py   SampleGroup: one prompt's samples (processors, generator, texts); decode(): one record per step; stop strings
     beam_search.py  the most probable continuations, on the same stepper
 """
 
 from .beam_search import Hypothesis, beam_search
 from .choosers import greedy, multinomial, sample_categorical
-from .generation import FINISH_LENGTH, FINISH_STOP, DecodeStep, decode, encode_prompt, make_generator
+from .generation import FINISH_LENGTH, FINISH_STOP, DecodeStep, SampleGroup, decode, encode_prompt, make_generator
 from .processors import (
     LogitsProcessor,
     MinP,
@@ -31,7 +31,7 @@ from .stepper import Stepper, stepping_mode, without_onednn
 
 __all__ = [
     "Hypothesis", "beam_search", "greedy", "multinomial", "sample_categorical", "FINISH_LENGTH", "FINISH_STOP",
-    "DecodeStep", "decode", "encode_prompt", "make_generator", "LogitsProcessor", "MinP",
+    "DecodeStep", "SampleGroup", "decode", "encode_prompt", "make_generator", "LogitsProcessor", "MinP",
     "NoRepeatNGram", "RepetitionPenalty", "SuppressTokens", "Temperature", "TopK", "TopP", "apply_processors",
     "build_processors", "needs_history", "Stepper", "stepping_mode", "without_onednn", "DECODING_PRECISIONS", "PrecisionError",
 ]

@@ -152,6 +152,20 @@ class FastLSTMDecoder:
             self.cells[layer][:rows].copy_(c[layer])
         self.rows = rows
 
+    def append(self, state: State) -> int:
+        """Copy a model state (h [L, k, H], c [L, k, H]) into the k rows after the current streams; returns the first.
+
+        The batching engine adds a request's streams this way while the others keep their rows."""
+        h, c = state
+        start, added = self.rows, h.shape[1]
+        if start + added > self.batch_size:
+            raise ValueError(f"{start} + {added} streams do not fit a decoder of {self.batch_size}")
+        for layer in range(self.layers):
+            self._hidden(layer)[start : start + added].copy_(h[layer])
+            self.cells[layer][start : start + added].copy_(c[layer])
+        self.rows = start + added
+        return start
+
     def state(self) -> State:
         """The current state as the model's (h, c) tuple of [L, n, H] tensors (copies)."""
         n = self.rows

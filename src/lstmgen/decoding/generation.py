@@ -141,6 +141,109 @@ class _Texts:
         return piece, released, reason
 
 
+class SampleGroup:
+    """One prompt's samples as they are decoded: their processors, generator, history, token healing and texts.
+
+    Whatever steps the model hands each step's logits to ``choose`` and gets the step's record from ``record``:
+
+        group = SampleGroup(tokenizer, prompt_ids, config, generator)
+        logits = stepper.prefill(group.prompt_ids, group.size)  # [n, V]
+        while not group.done:
+            tokens = group.choose(logits)                      # [n]: drawn by the group's own processors and generator
+            record = group.record()                            # the DecodeStep of that choice
+            logits = stepper.step(tokens)
+
+    ``decode`` drives one group on its own stepper; the batching engine (``engine.py``) drives many groups on one
+    stepper, each choosing from its own rows only, so a group draws the same tokens from the same logits
+    whoever else is in the batch. ``choose`` does the tensor work (call it in inference mode); ``record`` only
+    Python work. Finished samples keep their rows until the whole group is done (their tokens are ignored), so
+    the group's draws never depend on when one of its samples stopped.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, prompt_ids: Sequence[int], config: GenerationConfig,
+                 generator: torch.Generator | None = None, logprobs: int | None = None, keep_logits: bool = False,
+                 prompt_text: str | None = None, device: torch.device | str = "cpu") -> None:
+        if config.num_beams > 1:
+            raise ValueError("decode samples; beam search (num_beams > 1) runs through lstmgen.decoding.beam_search")
+        self.config = config
+        self.size = config.num_samples  # streams (rows) this group needs
+        self.generator = generator
+        self.logprobs = logprobs
+        self.keep_logits = keep_logits
+        self.processors = build_processors(config)
+        self.healing = None
+        if config.token_healing:  # a subword prompt's last token taken back; the first step must extend it
+            prompt_ids, self.healing = heal_prompt(tokenizer, prompt_ids)
+        self.prompt_ids = list(prompt_ids)
+        self.history = None
+        if needs_history(self.processors):  # [n, capacity >= P + step], filled as tokens are chosen
+            # Grown by doubling, not sized by max_tokens up front: a length of 10**9 must not allocate 8 GB at once.
+            capacity = len(self.prompt_ids) + min(config.max_tokens, HISTORY_START)
+            self.history = torch.empty(self.size, capacity, dtype=torch.long, device=device)
+            self.history[:, : len(self.prompt_ids)] = torch.as_tensor(self.prompt_ids, dtype=torch.long)
+        self.texts = _Texts(tokenizer, self.prompt_ids, self.size, config.stop, prompt_text, self.healing)
+        self.steps = 0  # steps recorded
+        self.done = config.max_tokens == 0
+        # What ``choose`` found, for ``record``: plain Python values, read once the tensor work is done.
+        self._chosen: list[int] = []
+        self._chosen_logprobs: list[float] | None = None
+        self._top: list | None = None
+        self._logits: torch.Tensor | None = None
+
+    def choose(self, logits: torch.Tensor) -> torch.Tensor:
+        """This step's tokens [n] from the model's logits [n, V] for this group's rows (the logits are not changed)."""
+        config, step, prompt_length = self.config, self.steps, len(self.prompt_ids)
+        seen = None if self.history is None else self.history[:, : prompt_length + step]
+        constrained = self.healing.constrain(logits) if self.healing is not None and not step else logits
+        processed = apply_processors(constrained.float(), self.processors, seen)
+        tokens = greedy(processed) if config.greedy else multinomial(processed, self.generator)  # [n]
+        if self.history is not None:
+            history = self.history
+            if prompt_length + step == history.shape[1]:
+                grown = prompt_length + min(config.max_tokens, 2 * (history.shape[1] - prompt_length))
+                self.history = history = torch.cat([history, history.new_empty(self.size, grown - history.shape[1])], dim=1)
+            history[:, prompt_length + step] = tokens
+        self._chosen_logprobs = self._top = None
+        if self.logprobs is not None:
+            log_p = torch.log_softmax(logits.double(), dim=-1)  # [n, V]: the model's distribution
+            self._chosen_logprobs = log_p.gather(-1, tokens[:, None])[:, 0].tolist()
+            if self.logprobs > 0:
+                values, ids = log_p.topk(min(self.logprobs, log_p.shape[-1]), dim=-1)
+                self._top = [tuple(zip(i, v)) for i, v in zip(ids.tolist(), values.tolist())]
+        self._chosen = tokens.tolist()
+        self._logits = logits if self.keep_logits else None
+        return tokens
+
+    def record(self) -> DecodeStep:
+        """The record of the step ``choose`` just drew: texts, stop strings, finish reasons; sets ``done``."""
+        chosen, chosen_logprobs, top = self._chosen, self._chosen_logprobs, self._top
+        self.steps += 1
+        last = self.steps == self.config.max_tokens
+        texts = self.texts
+        together = texts.add_all(chosen, last)
+        if together is not None:
+            self.done = last
+            return DecodeStep(tokens=tuple(chosen), pieces=together, texts=together,
+                              logprobs=None if chosen_logprobs is None else tuple(chosen_logprobs),
+                              top_logprobs=None if top is None else tuple(top),
+                              finish_reasons=(FINISH_LENGTH if last else None,) * self.size, logits=self._logits)
+        ids, pieces, released, reasons = [], [], [], []
+        for row, token in enumerate(chosen):
+            if texts.done[row]:
+                ids.append(None), pieces.append(""), released.append(""), reasons.append(None)
+                continue
+            piece, text, reason = texts.add(row, token, last)
+            ids.append(token), pieces.append(piece), released.append(text), reasons.append(reason)
+        finished_before = [token is None for token in ids]
+        self.done = all(texts.done)
+        return DecodeStep(
+            tokens=tuple(ids), pieces=tuple(pieces), texts=tuple(released),
+            logprobs=None if chosen_logprobs is None else tuple(None if f else v for f, v in zip(finished_before, chosen_logprobs)),
+            top_logprobs=None if top is None else tuple(None if f else t for f, t in zip(finished_before, top)),
+            finish_reasons=tuple(reasons), logits=self._logits,
+        )
+
+
 def decode(
     model: RecurrentLanguageModel,
     tokenizer: Tokenizer,
@@ -161,67 +264,17 @@ def decode(
     ``prompt_text``, the text the prompt's ids came from, where known, lets a word tokenizer add no space
     after a prompt that ends in one.
     """
-    if config.num_beams > 1:
-        raise ValueError("decode samples; beam search (num_beams > 1) runs through lstmgen.decoding.beam_search")
-    batch = config.num_samples
-    if config.max_tokens == 0:
-        return
     stepper = Stepper(model, tokenizer.never_generated, fast)
-    processors = build_processors(config)
-    healing = None
-    if config.token_healing:  # a subword prompt's last token taken back; the first step must extend it
-        prompt_ids, healing = heal_prompt(tokenizer, prompt_ids)
-    logits = stepper.prefill(prompt_ids, batch)  # [B, V]
-    history = None
-    if needs_history(processors):  # [B, capacity >= P + step], filled as tokens are chosen
-        # Grown by doubling, not sized by max_tokens up front: a length of 10**9 must not allocate 8 GB at once.
-        capacity = len(prompt_ids) + min(config.max_tokens, HISTORY_START)
-        history = torch.empty(batch, capacity, dtype=torch.long, device=stepper.device)
-        history[:, : len(prompt_ids)] = torch.as_tensor(list(prompt_ids), dtype=torch.long)
-    texts = _Texts(tokenizer, prompt_ids, batch, config.stop, prompt_text, healing)
-    tokens = torch.empty(0, dtype=torch.long)  # the previous step's choice, fed at the start of the next step
-    for step in range(config.max_tokens):
+    group = SampleGroup(tokenizer, prompt_ids, config, generator, logprobs, keep_logits, prompt_text, stepper.device)
+    if group.done:
+        return
+    logits = stepper.prefill(group.prompt_ids, group.size)  # [n, V]
+    tokens = None  # the previous step's choice, fed at the start of the next step
+    while True:
         with stepper.inference:  # entered once per step, and left before the record goes to the caller
-            if step:
-                logits = stepper.step(tokens)  # [B] -> [B, V]
-            seen = None if history is None else history[:, : len(prompt_ids) + step]
-            constrained = healing.constrain(logits) if healing is not None and not step else logits
-            processed = apply_processors(constrained.float(), processors, seen)
-            tokens = greedy(processed) if config.greedy else multinomial(processed, generator)  # [B]
-            if history is not None:
-                if len(prompt_ids) + step == history.shape[1]:
-                    grown = len(prompt_ids) + min(config.max_tokens, 2 * (history.shape[1] - len(prompt_ids)))
-                    history = torch.cat([history, history.new_empty(batch, grown - history.shape[1])], dim=1)
-                history[:, len(prompt_ids) + step] = tokens
-            chosen_logprobs = top = None
-            if logprobs is not None:
-                log_p = torch.log_softmax(logits.double(), dim=-1)  # [B, V]: the model's distribution
-                chosen_logprobs = log_p.gather(-1, tokens[:, None])[:, 0].tolist()
-                if logprobs > 0:
-                    values, ids = log_p.topk(min(logprobs, log_p.shape[-1]), dim=-1)
-                    top = [tuple(zip(i, v)) for i, v in zip(ids.tolist(), values.tolist())]
-            chosen = tokens.tolist()
-        last = step + 1 == config.max_tokens
-        together = texts.add_all(chosen, last)
-        if together is not None:
-            yield DecodeStep(tokens=tuple(chosen), pieces=together, texts=together,
-                             logprobs=None if chosen_logprobs is None else tuple(chosen_logprobs),
-                             top_logprobs=None if top is None else tuple(top),
-                             finish_reasons=(FINISH_LENGTH if last else None,) * batch, logits=logits if keep_logits else None)
-            continue
-        ids, pieces, released, reasons = [], [], [], []
-        for row, token in enumerate(chosen):
-            if texts.done[row]:
-                ids.append(None), pieces.append(""), released.append(""), reasons.append(None)
-                continue
-            piece, text, reason = texts.add(row, token, last)
-            ids.append(token), pieces.append(piece), released.append(text), reasons.append(reason)
-        finished_before = [token is None for token in ids]
-        yield DecodeStep(
-            tokens=tuple(ids), pieces=tuple(pieces), texts=tuple(released),
-            logprobs=None if chosen_logprobs is None else tuple(None if f else v for f, v in zip(finished_before, chosen_logprobs)),
-            top_logprobs=None if top is None else tuple(None if f else t for f, t in zip(finished_before, top)),
-            finish_reasons=tuple(reasons), logits=logits if keep_logits else None,
-        )
-        if all(texts.done):
+            if tokens is not None:
+                logits = stepper.step(tokens)  # [n] -> [n, V]
+            tokens = group.choose(logits)
+        yield group.record()
+        if group.done:
             return

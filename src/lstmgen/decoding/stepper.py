@@ -22,7 +22,8 @@ sampling and rollouts all run on it. It owns what stepping needs:
 * **suppressed ids** (``SuppressTokens``, e.g. the unknown symbol): -inf in every logits row it returns
   (for the LSTM path a -inf output bias, free per step);
 * **streams**: ``prefill`` copies one prompt's state to every stream or reads one prompt per stream;
-  ``step`` may feed fewer streams than it holds (the leading ones continue, the rest are dropped);
+  ``append`` adds streams after the current ones (the batching engine); ``step`` may feed fewer streams
+  than it holds (the leading ones continue, the rest are dropped);
   ``select`` reorders or repeats them (beam search); ``state``/``load_state`` read and seed the carried
   state (rollouts continue from the state after a prefix).
 
@@ -187,6 +188,34 @@ class Stepper:
         else:
             self._state = tuple(s.index_select(1, rows) for s in self._state)
         self.batch_size = len(rows)
+
+    def append(self, state: State, capacity: int = 0) -> int:
+        """Add streams continuing from ``state`` (a tuple of [L, k, H] tensors) after the current ones -> the first new row.
+
+        The batching engine's way in: the streams already stepping keep their rows. ``capacity`` is the most
+        streams the hand-stepped decoder should hold without being rebuilt (its buffers are allocated once).
+        """
+        added = state[0].shape[1]
+        if not self.fast:
+            old = self.state() if self._state is not None and self.batch_size else None
+            self._state = tuple(s.detach() for s in state) if old is None else tuple(
+                torch.cat([o, s.detach()], dim=1) for o, s in zip(old, state))
+            start, self.batch_size = self.batch_size, self.batch_size + added
+            return start
+        with torch.inference_mode():
+            decoder = self._decoder
+            if decoder is None or decoder.batch_size < self.batch_size + added:
+                kept = (decoder.state() if decoder is not None else self._state) if self.batch_size else None
+                self._state = None
+                size = max(capacity, self.batch_size + added, 2 * decoder.batch_size if decoder is not None else 0)
+                decoder = self._decoder = FastLSTMDecoder(self.model, size, banned=self.suppress.ids)
+                decoder.rows = 0
+                if kept is not None:
+                    decoder.append(kept)
+            decoder.rows = self.batch_size
+            start = decoder.append(state)
+        self.batch_size += added
+        return start
 
     def state(self) -> State:
         """The carried state of the current streams, a tuple of [L, n, H] tensors (copies for the fast path)."""

@@ -1,7 +1,7 @@
 """The app factory: ``create_app(model)`` returns a FastAPI app serving one ``LanguageModel``.
 
     GET  /                  the playground (static HTML/CSS/JS, works offline)
-    GET  /health            liveness and the generation workers' counters
+    GET  /health            liveness, the batching engine's counters (live streams, steps/s, waiting) and the workers'
     GET  /info              the model's description (as ``lstmgen info --json``) and the server's limits
     GET  /v1/models         OpenAI's model list: the one model served
     POST /v1/completions    OpenAI's completions, streamed as server-sent events with ``stream: true``
@@ -16,6 +16,7 @@ and a bug 500, on a connection that stays usable (``errors.ServerErrorGuard``).
 from __future__ import annotations
 
 import logging
+import mimetypes
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -36,12 +37,16 @@ from .completions import Completion
 from .errors import APIResponse, ServerErrorGuard, install_error_handlers, json_bytes
 from .limits import ServerLimits
 from .render import add_render_route
+from .scheduler import EngineThread
 from .schemas import CONFIG_NAMES, APIError, CompletionRequest, validation_error
 from .workers import Busy, GenerationJob, GenerationPool
 
 logger = logging.getLogger("lstmgen.server")
 
 STATIC_DIR = resources.files("lstmgen.server") / "static"
+# The playground's scripts are JavaScript modules, which browsers run only when served as JavaScript; on
+# Windows, Python's type table comes from the registry and may say text/plain for .js.
+mimetypes.add_type("text/javascript", ".js")
 OPENAI_SETTINGS = {"max_tokens", "temperature", "top_p", "n", "stop", "seed"}  # the rest of GenerationConfig: extensions
 DISCONNECT_POLL_SECONDS = 0.5
 READ_METHODS = ["GET", "HEAD"]  # HEAD: the GET answer without its body (monitors use it)
@@ -82,12 +87,16 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
     limits = limits or ServerLimits()
     name = model_name or model_id(model)
     created = int(time.time())
-    pool = GenerationPool(limits.workers, limits.queue_size)
+    pool = GenerationPool(limits.workers, limits.queue_size)  # beam search, scored echoes; everything without batching
+    # Every sampled request is stepped in one batch by the engine's thread (max_streams 0: each on a worker instead).
+    engine = EngineThread(model, limits.max_streams, limits.prefill_tokens, limits.queue_size) if limits.max_streams else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         pool.shutdown()
+        if engine is not None:
+            engine.shutdown()
 
     # No /docs or /redoc: FastAPI's pages load their scripts from a CDN, and this server must work offline.
     app = FastAPI(title="lstmgen", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -96,6 +105,7 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
     app.state.model = model
     app.state.model_name = name
     app.state.pool = pool
+    app.state.engine = engine
     app.state.limits = limits
 
     # ----- errors: always OpenAI's shape; the key, when there is one ------------------------------
@@ -113,7 +123,12 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
 
     @app.api_route("/health", methods=READ_METHODS)
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": name, "generations": pool.stats()}
+        generations = pool.stats()
+        if engine is None:
+            return {"status": "ok", "model": name, "generations": generations}
+        for counter, value in engine.request_counts().items():  # requests, wherever they ran
+            generations[counter] += value
+        return {"status": "ok", "model": name, "generations": generations, "engine": engine.stats()}
 
     @app.api_route("/info", methods=READ_METHODS)
     async def info() -> dict[str, Any]:
@@ -146,7 +161,8 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
             raise APIError(404, f"The model '{body.model}' does not exist; this server serves '{name}'", "model", code="model_not_found")
         completion = Completion(body, model, limits)
         try:
-            job = pool.submit(completion.runs())
+            job = engine.submit(completion.groups(), completion.echoes()) if engine is not None and completion.batched \
+                else pool.submit(completion.runs())
         except Busy as error:
             raise APIError(429, f"the server is busy: {error}; retry shortly", type="server_busy", code="server_busy",
                            headers={"Retry-After": "1"}) from None

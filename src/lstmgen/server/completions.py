@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any, Iterator
 
 from ..config import ConfigError, GenerationConfig
-from ..decoding import FINISH_LENGTH, DecodeStep
+from ..decoding import FINISH_LENGTH, DecodeStep, SampleGroup
 from ..language_model import LanguageModel
 from ..tokenizers import TokenizerError
 from ..tokenizers.registry import is_prefix_stable
@@ -145,6 +145,20 @@ class Completion:
             raise APIError(400, str(error), REQUEST_NAMES.get(error.field, error.field)) from None
 
     # ----- generation ----------------------------------------------------------------------------
+    @property
+    def batched(self) -> bool:
+        """Whether the batching engine runs this request: sampling, without a prompt to score (echo with logprobs).
+        Beam search and scored echoes run on a worker thread of their own."""
+        return self.config.num_beams == 1 and not (self.request.echo and self.logprobs is not None)
+
+    def groups(self) -> list[SampleGroup]:
+        """One SampleGroup per prompt, for the engine (``batched`` requests)."""
+        return [self.model.sample_group(prompt, self.config, unknown=self.request.unknown, logprobs=self.logprobs) for prompt in self.prompts]
+
+    def echoes(self) -> list[tuple[int, Echo]]:
+        """The echoed prompts' records, sent before anything generated (``batched`` requests: nothing to score)."""
+        return [(index, Echo(prompt)) for index, prompt in enumerate(self.prompts)] if self.request.echo else []
+
     def runs(self) -> list:
         """One generation per prompt; each yields DecodeStep records (beam search: one BeamResult)."""
         return [partial(self._run, prompt) for prompt in self.prompts]

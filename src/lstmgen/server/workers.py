@@ -42,13 +42,22 @@ class GenerationJob:
         self._items: list[object] = []
         self._wake_scheduled = False
         self._cancelled = threading.Event()
+        self._on_cancel: list[Callable[[], Any]] = []
 
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
 
+    def on_cancel(self, hook: Callable[[], Any]) -> None:
+        """Call ``hook`` when the job is cancelled (the batching engine's groups leave their rows)."""
+        self._on_cancel.append(hook)
+
     def cancel(self) -> None:
+        if self._cancelled.is_set():
+            return
         self._cancelled.set()
+        for hook in self._on_cancel:
+            hook()
 
     def emit(self, item: object) -> None:
         """Called from the worker thread."""

@@ -36,12 +36,10 @@ async function renderOne(box, text, format, headers) {
 }
 
 // texts[i]: sample i's whole text (prompt included); boxes[i]: the element to add its renderings to.
-async function renderMusicSamples(kind, texts, boxes, headers) {
+export async function renderMusicSamples(kind, texts, boxes, headers) {
   if (!MUSIC_KINDS.includes(kind)) return;
   for (let i = 0; i < texts.length; i++) {
     await renderOne(boxes[i], texts[i], "png", headers);
     await renderOne(boxes[i], texts[i], "wav", headers);
   }
 }
-
-window.renderMusicSamples = renderMusicSamples;

@@ -1,8 +1,15 @@
-// lstmgen playground: plain JavaScript, no build step, no network beyond this server.
-// It posts to /v1/completions with stream: true and reads the server-sent events as they arrive.
+// lstmgen playground: plain JavaScript modules, no build step, no network beyond this server.
+// It posts to /v1/completions with stream: true and reads the server-sent events as they arrive: one request
+// for the samples view, one per temperature (all at once) for the compare view (compare.js). With logprobs,
+// each token is coloured by its probability and shows its likeliest alternatives on hover (tokens.js).
 // A server started with an API key needs it on /info and /v1/*: the key typed into the page is sent as
 // "Authorization: Bearer <key>" and lives only in that field (never stored, never written to the console).
 "use strict";
+
+import { MAX_TEMPERATURES, compareTemperatures, parseTemperatures } from "./compare.js";
+import { errorMessage, streamCompletion } from "./stream.js";
+import { renderMusicSamples } from "./music.js";
+import { TokenText, inspectTokens } from "./tokens.js";
 
 const $ = (id) => document.getElementById(id);
 const sliders = [
@@ -12,7 +19,8 @@ const sliders = [
   ["samples", (v) => v],
 ];
 let controller = null;
-let tokenizerKind = "";  // the served model's tokenizer (from /info)
+let tokenizerKind = ""; // the served model's tokenizer (from /info): music models get a piano roll and audio (music.js)
+let vocabularySize = null; // from /info: the entropy's upper bound needs it
 
 for (const [id, format] of sliders) {
   const input = $(id);
@@ -51,9 +59,10 @@ async function loadInfo() {
     const info = await response.json();
     const model = info.model.model;
     const tokenizer = info.model.tokenizer;
-    tokenizerKind = tokenizer.kind;  // music models get a piano roll and audio under each sample (music.js)
     const training = info.model.training;
     const best = info.model.best_validation || {};
+    vocabularySize = tokenizer.vocab_size;
+    tokenizerKind = tokenizer.kind;
     $("model-name").textContent = `model “${info.id}” · lstmgen ${info.lstmgen_version}`;
     const list = $("model-info");
     list.replaceChildren();
@@ -95,6 +104,9 @@ function makeOutputs(count, prompt) {
     const title = document.createElement("h3");
     title.textContent = `sample ${i + 1}`;
     const pre = document.createElement("pre");
+    pre.className = "tokens";
+    pre.tabIndex = 0;
+    pre.setAttribute("aria-label", `sample ${i + 1}; arrow keys step through its tokens`);
     const promptSpan = document.createElement("span");
     promptSpan.className = "prompt-text";
     promptSpan.textContent = prompt;
@@ -103,37 +115,48 @@ function makeOutputs(count, prompt) {
     pre.append(promptSpan, generated);
     box.append(title, pre);
     outputs.append(box);
-    targets.push(generated);
+    targets.push(new TokenText(generated));
   }
   return targets;
 }
 
-async function errorMessage(response) {
+// The hook for fields the page has no control for (a label, a constraint, top_k, ...): the "Advanced" box's
+// JSON object, merged into every request after the page's own settings.
+function extraFields() {
+  const text = $("extra-fields").value.trim();
+  if (text === "") return {};
+  let fields;
   try {
-    const body = await response.json();
-    return body.error ? body.error.message : JSON.stringify(body);
-  } catch (_) {
-    return `HTTP ${response.status}`;
+    fields = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`extra request fields: not valid JSON (${error.message})`);
   }
+  if (fields === null || typeof fields !== "object" || Array.isArray(fields)) {
+    throw new Error("extra request fields: give a JSON object, such as {\"top_k\": 40}");
+  }
+  return fields;
 }
 
-async function generate() {
-  const prompt = $("prompt").value;
-  const count = Number($("samples").value);
+// The settings both views share.
+function sharedSettings() {
   const body = {
-    prompt,
+    prompt: $("prompt").value,
     max_tokens: Number($("length").value),
-    temperature: Number($("temperature").value),
     top_p: Number($("top-p").value),
-    n: count,
-    stream: true,
-    stream_options: { include_usage: true },
     unknown: $("unknown").value,
   };
   const seed = $("seed").value.trim();
   if (seed !== "") body.seed = Number(seed);
+  return body;
+}
 
-  const targets = makeOutputs(count, prompt);
+function comparing() {
+  return $("tab-compare").getAttribute("aria-selected") === "true";
+}
+
+// Runs one view's generation with the buttons, status line and rates shared by both views.
+// start(signal, count) streams and resolves when done; count(tokens) reports the tokens received so far.
+async function run(start) {
   controller = new AbortController();
   $("generate").disabled = true;
   $("stop").disabled = false;
@@ -143,62 +166,18 @@ async function generate() {
   setStatus("generating…");
   const started = performance.now();
   let firstAt = null;
-  let pieces = 0; // one streamed piece per sample per step: about one token each
-  const showRate = (tokens) => {
+  const count = (tokens) => {
+    if (tokens > 0 && firstAt === null) {
+      firstAt = performance.now();
+      $("first-token").textContent = `${Math.round(firstAt - started)} ms`;
+    }
     const seconds = (performance.now() - (firstAt ?? started)) / 1000;
     $("token-count").textContent = String(tokens);
     if (seconds > 0) $("rate").textContent = (tokens / seconds).toFixed(1);
   };
-
   try {
-    const response = await fetch("/v1/completions", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", ...authorization() },
-      body: JSON.stringify(body),
-      signal: controller.signal,
-    });
-    if (!response.ok) throw new Error(await errorMessage(response));
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    let finished = false;
-    while (!finished) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        for (const line of event.split("\n")) {
-          if (!line.startsWith("data: ")) continue;
-          const data = line.slice(6);
-          if (data === "[DONE]") { finished = true; break; }
-          const chunk = JSON.parse(data);
-          if (chunk.error) throw new Error(chunk.error.message);
-          for (const choice of chunk.choices) {
-            if (choice.text) {
-              if (firstAt === null) {
-                firstAt = performance.now();
-                $("first-token").textContent = `${Math.round(firstAt - started)} ms`;
-              }
-              targets[choice.index].textContent += choice.text;
-              pieces += 1;
-            }
-          }
-          if (chunk.usage) {
-            showRate(chunk.usage.completion_tokens);
-          } else if (pieces) {
-            showRate(pieces);
-          }
-        }
-      }
-    }
+    await start(controller.signal, count);
     setStatus(`done in ${((performance.now() - started) / 1000).toFixed(2)} s`);
-    if (window.renderMusicSamples) {
-      await window.renderMusicSamples(tokenizerKind, targets.map((t) => prompt + t.textContent),
-                                      targets.map((t) => t.closest(".sample")), authorization());
-    }
   } catch (error) {
     if (error.name === "AbortError") setStatus("stopped");
     else setStatus(error.message, true);
@@ -209,10 +188,82 @@ async function generate() {
   }
 }
 
+async function generateSamples(signal, count) {
+  const colour = $("colour-tokens").checked;
+  const samples = Number($("samples").value);
+  const body = {
+    ...sharedSettings(),
+    temperature: Number($("temperature").value),
+    n: samples,
+    stream: true,
+    stream_options: { include_usage: true },
+    ...(colour ? { logprobs: 5 } : {}),
+    ...extraFields(),
+  };
+  const targets = makeOutputs(samples, body.prompt);
+  let pieces = 0; // one streamed piece per sample per step: about one token each
+  await streamCompletion(body, {
+    headers: authorization(),
+    signal,
+    onChunk: (chunk) => {
+      for (const choice of chunk.choices) {
+        if (choice.text || choice.logprobs) targets[choice.index].add(choice.text, choice.logprobs);
+        if (choice.text) pieces += 1;
+      }
+      count(chunk.usage ? chunk.usage.completion_tokens : pieces);
+    },
+  });
+  await renderMusicSamples(tokenizerKind, targets.map((t) => body.prompt + t.text), targets.map((t) => t.element.closest(".sample")),
+                           authorization());
+}
+
+async function generateComparison(signal, count) {
+  const temperatures = parseTemperatures($("temperatures").value);
+  const body = { ...sharedSettings(), ...extraFields() };
+  const errors = await compareTemperatures({
+    container: $("columns"), prompt: body.prompt, body, temperatures, headers: authorization(), signal, vocabularySize, onTokens: count,
+  });
+  const failed = errors.filter((error) => error !== null);
+  if (failed.length) throw failed[0]; // each column shows its own; the status line the first
+}
+
+function generate() {
+  return run(comparing() ? generateComparison : generateSamples);
+}
+
+// The two views as tabs (arrow keys move between them, as the ARIA tabs pattern has it).
+function selectView(compare) {
+  for (const [tab, panel, selected] of [["tab-samples", "panel-samples", !compare], ["tab-compare", "panel-compare", compare]]) {
+    $(tab).setAttribute("aria-selected", String(selected));
+    $(tab).tabIndex = selected ? 0 : -1;
+    $(panel).hidden = !selected;
+  }
+  $("sample-settings").hidden = compare;
+  $("samples-setting").hidden = compare;
+  $("colour-tokens").disabled = compare; // the compare view always asks for logprobs: its measures need them
+  $("compare-settings").hidden = !compare;
+  $("generate").textContent = compare ? "Compare" : "Generate";
+  document.querySelector("main").classList.toggle("comparing", compare);
+}
+
+for (const id of ["tab-samples", "tab-compare"]) {
+  $(id).addEventListener("click", () => selectView(id === "tab-compare"));
+  $(id).addEventListener("keydown", (event) => {
+    if (!["ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key)) return;
+    event.preventDefault();
+    const compare = event.key === "End" || (event.key !== "Home" && id === "tab-samples");
+    selectView(compare);
+    $(compare ? "tab-compare" : "tab-samples").focus();
+  });
+}
+$("temperatures").title = `up to ${MAX_TEMPERATURES} temperatures, streamed at once`;
+inspectTokens($("results"), $("token-tip"));
 $("generate").addEventListener("click", generate);
 $("api-key").addEventListener("change", loadInfo);
 $("stop").addEventListener("click", () => { if (controller) controller.abort(); });
-$("prompt").addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !$("generate").disabled) generate();
-});
+for (const id of ["prompt", "temperatures", "extra-fields"]) {
+  $(id).addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !$("generate").disabled) generate();
+  });
+}
 loadInfo();
