@@ -20,7 +20,7 @@ STAGES = [
     {"system", "version"},
     {"config"},
     {"tokenizers", "model"},
-    {"data", "decoding", "checkpoint"},
+    {"data", "decoding", "checkpoint", "music"},
     {"evaluation"},
     {"language_model", "export"},
     {"training"},

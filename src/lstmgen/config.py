@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 CELL_TYPES = ("lstm", "gru", "rnn")
-TOKENIZER_KINDS = ("char", "word", "byte", "bpe", "unigram")
+TOKENIZER_KINDS = ("char", "word", "byte", "symbols", "abc", "midi", "bpe", "unigram")
 OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "constant")
 DEVICES = "auto, cpu, cuda[:N] or mps"

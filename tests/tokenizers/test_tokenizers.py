@@ -104,7 +104,7 @@ def test_every_kind_fits_from_pieces_and_round_trips():
     from lstmgen.tokenizers import KINDS, fit_vocabulary
 
     pieces = ["the cat sat ", "on the mat. ", "the end\n"]
-    for kind in KINDS:
+    for kind in (kind for kind in KINDS if kind not in ("abc", "midi")):  # notations, tested in tests/tokenizers/test_music.py
         fitted = fit_vocabulary(kind, iter(pieces), min_frequency=1, vocab_size=300)
         again = tokenizer_from_dict(fitted.to_dict())
         text = "the cat sat on the mat."

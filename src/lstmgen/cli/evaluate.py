@@ -27,6 +27,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     labelled.add_argument("--text-field", default="text", help="the JSON field or table column holding a document's text")
     labelled.add_argument("--label-field", default="label", help="the JSON field or table column holding a document's label")
     labelled.add_argument("--glob", default="*.txt", help="--labels directories: the documents' file pattern")
+    parser.add_argument("--music-samples", type=int, default=0, metavar="N",
+                        help="ABC and MIDI models: also draw N samples and report the musical measures (parse and meter shares; "
+                             "pitch classes, notes in key, density, polyphony) beside FILE's pieces")
+    parser.add_argument("--music-temperature", type=float, default=1.0, help="the temperature of --music-samples")
     dynamic = parser.add_argument_group("dynamic evaluation (Krause et al. 2018): the weights keep learning from the text "
                                         "already scored; the checkpoint is never changed")
     dynamic.add_argument("--dynamic", action="store_true", help="score FILE with dynamic evaluation instead of a static pass")
@@ -65,9 +69,11 @@ def run(args: argparse.Namespace) -> int:
     if args.dynamic or args.tune_on:
         settings = dynamic_settings(model, args)
         print(f"protocol: {settings.protocol}", file=sys.stderr)
-    report = model.evaluate(read_corpus([args.file], encoding=args.encoding).text, dynamic=settings)
+    text = read_corpus([args.file], encoding=args.encoding).text
+    report = model.evaluate(text, dynamic=settings)
+    music = music_lines(model, text, report, args)
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(json.dumps({**report.to_dict(), **music}))
         return 0
     print(f"{report.nats:.4f} nats/token")
     print(f"{report.bits:.4f} bits/token")
@@ -79,8 +85,27 @@ def run(args: argparse.Namespace) -> int:
         cold = report.cold_start
         print(f"cold start   {cold.fresh_nats:.4f} nats/token from a fresh state vs {cold.context_nats:.4f} in context "
               f"(x{cold.ratio:.3f}; {cold.segments} segments, first token given, next {cold.segment_tokens - 1} scored)")
+    if music:
+        from ..evaluation.musical import describe
+
+        print(f"{music['nats_per_note']:.4f} nats/note ({music['notes']:,} notes)")
+        if "music" in music:
+            print(describe(music["music"]))
     print(f"protocol: {report.protocol}")
     return 0
+
+
+def music_lines(model, text: str, report, args: argparse.Namespace) -> dict:
+    """For ABC and MIDI models: NLL per note, and with --music-samples the musical measures."""
+    from ..evaluation.musical import MUSIC_KINDS, music_report, notes_in
+
+    if model.tokenizer.kind not in MUSIC_KINDS:
+        return {}
+    notes = notes_in(text, model.tokenizer.kind)
+    found = {"notes": notes, "nats_per_note": report.nats * report.tokens / notes if notes else float("nan")}
+    if args.music_samples > 0:
+        found["music"] = music_report(model, text, args.music_samples, args.music_temperature)
+    return found
 
 
 def dynamic_settings(model, args: argparse.Namespace):

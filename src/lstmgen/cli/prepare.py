@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.labelled import labelled_corpus
     from ..data.store import prepare
     from ..system.console import progress_bar, show_progress
+    from ..tokenizers.registry import default_documents
 
     settings = TrainConfig(**config_values(args, args.store_fields))  # validated like training's own settings
     labelled = (labelled_corpus(args.corpus, settings.labels, settings.text_field, settings.label_field, args.glob, args.encoding,
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(3 * total, 0, show_progress(None if not args.no_progress else False), unit="B") as bar:
         store = prepare(sources, args.out, settings.tokenizer, settings.lowercase, settings.min_frequency, settings.val_fraction,
                         settings.test_fraction, args.encoding_errors, val_sources=val_sources, vocab_size=settings.vocab_size,
-                        documents=settings.documents, progress=bar.update, labelled=labelled)
+                        documents=settings.documents or default_documents(settings.tokenizer), progress=bar.update, labelled=labelled)
     meta = store.meta
     megabytes = sum(source["bytes"] for source in meta["sources"] + meta["val_sources"]) / 1e6
     print(f"{store.path}: {meta['tokens']:,} tokens ({meta['dtype']}), vocabulary {store.tokenizer.vocab_size:,} "

@@ -56,6 +56,38 @@ NAMED_CORPORA: dict[str, NamedCorpus] = {corpus.name: corpus for corpus in (
 )}
 
 
+# Read from the installed music21 package (the music extra), never downloaded: lstmgen.music.corpora.
+MUSIC_CORPORA = ("abc-folk", "bach-chorales")
+
+
+def _music_corpus(name: str) -> str:
+    from ..music import MusicError
+    from ..music.corpora import music_corpus_text
+
+    try:
+        return music_corpus_text(name, cache_directory())
+    except MusicError as error:
+        raise CorpusError(f"the {name} corpus: {error}") from None
+
+
+def _music_files(paths: list[Path]) -> list[tuple[str, str]]:
+    """(name, text) of the music files among ``paths`` (ABC tunes in normal form, MIDI as events text)."""
+    from ..music import MusicError
+    from ..music.corpora import music_files_text
+
+    try:
+        return music_files_text(paths)
+    except MusicError as error:
+        raise CorpusError(str(error)) from None
+
+
+def _split_music(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(text files, music files) of ``paths``, by suffix (lstmgen.music.corpora.MUSIC_SUFFIXES)."""
+    from ..music.corpora import is_music_file  # light: no music package is imported until a piece is read
+
+    return [p for p in paths if not is_music_file(p)], [p for p in paths if is_music_file(p)]
+
+
 @dataclass(frozen=True)
 class Corpus:
     text: str
@@ -159,6 +191,10 @@ def _expand(source: str, pattern: str) -> list[Path]:
     path = Path(source)
     if path.is_dir():
         files = sorted(p for p in path.rglob(pattern) if p.is_file())
+        if not files and pattern == "*.txt":  # no text: a directory of music files (.abc, .mid, ...) reads as music
+            from ..music.corpora import is_music_file
+
+            files = sorted(p for p in path.rglob("*") if p.is_file() and is_music_file(p))
         if not files:
             raise CorpusError(f"directory {source} holds no files matching {pattern!r}; change --glob")
         return files
@@ -176,7 +212,7 @@ def _expand(source: str, pattern: str) -> list[Path]:
         if not files:
             raise CorpusError(f"no files match {source!r}")
         return files
-    known = ", ".join(NAMED_CORPORA)
+    known = ", ".join([*NAMED_CORPORA, *MUSIC_CORPORA])
     raise CorpusError(f"{source!r} is neither a file, a directory, a glob nor a named corpus ({known})")
 
 
@@ -209,10 +245,17 @@ def read_corpus(
             path = fetch_named_corpus(source)
             texts.append(decode_bytes(_read_file(path), str(path), "utf-8", errors))
             names.append(source)
+        elif source in MUSIC_CORPORA and not Path(source).exists():
+            texts.append(_music_corpus(source))
+            names.append(source)
         else:
-            for path in _expand(source, pattern):
+            text_files, music_files = _split_music(_expand(source, pattern))
+            for path in text_files:
                 texts.append(decode_bytes(_read_file(path), str(path), encoding, errors))
                 names.append(str(path))
+            for name, text in _music_files(music_files) if music_files else ():
+                texts.append(text)
+                names.append(name)
     text = "\n".join(texts)
     if not text.strip():
         raise CorpusError(f"the corpus ({', '.join(names)}) holds only whitespace")
@@ -285,8 +328,12 @@ def resolve_sources(sources: Sequence[str] = (), pattern: str = "*.txt", encodin
             resolved.append(Source(DEFAULT_CORPUS, data=default_corpus_text().encode("utf-8")))
         elif source in NAMED_CORPORA and not Path(source).exists():
             resolved.append(Source(source, path=fetch_named_corpus(source)))
+        elif source in MUSIC_CORPORA and not Path(source).exists():
+            resolved.append(Source(source, data=_music_corpus(source).encode("utf-8")))
         else:
-            resolved.extend(Source(str(path), path=path, encoding=encoding) for path in _expand(source, pattern))
+            text_files, music_files = _split_music(_expand(source, pattern))
+            resolved.extend(Source(str(path), path=path, encoding=encoding) for path in text_files)
+            resolved.extend(Source(name, data=text.encode("utf-8")) for name, text in (_music_files(music_files) if music_files else ()))
     return resolved
 
 

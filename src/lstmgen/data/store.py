@@ -39,7 +39,7 @@ from ..tokenizers import LabelledTokenizer, Tokenizer, TokenizerError, fit_vocab
 from ..version import __version__
 from .batches import REGIONS, split_bounds
 from .corpus import BLOCK_BYTES, CorpusError, Source, iter_blocks
-from .documents import DocumentSplitter
+from .documents import DocumentSplitter, separator_pattern
 from .labelled import LabelledCorpus
 
 FORMAT = "lstmgen-token-store"
@@ -176,6 +176,26 @@ class LabelledSplit:
                 yield region, None
 
 
+def _whole_documents(sources: Sequence[Source], errors: str, bounds: Bounds, documents: str) -> Bounds:
+    """The split moved back to the start of the document each boundary falls in, so held-out text is whole
+    documents (whole pieces of music, never half a tune). A boundary with no document start before it stays."""
+    pattern = separator_pattern(documents)
+    cuts = [bounds["train"][1], bounds["val"][1]]
+    found = [0, 0]  # the last document start at or before each cut
+    position, carry = 0, ""
+    for _, text in _texts(sources, errors, None):
+        text, start = carry + text, position - len(carry)
+        position += len(text) - len(carry)
+        for match in pattern.finditer(text):
+            end = start + match.end()
+            found = [max(f, end) if end <= cut else f for f, cut in zip(found, cuts)]
+        carry = text[-256:]  # a separator that spans two blocks is found in the next round
+    length = bounds["test"][1]
+    train, val = (f if 0 < f and cut < length else cut for f, cut in zip(found, cuts))
+    val = max(train, val)
+    return {"train": (0, train), "val": (train, val), "test": (val, length)}
+
+
 def prepare(
     sources: Sequence[Source],
     out_dir: str | os.PathLike,
@@ -245,6 +265,8 @@ def prepare(
     if split is not None:
         characters = sum(split.totals.values())
         bounds = split_bounds(characters, val_fraction, test_fraction)  # only checked for size: documents go by label
+    elif documents:
+        bounds = _whole_documents(sources, encoding_errors, bounds, documents)
     if bounds["train"][1] < 2:
         raise CorpusError(f"the corpus has {characters} characters, too few to train on after the validation/test split")
     if val_fraction > 0 and bounds["val"][1] - bounds["val"][0] < 2:

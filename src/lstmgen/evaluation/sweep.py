@@ -9,7 +9,10 @@ For each temperature T, ``temperature_sweep`` draws ``num_samples`` samples of `
 * ``distinct_1/2/3``: distinct word n-grams / all word n-grams over the samples (Li et al. 2016);
 * ``repetition``: share of each sample's word 3-grams that already occurred earlier in that sample;
 * ``known_words``: share of the generated words (a word cut off by the length limit excluded) that occur
-  in the training corpus; the others are invented words, listed in ``invented``.
+  in the training corpus; the others are invented words, listed in ``invented``;
+* for a music model (abc or midi tokenizer), the musical measures (``evaluation.musical.sweep_measures``):
+  ``parse_share`` and ``meter_share`` (ABC); ``readable_share``, ``in_key_share``, ``polyphony`` and
+  ``pitch_class_distance`` to the held-out pieces (MIDI).
 
 Both distributions exclude the ids the tokenizer never generates (the character model's unknown symbol),
 as the sampler does. ``heldout`` (optional) gives the same measures for real text: T = 1 entropy and NLL
@@ -26,6 +29,7 @@ import torch
 from ..config import GenerationConfig
 from ..decoding import Stepper, decode, make_generator
 from .measures import LN2, entropy_bits, text_measures, words
+from .musical import MUSIC_KINDS, heldout_pieces, sweep_measures
 
 
 def sample_with_measures(lm, prompt_ids: list[int], temperature: float, length: int, num_samples: int, seed: int | None,
@@ -90,11 +94,15 @@ def temperature_sweep(
         raise ValueError(f"length and num_samples must be at least 1, got {length} and {num_samples}")
     prompt_ids = lm.encode_prompt(prompt, unknown)
     vocabulary = set(words(corpus_text)) if corpus_text is not None else None
+    music = lm.tokenizer.kind in MUSIC_KINDS
+    pieces = heldout_pieces(heldout_text, lm.tokenizer.kind)[:num_samples] if music and heldout_text else None
     rows = []
     for temperature in temperatures:
         row = {"temperature": float(temperature)}
         row.update(sample_with_measures(lm, prompt_ids, float(temperature), length, num_samples, seed, prompt))
         row.update(text_measures(row["samples"], vocabulary))
+        if music:
+            row.update(sweep_measures([prompt + sample for sample in row["samples"]], lm.tokenizer, pieces))
         rows.append(row)
     result: dict[str, Any] = {
         "checkpoint": str(lm.path) if lm.path else None, "prompt": prompt, "length": length,
@@ -104,6 +112,8 @@ def temperature_sweep(
     if heldout_text is not None:
         heldout = heldout_measures(lm, heldout_text, length, num_samples)
         heldout.update(text_measures(heldout["samples"], vocabulary))
+        if music:
+            heldout.update(sweep_measures(pieces, lm.tokenizer, pieces))
         result["heldout"] = heldout
     return result
 
@@ -150,8 +160,10 @@ def plot_sweep(result: dict[str, Any], path: str | Path) -> Path:
     left.grid(alpha=0.3)
     left.legend(fontsize=8)
     for key, label in (("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"), ("distinct_3", "distinct-3"),
-                       ("repetition", "repeated 3-grams"), ("known_words", "words found in corpus")):
-        points = [(t, row[key]) for t, row in zip(temperatures, rows) if row[key] is not None]
+                       ("repetition", "repeated 3-grams"), ("known_words", "words found in corpus"),
+                       ("parse_share", "ABC samples that parse"), ("meter_share", "bars keep the meter"),
+                       ("readable_share", "samples readable as MIDI"), ("in_key_share", "notes in key")):
+        points = [(t, row[key]) for t, row in zip(temperatures, rows) if row.get(key) is not None]
         if points:
             right.plot(*zip(*points), marker="o", label=label)
     right.set_xlabel("temperature")

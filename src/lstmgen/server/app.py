@@ -6,6 +6,7 @@
     GET  /v1/models         OpenAI's model list: the one model served
     POST /v1/completions    OpenAI's completions, streamed as server-sent events with ``stream: true``
     POST /v1/chat/completions  OpenAI's chat completions, for a model trained with a chat template (chat.py)
+    POST /v1/render         a music model's text as MIDI, WAV or a piano-roll PNG (server/render.py)
 
 Every GET route answers HEAD too (monitors use it). Every error is an OpenAI-style body ``{"error":
 {"message", "type", "param", "code"}}``: validation failures are 400s naming the field, a missing or
@@ -37,6 +38,7 @@ from .chat import ChatCompletion
 from .completions import Completion
 from .errors import APIResponse, ServerErrorGuard, install_error_handlers, json_bytes
 from .limits import ServerLimits
+from .render import add_render_route
 from .scheduler import EngineThread
 from .schemas import CONFIG_NAMES, APIError, CompletionRequest, validation_error
 from .workers import Busy, GenerationJob, GenerationPool
@@ -188,6 +190,7 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
             raise APIError(429, f"the server is busy: {error}; retry shortly", type="server_busy", code="server_busy",
                            headers={"Retry-After": "1"}) from None
 
+    add_render_route(app, model, limits.max_body_bytes)
     return app
 
 

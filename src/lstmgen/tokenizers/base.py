@@ -15,6 +15,7 @@ there, and a prompt starts after it (the model then knows it writes the beginnin
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any, Callable, Iterable, Protocol
 
@@ -72,6 +73,23 @@ def unknown_error(symbols: Counter, kind: str) -> TokenizerError:
         "Remove them, or choose a policy: skip them (--unknown skip) or replace them with the "
         "unknown symbol (--unknown replace)."
     )
+
+
+BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)*")  # how music corpora separate pieces (document mode "blank-lines")
+
+
+def encode_pieces(text: str, end_of_document: int | None, encode: Callable[[str], np.ndarray]) -> np.ndarray:
+    """``encode`` each piece of a text whose pieces are separated by blank lines, with the end-of-document id
+    between them, as the token store writes a corpus in blank-lines document mode (so held-out text and
+    prompts read as training did). Without an end-of-document id, the text is encoded whole."""
+    if end_of_document is None or BLANK_LINES.search(text) is None:
+        return encode(text)
+    parts: list[np.ndarray] = []
+    for index, piece in enumerate(BLANK_LINES.split(text)):
+        if index:
+            parts.append(np.array([end_of_document], dtype=np.int64))
+        parts.append(encode(piece))
+    return np.concatenate(parts)
 
 
 class FunctionDecoder:

@@ -12,11 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from .abc import AbcTokenizer
 from .base import Tokenizer, TokenizerError
 from .byte import ByteTokenizer
 from .char import CharTokenizer
 from .labels import LabelledTokenizer, check_labels
+from .symbols import SymbolsTokenizer
 from .word import WordTokenizer
+
+
+def _midi_class() -> type:
+    from .midi import MidiTokenizer  # needs miditok and symusic (the music extra): imported only when used
+
+    return MidiTokenizer
 
 
 def _subword_class() -> type:
@@ -46,6 +54,9 @@ class TokenizerKind:
     # Cutting a text splits at most one token in two, so a prefix's token count bounds the whole's (the
     # server counts a huge prompt's tokens on prefixes); false where a learned merge can span the cut.
     prefix_stable: bool = True
+    # The document mode a corpus gets when none is asked for: music is read one piece per document (pieces are
+    # separated by blank lines), so generation stops at the end of a piece.
+    documents: str = ""
 
 
 def _subword_fit(pieces: Iterable[str], how: Fitting) -> Tokenizer:
@@ -64,6 +75,14 @@ KINDS: dict[str, TokenizerKind] = {
                           {"words": list, "lowercase": bool, "end_of_document": bool}, pieces=True),
     "byte": TokenizerKind(lambda: ByteTokenizer, lambda pieces, how: ByteTokenizer.learn(pieces, how.lowercase, how.documents),
                           {"end_of_document": bool}),
+    "symbols": TokenizerKind(lambda: SymbolsTokenizer,
+                             lambda pieces, how: SymbolsTokenizer.learn(pieces, how.lowercase, how.min_frequency, how.documents),
+                             {"symbols": list, "lowercase": bool, "end_of_document": bool}, pieces=True),
+    "abc": TokenizerKind(lambda: AbcTokenizer, lambda pieces, how: AbcTokenizer.learn(pieces, how.lowercase, how.min_frequency, how.documents),
+                         # A cut inside a chord symbol or decoration ("Am|) reads its pieces as several tokens: not prefix-stable.
+                         {"tokens": list, "lowercase": bool, "end_of_document": bool}, prefix_stable=False, documents="blank-lines"),
+    "midi": TokenizerKind(_midi_class, lambda pieces, how: _midi_class().learn(pieces, how.lowercase, documents=how.documents),
+                          {"scheme": str, "miditok": dict, "end_of_document": bool}, pieces=True, documents="blank-lines"),
     "bpe": TokenizerKind(_subword_class, _subword_fit, _SUBWORD_FIELDS, healing=True, pieces=True, prefix_stable=False),
     "unigram": TokenizerKind(_subword_class, _subword_fit, _SUBWORD_FIELDS, healing=True, pieces=True,
                              prefix_stable=False),
@@ -80,6 +99,11 @@ def kind_of(kind: str) -> TokenizerKind:
 
 def supports_healing(kind: str) -> bool:
     return kind in KINDS and KINDS[kind].healing
+
+
+def default_documents(kind: str) -> str:
+    """The document mode a corpus read for ``kind`` gets when none is asked for ("" = none)."""
+    return KINDS[kind].documents if kind in KINDS else ""
 
 
 def is_prefix_stable(kind: str) -> bool:

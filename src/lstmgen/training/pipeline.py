@@ -40,7 +40,7 @@ from ..system.console import default_log, progress_bar, show_progress
 from ..system.locks import exclusive_lock
 from ..system.run_directory import RunLock
 from ..system.runtime import available_cores, resolve_device, set_threads
-from ..tokenizers.registry import has_word_pieces
+from ..tokenizers.registry import default_documents, has_word_pieces
 from .distributed import World, close
 from .precision import check_training_precision
 from .presets import get_preset
@@ -139,6 +139,8 @@ def _train_new(out: Path, source, corpus, text, data, val, config: TrainConfig, 
     if world.is_main:
         _prepare_out_dir(out, overwrite)
     world.barrier()
+    if not config.documents and source is None and data is None:  # music: one piece per document unless told otherwise
+        config = replace(config, documents=default_documents(config.tokenizer))
     store = _store(out, corpus, text, data, val, config, train_overrides, encoding, encoding_errors, glob, say, progress, world,
                    given=source.tokenizer if source is not None else None, unknown=unknown)
     config = replace(config, **{name: value for name, value in _store_settings(store).items()})

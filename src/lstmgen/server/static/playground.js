@@ -8,6 +8,7 @@
 
 import { MAX_TEMPERATURES, compareTemperatures, parseTemperatures } from "./compare.js";
 import { errorMessage, streamCompletion } from "./stream.js";
+import { renderMusicSamples } from "./music.js";
 import { TokenText, inspectTokens } from "./tokens.js";
 
 const $ = (id) => document.getElementById(id);
@@ -18,6 +19,7 @@ const sliders = [
   ["samples", (v) => v],
 ];
 let controller = null;
+let tokenizerKind = ""; // the served model's tokenizer (from /info): music models get a piano roll and audio (music.js)
 let vocabularySize = null; // from /info: the entropy's upper bound needs it
 
 for (const [id, format] of sliders) {
@@ -60,6 +62,7 @@ async function loadInfo() {
     const training = info.model.training;
     const best = info.model.best_validation || {};
     vocabularySize = tokenizer.vocab_size;
+    tokenizerKind = tokenizer.kind;
     $("model-name").textContent = `model “${info.id}” · lstmgen ${info.lstmgen_version}`;
     const list = $("model-info");
     list.replaceChildren();
@@ -210,6 +213,8 @@ async function generateSamples(signal, count) {
       count(chunk.usage ? chunk.usage.completion_tokens : pieces);
     },
   });
+  await renderMusicSamples(tokenizerKind, targets.map((t) => body.prompt + t.text), targets.map((t) => t.element.closest(".sample")),
+                           authorization());
 }
 
 async function generateComparison(signal, count) {
