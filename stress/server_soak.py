@@ -182,7 +182,9 @@ def main() -> None:
     parser.add_argument("--serve-flag", action="append", default=[], help="extra flag for lstmgen serve (repeatable)")
     args = parser.parse_args()
 
-    from server_load import make_checkpoint  # the load benchmark's random-weight checkpoint of a preset's shape
+    # The load benchmark's random-weight checkpoint of a preset's shape (benchmarks/server/server_load.py).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "server"))
+    from server_load import make_checkpoint
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)

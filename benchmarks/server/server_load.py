@@ -10,8 +10,8 @@ The streaming mode (``--streams``) runs, for each server in turn (``engine``: th
 ``workers:K``: ``--max-streams 0 --concurrency K``, one request per worker as before the engine) and each N,
 N clients that each stream ``--stream-tokens`` tokens per request, request after request, for ``--seconds``:
 aggregate completion tokens/s, time to first token p50/p90, and the gaps between a stream's chunks (inter-token
-latency) p50/p99. ``--big-prompt-every S`` adds a client that sends a 2,000-character prompt every S seconds
-while the largest N runs. In the same run, the benchmark process measures ``LanguageModel.samples`` with N
+latency) p50/p99. ``--big-prompt-every S`` adds a run of ``--big-prompt-at`` clients (64) beside a client that
+sends a 2,000-character prompt every S seconds. In the same run, the benchmark process measures ``LanguageModel.samples`` with N
 streams offline (the server idle) and ``LanguageModel.generate`` for one, on the same torch threads.
 
 The load is the load test's: REQUESTS requests, a quarter of them malformed (answered 400), a third of
@@ -156,21 +156,26 @@ async def stream_client(client: httpx.AsyncClient, index: int, tokens: int, unti
         started = time.perf_counter()
         record = {"status": None, "first_token_s": None, "gaps_s": [], "completion_tokens": 0, "kind": "stream"}
         last = None
-        async with client.stream("POST", "/v1/completions", json=body) as response:
-            record["status"] = response.status_code
-            async for line in response.aiter_lines():
-                if not line.startswith("data: {"):
-                    continue
-                now = time.perf_counter()
-                chunk = json.loads(line[6:])
-                if any(choice.get("text") for choice in chunk.get("choices", [])):
-                    if last is None:
-                        record["first_token_s"] = now - started
-                    else:
-                        record["gaps_s"].append(now - last)
-                    last = now
-                if chunk.get("usage"):
-                    record["completion_tokens"] = chunk["usage"]["completion_tokens"]
+        try:
+            async with client.stream("POST", "/v1/completions", json=body) as response:
+                record["status"] = response.status_code
+                async for line in response.aiter_lines():
+                    if not line.startswith("data: {"):
+                        continue
+                    now = time.perf_counter()
+                    chunk = json.loads(line[6:])
+                    if any(choice.get("text") for choice in chunk.get("choices", [])):
+                        if last is None:
+                            record["first_token_s"] = now - started
+                        else:
+                            record["gaps_s"].append(now - last)
+                        last = now
+                    if chunk.get("usage"):
+                        record["completion_tokens"] = chunk["usage"]["completion_tokens"]
+        except httpx.HTTPError as error:  # counted, not fatal: a refused or dropped connection is a result too
+            record["status"] = f"connection: {type(error).__name__}"
+        if record["status"] == 429:
+            await asyncio.sleep(1.0)  # as the openai client would (Retry-After: 1)
         record["end_s"] = time.perf_counter()
         records.append(record)
 
@@ -180,8 +185,12 @@ async def big_prompts(client: httpx.AsyncClient, every: float, until: float, rec
     text = (default_corpus_text() * 2)[:2000]
     while time.perf_counter() < until:
         started = time.perf_counter()
-        response = await client.post("/v1/completions", json={"prompt": text, "max_tokens": 16, "unknown": "replace"})
-        records.append({"status": response.status_code, "latency_s": time.perf_counter() - started, "kind": "big_prompt"})
+        try:
+            response = await client.post("/v1/completions", json={"prompt": text, "max_tokens": 16, "unknown": "replace"})
+            status = response.status_code
+        except httpx.HTTPError as error:
+            status = f"connection: {type(error).__name__}"
+        records.append({"status": status, "latency_s": time.perf_counter() - started, "kind": "big_prompt"})
         await asyncio.sleep(max(0.0, every - (time.perf_counter() - started)))
 
 
@@ -264,13 +273,17 @@ def streams_mode(args: argparse.Namespace, checkpoint: Path, weights: str, scrat
             info = httpx.get(url + "/info").json()
             asyncio.run(run_streams(url, 4, 32, 2.0, None))  # warm-up, not measured
             runs = {}
-            for count in counts:
-                big = args.big_prompt_every if count == max(counts) else None
+            plan = [(count, None) for count in counts]
+            if args.big_prompt_every:  # the latency bar's run: the streams with a long prompt arriving beside them
+                plan.append((args.big_prompt_at, args.big_prompt_every))
+            for count, big in plan:
                 memory_before = rss_mib(server.pid)
                 records, wall = asyncio.run(run_streams(url, count, args.stream_tokens, args.seconds, big))
-                runs[str(count)] = {**summarise_streams(records, wall), "big_prompt_every_s": big,
-                                    "server_rss_mib": {"before": memory_before, "after": rss_mib(server.pid)}}
+                key = str(count) if big is None else f"{count}+big_prompts"
+                runs[key] = {**summarise_streams(records, wall), "big_prompt_every_s": big,
+                             "server_rss_mib": {"before": memory_before, "after": rss_mib(server.pid)}}
             servers[spec] = {"serve_flags": flags, "runs": runs, "health": httpx.get(url + "/health").json()}
+            print(json.dumps({spec: runs}), file=sys.stderr, flush=True)  # what is done, should a later server fail
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -297,7 +310,8 @@ def main() -> None:
     parser.add_argument("--stream-tokens", type=int, default=256, help="streaming mode: max_tokens per request")
     parser.add_argument("--seconds", type=float, default=20.0, help="streaming mode: seconds per client count")
     parser.add_argument("--big-prompt-every", type=float, default=None,
-                        help="streaming mode: a 2,000-character prompt every this many seconds during the largest count")
+                        help="streaming mode: a 2,000-character prompt every this many seconds during --big-prompt-at's run")
+    parser.add_argument("--big-prompt-at", type=int, default=64, help="streaming mode: the client count the big prompts join")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:

@@ -92,15 +92,12 @@ def test_groups_join_and_leave_mid_generation_and_rows_are_reused(lm):
     engine = BatchEngine(lm.decoding_model, lm.tokenizer, max_streams=4)
     first, second, third = Collected(), Collected(2), Collected(2)
     engine.add(group_of(lm, "the quick ", max_tokens=30, seed=1), first.emit, first.finish)
-    while len(first.records) < 5:
+    for _ in range(5):
         engine.run_once()
-    assert engine.rows == 1
+    assert engine.rows == 1 and len(first.records) == 5
     engine.add(group_of(lm, "a stitch", max_tokens=10, seed=2, num_samples=2), second.emit, second.finish)
-    engine.run_once()  # the second joins at once: its short prompt is fed a token per step beside the first's tokens
-    assert engine.rows == 3 and len(second.records) == 0 and len(first.records) == 6
-    while not second.records:
-        engine.run_once()
-    assert len(first.records) == 6 + len("a stitch")  # the first drew a token at every step the second read its prompt
+    engine.run_once()  # the second's short prompt is read as it joins: it draws its first tokens at once
+    assert engine.rows == 3 and len(second.records) == 1 and len(first.records) == 6
     engine.add(group_of(lm, "the lazy dog", max_tokens=5, seed=3, num_samples=2), third.emit, third.finish)
     engine.run_once()
     assert len(engine.waiting) == 1 and engine.rows == 3  # 3 + 2 streams do not fit 4: it waits its turn

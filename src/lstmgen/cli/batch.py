@@ -92,9 +92,7 @@ def run(model: Any, base: GenerationConfig, args: argparse.Namespace, prompts: l
     if base.num_beams > 1:
         raise ValueError("--prompt-file, --output and --output-dir sample; beam search (--num-beams) prints to the terminal")
     prompts = prompts or [Prompt(args.prompt, base)]
-    if base.seed is not None:  # prompt i gets seed S + i, unless its own line names one
-        prompts = [dataclasses.replace(p, config=dataclasses.replace(p.config, seed=base.seed + i)) if p.config.seed == base.seed else p
-                   for i, p in enumerate(prompts)]
+    prompts = seeded(prompts, base)
     for prompt in prompts:  # every prompt checked before anything is generated, with the line it came from
         try:
             model.encode_prompt(prompt.text, args.unknown)
@@ -115,6 +113,14 @@ def run(model: Any, base: GenerationConfig, args: argparse.Namespace, prompts: l
     if where:
         print(f"lstmgen: wrote {written} samples of {len(prompts)} prompts to {where}", file=sys.stderr)
     return 0
+
+
+def seeded(prompts: list[Prompt], base: GenerationConfig) -> list[Prompt]:
+    """With a seed S on the command line, prompt i gets seed S + i (unless its own line names another)."""
+    if base.seed is None:
+        return prompts
+    return [dataclasses.replace(p, config=dataclasses.replace(p.config, seed=base.seed + i)) if p.config.seed == base.seed else p
+            for i, p in enumerate(prompts)]
 
 
 def generate(model: Any, prompts: list[Prompt], unknown: str) -> list[list[dict[str, Any]]]:

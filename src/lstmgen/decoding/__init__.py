@@ -10,6 +10,7 @@
     fast_lstm.py    the hand-stepped LSTM the stepper uses for LSTM models
     projections.py  its matrix products with the weights in fp32, fp16, bf16 or int8 (--precision)
     generation.py   SampleGroup: one prompt's samples (processors, generator, texts); decode(): one record per step; stop strings
+    engine.py       the batching engine: many SampleGroups stepped together on one stepper (the server, decode_many)
     beam_search.py  the most probable continuations, on the same stepper
 """
 

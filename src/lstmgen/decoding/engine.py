@@ -14,10 +14,10 @@ cache to page. Each ``run_once``:
    model's decoding precision): the tokens chosen last time [B] -> logits [B, V];
 2. **chooses**: each group draws from its own rows only, with its own processors, generator, stop strings,
    healing and log-probabilities (``SampleGroup.choose``), and its record goes to its ``emit``;
-3. **reads prompts**: a short prompt (``STEPPED_PROMPT`` tokens at most, what chat turns and completions mostly
-   send) joins at once from a fresh state and is fed a token per step in the batch, as its generated tokens
-   will be: a few more rows in a step the others take anyway, where a ``model.forward`` call of its own would
-   cost as much as a step of everyone. Longer prompts are read in slices of ``PREFILL_SLICE`` tokens through
+3. **reads prompts**: the short prompts arriving (``SHORT_PROMPT`` tokens at most, what chat turns and completions
+   mostly send) are read together through a stepper of their own, a token per step for all of them, and join
+   at once: a few small steps, where a ``model.forward`` call each would cost as much as a step of everyone.
+   Longer prompts are read in slices of ``PREFILL_SLICE`` tokens through
    ``model.forward``, at most ``prefill_tokens`` tokens per call, so a long prompt cannot stall the streams
    already generating; a group whose prompt is read joins (its state goes into the rows after the live
    ones) and draws its first token at once, so it steps with everyone at the next call;
@@ -49,7 +49,7 @@ from ..tokenizers import Tokenizer
 from .generation import DecodeStep, SampleGroup
 from .stepper import Stepper
 
-STEPPED_PROMPT = 32  # prompts of at most this many tokens are fed a token per step in the batch
+SHORT_PROMPT = 32  # prompts of at most this many tokens are read together, a token per step, as they join
 PREFILL_SLICE = 64  # prompt tokens per model.forward call: a slice is always cut at the same places (exactness)
 PREFILL_TOKENS = 128  # prompt tokens read per run_once at most (a 2x512 model reads 64 in about 9 ms on 2 cores)
 MAX_STREAMS = 256  # rows stepped together at most
@@ -92,6 +92,7 @@ class BatchEngine:
         self.max_streams = max_streams
         self.prefill_tokens = prefill_tokens
         self.stepper = Stepper(model, tokenizer.never_generated, fast)
+        self.prompt_stepper = Stepper(model, tokenizer.never_generated, fast)  # reads the short prompts joining
         self.device = self.stepper.device
         self.waiting: collections.deque[Ticket] = collections.deque()  # first come, first joined
         self.live: list[Ticket] = []  # in row order
@@ -140,12 +141,7 @@ class BatchEngine:
                 for ticket in self.live:
                     if ticket.cancelled or ticket.error is not None:
                         continue
-                    if ticket.position < len(ticket.prompt):  # still reading its prompt, a token per step
-                        ticket.tokens = ticket.prompt[ticket.position].expand(ticket.group.size)
-                        ticket.position += 1
-                        self.counts["prompt_tokens"] += 1
-                    else:
-                        self._choose(ticket, logits[ticket.start : ticket.start + ticket.group.size])
+                    self._choose(ticket, logits[ticket.start : ticket.start + ticket.group.size])
             self._read_prompts()
             self._let_go()
 
@@ -160,17 +156,20 @@ class BatchEngine:
     def _read_prompts(self) -> None:
         """Read up to ``prefill_tokens`` prompt tokens of the waiting groups, first come first; join those done."""
         budget = self.prefill_tokens
+        short: list[Ticket] = []  # short prompts joining now, read together below
+        reserved = 0  # their rows
         while self.waiting and budget > 0:
             ticket = self.waiting[0]
             if ticket.cancelled:
                 self.waiting.popleft()
                 self._end(ticket, None)
                 continue
-            if self.rows + ticket.group.size > self.max_streams:
-                return  # the first in line waits for rows; the ones behind it wait their turn
-            if len(ticket.prompt) <= STEPPED_PROMPT:  # joins now; its prompt is fed in the next steps
+            if self.rows + reserved + ticket.group.size > self.max_streams:
+                break  # the first in line waits for rows; the ones behind it wait their turn
+            if len(ticket.prompt) <= SHORT_PROMPT:
                 self.waiting.popleft()
-                self._join_stepping(ticket)
+                short.append(ticket)
+                reserved += ticket.group.size
                 continue
             end = min(len(ticket.prompt), ticket.position + PREFILL_SLICE)
             try:
@@ -185,6 +184,37 @@ class BatchEngine:
             if end == len(ticket.prompt):
                 self.waiting.popleft()
                 self._join(ticket, logits)
+        if short:
+            self._read_short(short)
+
+    def _read_short(self, tickets: list[Ticket]) -> None:
+        """Read short prompts together, a token per step through a stepper of their own, then join them all.
+
+        The longest first, so the prompts still being read are always the leading rows (``Stepper.step`` drops the
+        trailing ones); each prompt's state and logits are taken at its last token: [L, 1, H] and [1, V]."""
+        tickets = sorted(tickets, key=lambda ticket: -len(ticket.prompt))
+        lengths = [len(ticket.prompt) for ticket in tickets]
+        ends: dict[int, tuple[tuple[torch.Tensor, ...], torch.Tensor]] = {}
+        try:
+            self.prompt_stepper.load_state(self.model.init_state(len(tickets), self.device))
+            for position in range(lengths[0]):
+                reading = sum(1 for length in lengths if length > position)  # the leading rows
+                tokens = torch.stack([ticket.prompt[position] for ticket in tickets[:reading]])  # [reading]
+                ending = [row for row in range(reading) if lengths[row] == position + 1]
+                logits = self.prompt_stepper.step(tokens, logits=bool(ending))  # [reading, V] or None
+                if ending:
+                    state = self.prompt_stepper.state()  # [L, reading, H] copies
+                    for row in ending:
+                        ends[row] = (tuple(s[:, row : row + 1] for s in state), logits[row : row + 1].clone())
+        except Exception as error:  # a broken model: these requests fail, the live ones go on
+            for ticket in tickets:
+                self._end(ticket, error)
+            return
+        self.counts["prompt_tokens"] += sum(lengths)
+        for row, ticket in enumerate(tickets):
+            ticket.state, logits = ends[row]
+            ticket.position = len(ticket.prompt)
+            self._join(ticket, logits)
 
     def _read_slice(self, ticket: Ticket, end: int) -> torch.Tensor:
         """Read the prompt from ``ticket.position`` to ``end``: the next-token logits [1, V] at its last position."""
@@ -203,17 +233,6 @@ class BatchEngine:
         self.counts["joined"] += 1
         first = self.stepper.suppress(logits.expand(size, -1))  # [n, V], the ids never generated at -inf
         self._choose(ticket, first)
-
-    def _join_stepping(self, ticket: Ticket) -> None:
-        """Give a short prompt's group its rows from a fresh state; its first prompt token is fed at the next step."""
-        size = ticket.group.size
-        ticket.start = self.stepper.append(self.model.init_state(size, self.device), capacity=self.max_streams)
-        ticket.tokens = ticket.prompt[0].expand(size)  # [n]
-        ticket.position = 1
-        self.counts["prompt_tokens"] += 1
-        self.rows += size
-        self.live.append(ticket)
-        self.counts["joined"] += 1
 
     def _let_go(self) -> None:
         """Finished and cancelled groups leave; the rows of the others move up, in order."""
