@@ -23,15 +23,15 @@ cache to page. Each ``run_once``:
    ones) and draws its first token at once, so it steps with everyone at the next call;
 4. **lets go**: groups that finished, or whose ticket was cancelled, leave; the rows behind them move up.
 
-Exactness: a group's draws depend only on its own rows' logits, and the prompt is always cut into the same
+Exactness: a group's draws depend only on its own rows' logits, and a long prompt is always cut into the same
 slices, so a seeded request gets the same tokens alone or among others, as far as the matrix library computes
-a row the same whatever the number of rows beside it. Intel's MKL does for 16 rows or more but not below (a
+a row the same whatever the number of rows beside it (in the batch, and among the short prompts read with it). Intel's MKL does for 16 rows or more but not below (a
 lone stream runs a matrix-vector product, which sums in another order), so a seeded request alone and under
 load agree to float rounding (1e-7 of a logit), which changes a drawn token only where two candidates tie to
 that precision (tested: the same texts for 64 seeded requests alone and together).
 
-Prompts are read with the full-precision weights (``model.forward``) whatever the decoding precision; only
-the generated tokens step through the reduced ones. Beam search keeps its own path (``beam_search``): its
+Long prompts are read with the full-precision weights (``model.forward``) whatever the decoding precision;
+short ones, and the generated tokens, step through the decoding precision's. Beam search keeps its own path (``beam_search``): its
 beams reorder rows every step.
 """
 
@@ -122,7 +122,7 @@ class BatchEngine:
     def steps_per_second(self) -> float:
         """Steps in the last second (0 when idle)."""
         now = time.monotonic()
-        return float(sum(1 for t in self._step_times if now - t <= 1.0))
+        return float(sum(1 for t in list(self._step_times) if now - t <= 1.0))  # a copy: the engine's thread appends
 
     def stats(self) -> dict[str, float | int]:
         return {"live_streams": self.rows, "live_groups": len(self.live), "waiting_groups": len(self.waiting),

@@ -60,8 +60,9 @@ class _Request:
                 ticket.cancel()
         self.remaining -= 1
         if self.remaining == 0:
-            self.counts["running"] -= 1
-            self.counts["failed" if self.failed else "cancelled" if self.job.cancelled else "completed"] += 1
+            with self.scheduler._condition:  # "running" is counted up on the event loop, under the same lock
+                self.counts["running"] -= 1
+                self.counts["failed" if self.failed else "cancelled" if self.job.cancelled else "completed"] += 1
             self.job.emit(_DONE)
 
 
