@@ -167,11 +167,8 @@ class LanguageModel:
         Beam search has its own path: use ``beam_search``.
         """
         prompts = list(prompts)
-        if isinstance(configs, GenerationConfig) or configs is None:
-            configs = [configs] * len(prompts)
-        if len(configs) != len(prompts):
-            raise ValueError(f"{len(configs)} generation configs for {len(prompts)} prompts: give one, or one per prompt")
-        groups = [self.sample_group(prompt, config, unknown, logprobs, **overrides) for prompt, config in zip(prompts, configs)]
+        configs = self._configs(prompts, configs, overrides)
+        groups = [self.sample_group(prompt, config, unknown, logprobs) for prompt, config in zip(prompts, configs)]
         engine = BatchEngine(self.decoding_model, self.tokenizer, max(max_streams, max((g.size for g in groups), default=1)))
         records: list[tuple[int, DecodeStep]] = []
         for index, group in enumerate(groups):
@@ -185,19 +182,13 @@ class LanguageModel:
                      unknown: str = "error", **overrides: Any) -> list[list[str]]:
         """The ``num_samples`` continuations of every prompt, generated together (``decode_many``)."""
         prompts = list(prompts)
-        parts: list[list[list[str]]] = []  # [prompt][sample] -> pieces, joined once at the end
-        for index, record in self.decode_many(prompts, configs, unknown, **overrides):
-            while len(parts) <= index:
-                parts.append([])
-            texts = parts[index]
-            while len(texts) < len(record.texts):
-                texts.append([])
-            for sample, text in zip(texts, record.texts):
+        configs = self._configs(prompts, configs, overrides)
+        parts = [[[] for _ in range(config.num_samples)] for config in configs]  # [prompt][sample] -> pieces, joined once
+        for index, record in self.decode_many(prompts, configs, unknown):
+            for sample, text in zip(parts[index], record.texts):
                 if text:
                     sample.append(text)
-        parts.extend([] for _ in range(len(prompts) - len(parts)))  # max_tokens 0: no record at all
-        sizes = [config.num_samples for config in self._configs(prompts, configs, overrides)]
-        return [["".join(sample) for sample in texts] + [""] * (size - len(texts)) for texts, size in zip(parts, sizes)]
+        return [["".join(sample) for sample in texts] for texts in parts]
 
     def generate_many(self, prompts: Sequence[str], configs: GenerationConfig | Sequence[GenerationConfig] | None = None,
                       unknown: str = "error", **overrides: Any) -> list[str]:
@@ -206,8 +197,11 @@ class LanguageModel:
 
     def _configs(self, prompts: list[str], configs: GenerationConfig | Sequence[GenerationConfig] | None,
                  overrides: dict[str, Any]) -> list[GenerationConfig]:
+        """One configuration per prompt (one given for all, or the defaults), with ``overrides`` applied."""
         if isinstance(configs, GenerationConfig) or configs is None:
             configs = [configs] * len(prompts)
+        if len(configs) != len(prompts):
+            raise ValueError(f"{len(configs)} generation configs for {len(prompts)} prompts: give one, or one per prompt")
         return [self._config(config, overrides) for config in configs]
 
     def stream_batch(self, prompt: str | Sequence[int] = "", config: GenerationConfig | None = None, unknown: str = "error", **overrides: Any) -> Iterator[list[str]]:

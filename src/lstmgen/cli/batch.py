@@ -102,7 +102,7 @@ def run(model: Any, base: GenerationConfig, args: argparse.Namespace, prompts: l
     if args.output_dir:
         write_files(Path(args.output_dir), prompts, samples)
     if args.output:
-        with _open(args.output) as stream:
+        with open_output(args.output) as stream:
             write_records(stream, prompts, samples, base, args.format)
     if not args.output and not args.output_dir:
         for index, (prompt, found) in enumerate(zip(prompts, samples), start=1):
@@ -167,7 +167,7 @@ def write_files(directory: Path, prompts: list[Prompt], samples: list[list[dict[
             (directory / f"prompt-{index:04d}-sample-{number}.txt").write_text(prompt.text + sample["text"] + "\n", encoding="utf-8")
 
 
-def _open(path: str) -> TextIO:
+def open_output(path: str) -> TextIO:
     try:
         return open(path, "w", encoding="utf-8")
     except OSError as error:

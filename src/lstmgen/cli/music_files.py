@@ -47,7 +47,7 @@ def write_music_files(model, config: GenerationConfig, args: argparse.Namespace,
     prompts = batch.seeded(prompts or [batch.Prompt(args.prompt, config)], config)
     samples = batch.generate(model, prompts, args.unknown)
     if args.output:
-        with batch._open(args.output) as stream:
+        with batch.open_output(args.output) as stream:
             batch.write_records(stream, prompts, samples, config, args.format)
     written = failed = 0
     for index, (prompt, found) in enumerate(zip(prompts, samples), start=1):

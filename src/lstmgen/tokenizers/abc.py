@@ -19,7 +19,16 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .base import BLANK_LINES, UNKNOWN_TOKEN, FunctionDecoder, StreamDecoder, TokenizerError, check_policy, encode_pieces, unknown_error
+from .base import (
+    UNKNOWN_TOKEN,
+    FunctionDecoder,
+    StreamDecoder,
+    TokenizerError,
+    check_policy,
+    encode_pieces,
+    unknown_error,
+    unknown_in_pieces,
+)
 
 # One alternative per kind of token, tried in order at each position (the first that matches wins).
 _FIELD = r"(?m:^[A-Za-z]:(?![|:])[^\n%]*)"  # a header (or body) field line: the whole line is one token
@@ -127,8 +136,9 @@ class AbcTokenizer:
         return ids
 
     def unknown_symbols(self, text: str) -> Counter:
-        if self.end_of_document is not None and BLANK_LINES.search(text):  # blank lines between pieces: end-of-document ids
-            return sum((self.unknown_symbols(piece) for piece in BLANK_LINES.split(text)), Counter())
+        return unknown_in_pieces(text, self.end_of_document, self._unknown_symbols)
+
+    def _unknown_symbols(self, text: str) -> Counter:
         found = Counter(t for t in lex(text) if t is not None and t not in self._index)
         found.update(_unexplained(text))
         return found

@@ -78,6 +78,14 @@ def unknown_error(symbols: Counter, kind: str) -> TokenizerError:
 BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)*")  # how music corpora separate pieces (document mode "blank-lines")
 
 
+def unknown_in_pieces(text: str, end_of_document: int | None, count: Callable[[str], Counter]) -> Counter:
+    """``count`` the unknown symbols of each blank-line-separated piece, as ``encode_pieces`` encodes them (the
+    blank lines themselves are end-of-document ids, never unknown). Without an end-of-document id, the whole text."""
+    if end_of_document is None or BLANK_LINES.search(text) is None:
+        return count(text)
+    return sum((count(piece) for piece in BLANK_LINES.split(text)), Counter())
+
+
 def encode_pieces(text: str, end_of_document: int | None, encode: Callable[[str], np.ndarray]) -> np.ndarray:
     """``encode`` each piece of a text whose pieces are separated by blank lines, with the end-of-document id
     between them, as the token store writes a corpus in blank-lines document mode (so held-out text and

@@ -14,7 +14,16 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .base import BLANK_LINES, UNKNOWN_TOKEN, FunctionDecoder, StreamDecoder, TokenizerError, check_policy, encode_pieces, unknown_error
+from .base import (
+    UNKNOWN_TOKEN,
+    FunctionDecoder,
+    StreamDecoder,
+    TokenizerError,
+    check_policy,
+    encode_pieces,
+    unknown_error,
+    unknown_in_pieces,
+)
 
 _SYMBOL_PATTERN = re.compile(r"\n|[^\s]+")
 
@@ -78,9 +87,7 @@ class SymbolsTokenizer:
         return ids
 
     def unknown_symbols(self, text: str) -> Counter:
-        if self.end_of_document is not None and BLANK_LINES.search(text):  # blank lines between pieces: end-of-document ids
-            return sum((self.unknown_symbols(piece) for piece in BLANK_LINES.split(text)), Counter())
-        return Counter(t for t in self._tokens(text) if t not in self._index)
+        return unknown_in_pieces(text, self.end_of_document, lambda piece: Counter(t for t in self._tokens(piece) if t not in self._index))
 
     def token_text(self, token_id: int) -> str:
         if token_id == self.end_of_document:

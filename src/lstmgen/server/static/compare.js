@@ -4,7 +4,7 @@
 
 import { distinct, entropyPerToken, meanLogprob } from "./measures.js";
 import { streamCompletion } from "./stream.js";
-import { TokenText } from "./tokens.js";
+import { tokenPanel } from "./tokens.js";
 
 // A browser opens at most six connections to one server at a time: more columns would wait for a free one.
 export const MAX_TEMPERATURES = 6;
@@ -32,23 +32,12 @@ function makeColumn(temperature, prompt) {
   const column = document.createElement("div");
   column.className = "column";
   column.dataset.temperature = String(temperature);
-  const title = document.createElement("h3");
-  title.textContent = `temperature ${temperature}`;
-  const pre = document.createElement("pre");
-  pre.className = "tokens";
-  pre.tabIndex = 0;
-  pre.setAttribute("aria-label", `text at temperature ${temperature}; arrow keys step through its tokens`);
-  const promptSpan = document.createElement("span");
-  promptSpan.className = "prompt-text";
-  promptSpan.textContent = prompt;
-  const generated = document.createElement("span");
-  generated.className = "generated";
-  pre.append(promptSpan, generated);
+  const [title, pre, text] = tokenPanel(`temperature ${temperature}`, `text at temperature ${temperature}`, prompt);
   const measures = document.createElement("dl");
   measures.className = "measures";
   measures.hidden = true;
   column.append(title, pre, measures);
-  return { column, text: new TokenText(generated), measures };
+  return { column, text, measures };
 }
 
 function showMeasures(list, tokens, vocabularySize) {

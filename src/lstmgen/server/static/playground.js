@@ -9,7 +9,7 @@
 import { MAX_TEMPERATURES, compareTemperatures, parseTemperatures } from "./compare.js";
 import { errorMessage, streamCompletion } from "./stream.js";
 import { renderMusicSamples } from "./music.js";
-import { TokenText, inspectTokens } from "./tokens.js";
+import { inspectTokens, tokenPanel } from "./tokens.js";
 
 const $ = (id) => document.getElementById(id);
 const sliders = [
@@ -101,21 +101,10 @@ function makeOutputs(count, prompt) {
   for (let i = 0; i < count; i++) {
     const box = document.createElement("div");
     box.className = "sample";
-    const title = document.createElement("h3");
-    title.textContent = `sample ${i + 1}`;
-    const pre = document.createElement("pre");
-    pre.className = "tokens";
-    pre.tabIndex = 0;
-    pre.setAttribute("aria-label", `sample ${i + 1}; arrow keys step through its tokens`);
-    const promptSpan = document.createElement("span");
-    promptSpan.className = "prompt-text";
-    promptSpan.textContent = prompt;
-    const generated = document.createElement("span");
-    generated.className = "generated";
-    pre.append(promptSpan, generated);
+    const [title, pre, text] = tokenPanel(`sample ${i + 1}`, `sample ${i + 1}`, prompt);
     box.append(title, pre);
     outputs.append(box);
-    targets.push(new TokenText(generated));
+    targets.push(text);
   }
   return targets;
 }

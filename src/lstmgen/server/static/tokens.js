@@ -19,6 +19,23 @@ export function probabilityClass(probability) {
 
 const records = new WeakMap(); // token span -> its token: {text, logprob, top, offset}
 
+/** A titled text panel: the prompt, then a TokenText for what is generated after it. Returns [title, pre, text]. */
+export function tokenPanel(titleText, label, prompt) {
+  const title = document.createElement("h3");
+  title.textContent = titleText;
+  const pre = document.createElement("pre");
+  pre.className = "tokens";
+  pre.tabIndex = 0;
+  pre.setAttribute("aria-label", `${label}; arrow keys step through its tokens`);
+  const promptSpan = document.createElement("span");
+  promptSpan.className = "prompt-text";
+  promptSpan.textContent = prompt;
+  const generated = document.createElement("span");
+  generated.className = "generated";
+  pre.append(promptSpan, generated);
+  return [title, pre, new TokenText(generated)];
+}
+
 export class TokenText {
   // element: the box the generated text goes in (its earlier children, such as the prompt, stay first).
   constructor(element) {
