@@ -231,3 +231,28 @@ def test_the_command_defaults_are_the_librarys():
 
     args = build_parser(["export"]).parse_args(["export", "run"])
     assert (args.format, args.out, args.opset, args.tolerance) == ("onnx", "model.onnx", DEFAULT_OPSET, TOLERANCE)
+
+
+@needs_onnx
+def test_a_model_reading_its_label_beside_every_token_exports_its_label_state(tiny_model, tmp_path):
+    import onnxruntime
+
+    from lstmgen.export import export_onnx
+    from lstmgen.tokenizers import LabelledTokenizer, fit_vocabulary
+
+    tokenizer = LabelledTokenizer(fit_vocabulary("char", ["the cat sat.\n"], documents=True), ["a", "b"])
+    model = tiny_model(vocab_size=tokenizer.vocab_size, label_inputs=2)
+    report = export_onnx(model, tokenizer, tmp_path / "m.onnx")
+    names = [entry["input"] for entry in json.loads(report.sidecar.read_text(encoding="utf-8"))["state"]]
+    assert names == ["h", "c", "label"]
+    session = onnxruntime.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    state = model.init_state(2)
+    onnx_state = {name: s.numpy() for name, s in zip(names, state)}
+    for token in (tokenizer.label_id("b"), *tokenizer.encode("the cat")):  # the label, then text read under it
+        tokens = torch.full((2, 1), int(token))
+        with torch.no_grad():
+            logits, state = model(tokens, state)
+        onnx_logits, *onnx_state_list = session.run(["logits", *(f"next_{n}" for n in names)], {"tokens": tokens.numpy(), **onnx_state})
+        np.testing.assert_allclose(onnx_logits, logits[:, -1].numpy(), atol=1e-5, rtol=0)
+        onnx_state = dict(zip(names, onnx_state_list))
+    assert onnx_state["label"].ravel().tolist() == [2.0, 2.0]  # label "b" is row 2 of the label embedding

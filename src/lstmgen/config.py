@@ -214,6 +214,9 @@ class ModelConfig(_Config):
     weight_dropout: float = knob(0.0, "dropout on the recurrent (hidden-to-hidden) weights while training, one mask per "
                                  "window (AWD-LSTM's weight drop)", ge=0.0, lt=1.0)
     tie_weights: bool = knob(False, "share the embedding and output weights (needs embedding size = hidden size)")
+    # Set by a labelled tokenizer (its labels are the vocabulary's last ids): lstmgen.model's "labels beside every token".
+    label_inputs: int = knob(0, "labels whose embedding is added to every token's (the label read last); 0 = the label is "
+                             "read once, as a token", ge=0, le=1 << 20)
 
     def __post_init__(self) -> None:
         _check_fields(self)
@@ -223,6 +226,8 @@ class ModelConfig(_Config):
             f"(got {self.embedding_size} and {self.hidden_size}); set both to the same value or turn tying off",
             "tie_weights",
         )
+        _require(self.label_inputs < self.vocab_size, f"label_inputs ({self.label_inputs}) must be below vocab_size "
+                 f"({self.vocab_size}): the labels are the vocabulary's last ids", "label_inputs")
 
 
 @dataclass(frozen=True)

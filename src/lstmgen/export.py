@@ -121,7 +121,9 @@ def require_onnx() -> None:
 
 
 def state_names(model: RecurrentLanguageModel) -> tuple[str, ...]:
-    return STATE_NAMES[: CELLS[model.config.cell].states]
+    """The state inputs in the model's order; a model reading its label beside every token adds "label" [1, B, 1]
+    (the label read last, as a float: 0 none, i + 1 label i; a label id fed as a token replaces it)."""
+    return STATE_NAMES[: CELLS[model.config.cell].states] + (("label",) if model.config.label_inputs else ())
 
 
 def export_onnx(model: RecurrentLanguageModel, tokenizer: Tokenizer, path: str | os.PathLike, opset: int | None = None,

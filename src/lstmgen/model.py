@@ -6,7 +6,15 @@ Every caller (training, evaluation, sampling, the server, SeqGAN rollouts) uses 
     state = model.init_state(batch_size)
 
 The loss lives outside the model, since SeqGAN needs per-token log-probabilities rather than a mean.
-``state`` is always a tuple of tensors of shape [num_layers, B, H]: (h, c) for an LSTM, (h,) otherwise.
+``state`` is a tuple of tensors of shape [num_layers, B, H]: (h, c) for an LSTM, (h,) otherwise; a model that
+reads its label beside every token (``label_inputs``) carries one more, the label read last, [1, B, 1]
+(``state_shapes`` gives them all). Code that moves streams works along dim 1 and never needs to know which.
+
+**Labels beside every token.** A labelled tokenizer puts each document's label id (the last ``label_inputs``
+ids of the vocabulary) before the document. Read once, a label's hold on the state fades over a few hundred
+characters, and samples drift into the style of the larger labels. With ``label_inputs`` the model adds the
+embedding of the label read last to every token's embedding, so each step is conditioned on it (CTRL's
+control code, given at every position as in a conditional LSTM).
 """
 
 from __future__ import annotations
@@ -37,6 +45,12 @@ CELLS: dict[str, Cell] = {
 }
 
 
+def state_shapes(config: ModelConfig, batch_size: int) -> list[tuple[int, ...]]:
+    """The shape of each state tensor for ``batch_size`` streams: [L, B, H] per recurrent state, [1, B, 1] for the label."""
+    shape = (config.num_layers, batch_size, config.hidden_size)
+    return [shape] * CELLS[config.cell].states + ([(1, batch_size, 1)] if config.label_inputs else [])
+
+
 class RecurrentLanguageModel(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -52,6 +66,11 @@ class RecurrentLanguageModel(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(config.hidden_size, config.vocab_size)
+        self.label_inputs = config.label_inputs
+        self.first_label = config.vocab_size - config.label_inputs  # the label ids are the vocabulary's last ones
+        if self.label_inputs:
+            # Row 0: no label read yet (a stream's start); row i + 1: label i.
+            self.label_embedding = nn.Embedding(self.label_inputs + 1, config.embedding_size)
         if config.tie_weights:
             self.output.weight = self.embedding.weight
         self._initialise()
@@ -66,18 +85,28 @@ class RecurrentLanguageModel(nn.Module):
                 if name.startswith("bias_ih"):
                     with torch.no_grad():
                         parameter[hidden : 2 * hidden].fill_(1.0)
+        if self.label_inputs:
+            nn.init.normal_(self.label_embedding.weight, std=0.1)
+            with torch.no_grad():
+                self.label_embedding.weight[0].zero_()
+
+    def state_shapes(self, batch_size: int) -> list[tuple[int, ...]]:
+        return state_shapes(self.config, batch_size)
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
-        """Zero state for ``batch_size`` streams: a tuple of [num_layers, B, H] tensors."""
+        """Zero state for ``batch_size`` streams: a tuple of [num_layers, B, H] tensors (and [1, B, 1]: no label yet)."""
         device = device if device is not None else self.output.weight.device
-        shape = (self.config.num_layers, batch_size, self.config.hidden_size)
-        return tuple(torch.zeros(shape, device=device) for _ in range(self._state_count))
+        return tuple(torch.zeros(shape, device=device) for shape in self.state_shapes(batch_size))
 
     def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """tokens [B, T] -> logits [B, T, V] and the state after the last token."""
         if state is None:
             state = self.init_state(tokens.shape[0], tokens.device)
         embedded = self.embedding(tokens)  # [B, T, E]
+        if self.label_inputs:
+            state, label = state[:-1], state[-1]
+            current = self.current_labels(tokens, label)  # [B, T]
+            embedded = embedded + self.label_embedding(current)
         rnn_state = state if self._state_count == 2 else state[0]
         if self.training and self.config.weight_dropout > 0:
             # Weight drop (Merity et al. 2018): each layer's W_hh [gates*H, H] with one DropConnect mask for the
@@ -88,8 +117,22 @@ class RecurrentLanguageModel(nn.Module):
         else:
             outputs, rnn_state = self.rnn(embedded, rnn_state)  # outputs [B, T, H]
         new_state = tuple(rnn_state) if self._state_count == 2 else (rnn_state,)
+        if self.label_inputs:
+            new_state = (*new_state, current[:, -1:].to(label.dtype).T[:, :, None])  # [1, B, 1]
         logits = self.output(self.dropout(outputs))  # [B, T, V]
         return logits, new_state
+
+    def current_labels(self, tokens: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """The label each position reads beside its token: the last label id at or before it in ``tokens`` [B, T],
+        else the one carried in ``label`` [1, B, 1]; as label_embedding rows [B, T] (0 = none, i + 1 = label i)."""
+        is_label = tokens >= self.first_label  # [B, T]
+        carried = label[0].long().expand_as(tokens)  # [B, T]
+        if tokens.shape[1] == 1:  # one step (and the ONNX graph, which has no cummax)
+            return torch.where(is_label, tokens - self.first_label + 1, carried)
+        positions = torch.arange(tokens.shape[1], device=tokens.device).expand_as(tokens)
+        last = torch.where(is_label, positions, -1).cummax(dim=1).values  # [B, T]: the last label's position, or -1
+        read = torch.gather(tokens, 1, last.clamp(min=0)) - self.first_label + 1  # [B, T]
+        return torch.where(last >= 0, read, carried)
 
     def parameter_table(self) -> list[tuple[str, tuple[int, ...], int]]:
         """(name, shape, count) for each parameter, tied weights counted once."""

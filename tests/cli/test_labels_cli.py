@@ -64,6 +64,7 @@ def test_a_prepared_labelled_store_trains_and_resumes(tmp_path, capsys, tokenize
     assert code == 0, err
     model = LanguageModel.load(run_dir)
     assert model.extra["steps"] == 30 and model.labels == ("UP", "low") and model.tokenizer.kind == tokenizer
+    assert model.model.config.label_inputs == 2  # a labelled corpus: the label beside every token, by default
     assert model.generate(label="UP", max_tokens=5, seed=0) is not None
     # A labelled run trained from the corpus itself keeps its own store in the run directory and resumes on it.
     code, _, err = run(capsys, "train", corpus, "--labels", "jsonl", "--tokenizer", tokenizer, "--out", tmp_path / "run2",
@@ -89,3 +90,16 @@ def test_a_prompt_file_gives_each_prompt_its_label(labelled_run, tmp_path, capsy
     prompts.write_text('{"prompt": "", "label": "poe"}\n', encoding="utf-8")
     code, _, err = run(capsys, "generate", labelled_run, "--prompt-file", prompts, "--output", out)
     assert code != 0 and "unknown label 'poe'" in err and "Traceback" not in err
+
+
+def test_label_inputs_can_be_turned_off_and_are_checked(tmp_path, capsys):
+    corpus = write_json_lines(tmp_path / "styles.jsonl", labelled_records(60))
+    code, _, err = run(capsys, "train", corpus, "--labels", "jsonl", "--out", tmp_path / "once", "--max-steps", "5",
+                       "--label-inputs", "0", *TINY)
+    assert code == 0, err
+    once = LanguageModel.load(tmp_path / "once")
+    assert once.model.config.label_inputs == 0 and not hasattr(once.model, "label_embedding")
+    assert once.generate(label="UP", max_tokens=10, seed=0) is not None
+    code, _, err = run(capsys, "train", corpus, "--labels", "jsonl", "--out", tmp_path / "bad", "--max-steps", "5",
+                       "--label-inputs", "5", *TINY)
+    assert code != 0 and "this corpus has 2 labels" in err and "Traceback" not in err

@@ -64,3 +64,34 @@ def test_fast_decoder_sees_weight_changes(tiny_model):
     again = _greedy_tokens(model)
     assert torch.equal(again, _greedy_tokens(model, fast=False))
     assert not (again[1:] == before[5]).any()
+
+
+@pytest.mark.parametrize("streams", [3, 200])
+def test_labels_beside_every_token_match_the_model_step_by_step(tiny_model, streams):
+    """A model reading its label beside every token (label_inputs): the decoder follows the label each stream read
+    last, a label id read mid-stream replaces it, and its state carries it out (and back in) as the model's does."""
+    model = tiny_model(label_inputs=3)  # ids 27, 28, 29 are labels
+    generator = torch.Generator().manual_seed(1)
+    tokens = torch.randint(1, 27, (streams, 30), generator=generator)
+    tokens[:, 0] = torch.randint(27, 30, (streams,), generator=generator)
+    tokens[: streams // 2, 12] = 29  # half the streams change label mid-way
+    with torch.no_grad():
+        expected, final = model(tokens)
+        decoder = FastLSTMDecoder(model, streams)
+        decoder.load_state(model.init_state(streams))
+        for t in range(tokens.shape[1]):
+            assert torch.allclose(decoder.step(tokens[:, t]), expected[:, t], atol=1e-5)
+            if t == 15:  # out and back in: the label survives a state round trip
+                state = decoder.state()
+                decoder.load_state(state)
+        for ours, theirs in zip(decoder.state(), final, strict=True):
+            assert torch.allclose(ours, theirs, atol=1e-5)
+        assert final[-1][0, : streams // 2, 0].eq(3).all()  # the last label read: 29 is label 2, row 3
+        # The model itself: reading in two pieces carries the label across (the second piece has no label id).
+        first, state = model(tokens[:, :20])
+        second, _ = model(tokens[:, 20:], state)
+        assert torch.allclose(torch.cat([first, second], 1), expected, atol=1e-5)
+        # The label changes the prediction: the same text after another label reads differently.
+        relabelled = tokens.clone()
+        relabelled[:, 0] = torch.where(tokens[:, 0] == 27, 28, 27)
+        assert not torch.allclose(model(relabelled)[0][:, 5], expected[:, 5], atol=1e-3)

@@ -10,6 +10,8 @@ module steps the same weights by hand:
 * every tensor a step touches is allocated once, up front; each step writes into the same buffers with
   ``out=`` and in-place operations (gates [B, 4H], cell state [B, H], logits [B, V]);
 * ids that must never be generated get a -inf output bias, so masking them costs nothing per step;
+* a model that reads its label beside every token (``label_inputs``) adds one more row lookup, the label's
+  ``embedding @ W_ih0^T`` from a [labels + 1, 4H] table, for the label each stream read last;
 * a step may feed fewer streams than the decoder holds: the leading ones step, the others are dropped
   (SeqGAN's rollouts finish their shortest completions first), and ``select`` reorders or repeats
   streams (beam search).
@@ -64,6 +66,10 @@ class _Weights:
             if len(banned):
                 output_bias[torch.as_tensor(list(banned), dtype=torch.long, device=device)] = float("-inf")
             self.output = Projection(model.output.weight.detach().t(), output_bias, precision)  # [H, V]
+            # [labels + 1, E] @ [E, 4H] -> [labels + 1, 4H]: layer 0's input term of each label (row 0: none, zeros).
+            self.labels = (_doubled_candidate(model.label_embedding.weight.detach() @ rnn.weight_ih_l0.detach().t(), hidden)
+                           if model.label_inputs else None)
+            self.first_label = model.first_label
 
 
 def _doubled_candidate(gates: torch.Tensor, hidden: int) -> torch.Tensor:
@@ -122,6 +128,7 @@ class FastLSTMDecoder:
         precision = projections.decoding_precision(model)  # projections.at_decoding_precision chose it
         weights = _weights(model, banned, precision)
         self.table, self.hidden0, self.layer_projections, self.output = weights.table, weights.hidden0, weights.layers, weights.output
+        self.label_table, self.first_label = weights.labels, weights.first_label
         self.precision = precision
         self.batch_size, self.hidden, self.layers = batch_size, hidden, layers
         self.rows = batch_size  # streams still stepping: always the leading rows of every buffer
@@ -136,41 +143,49 @@ class FastLSTMDecoder:
         self.gates = empty(batch_size, 4 * hidden)
         self.scratch = empty(batch_size, hidden)
         self.logits = empty(batch_size, vocab)
+        # The label each stream read last (label_embedding rows: 0 = none) and its input term [B, 4H].
+        self.labels = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.label_gates = empty(batch_size, 4 * hidden) if self.label_table is not None else None
 
     def _hidden(self, layer: int) -> torch.Tensor:
         """Layer ``layer``'s h, [B, H] (a view into the buffer the next matmul reads)."""
         return self.h0 if layer == 0 else self.inputs[layer - 1][:, self.hidden :]
 
     def load_state(self, state: State) -> None:
-        """Copy a model state (h [L, n, H], c [L, n, H], n <= batch_size) into the leading n rows."""
-        h, c = state
-        rows = h.shape[1]
+        """Copy a model state (h [L, n, H], c [L, n, H], n <= batch_size; the label [1, n, 1]) into the leading n rows."""
+        rows = state[0].shape[1]
         if rows > self.batch_size:
             raise ValueError(f"a state of {rows} streams does not fit a decoder of {self.batch_size}")
-        for layer in range(self.layers):
-            self._hidden(layer)[:rows].copy_(h[layer])
-            self.cells[layer][:rows].copy_(c[layer])
+        self._copy_in(state, 0)
         self.rows = rows
+
+    def _copy_in(self, state: State, start: int) -> None:
+        h, c, *label = state
+        end = start + h.shape[1]
+        for layer in range(self.layers):
+            self._hidden(layer)[start:end].copy_(h[layer])
+            self.cells[layer][start:end].copy_(c[layer])
+        if self.label_table is not None:
+            self.labels[start:end].copy_(label[0][0, :, 0].long())
 
     def append(self, state: State) -> int:
         """Copy a model state (h [L, k, H], c [L, k, H]) into the k rows after the current streams; returns the first.
 
         The batching engine adds a request's streams this way while the others keep their rows."""
-        h, c = state
-        start, added = self.rows, h.shape[1]
+        start, added = self.rows, state[0].shape[1]
         if start + added > self.batch_size:
             raise ValueError(f"{start} + {added} streams do not fit a decoder of {self.batch_size}")
-        for layer in range(self.layers):
-            self._hidden(layer)[start : start + added].copy_(h[layer])
-            self.cells[layer][start : start + added].copy_(c[layer])
+        self._copy_in(state, start)
         self.rows = start + added
         return start
 
     def state(self) -> State:
-        """The current state as the model's (h, c) tuple of [L, n, H] tensors (copies)."""
+        """The current state as the model's (h, c) tuple of [L, n, H] tensors (copies; and the label, [1, n, 1])."""
         n = self.rows
         h = torch.stack([self._hidden(layer)[:n] for layer in range(self.layers)])
         c = torch.stack([cell[:n] for cell in self.cells])
+        if self.label_table is not None:
+            return h, c, self.labels[:n].to(h.dtype)[None, :, None]
         return h, c
 
     def select(self, rows: torch.Tensor) -> None:
@@ -181,6 +196,7 @@ class FastLSTMDecoder:
             hidden, cell = self._hidden(layer), self.cells[layer]
             hidden[: len(rows)] = hidden[: self.rows].index_select(0, rows)
             cell[: len(rows)] = cell[: self.rows].index_select(0, rows)
+        self.labels[: len(rows)] = self.labels[: self.rows].index_select(0, rows)
         self.rows = len(rows)
 
     def _views(self, n: int) -> "_Views":
@@ -203,6 +219,10 @@ class FastLSTMDecoder:
         self.rows = n
         v = self._views(n)
         torch.index_select(self.table, 0, tokens, out=v.gates)  # x @ W_ih0 + biases
+        if self.label_table is not None:  # + the label read last (a label id read now replaces it) @ W_ih0
+            torch.where(tokens >= self.first_label, tokens - (self.first_label - 1), v.labels, out=v.labels)
+            torch.index_select(self.label_table, 0, v.labels, out=v.label_gates)
+            v.gates.add_(v.label_gates)
         self.hidden0(v.h0, v.gates, accumulate=True)  # + h @ W_hh0
         # Layer 0's new h goes to layer 1's x half (or to h0 for a one-layer model); h0 is read above first.
         self._cell(v, 0)
@@ -248,6 +268,8 @@ class _Views:
         hidden, layers = decoder.hidden, decoder.layers
         self.gates, self.scratch, self.logits = decoder.gates[:n], decoder.scratch[:n], decoder.logits[:n]
         self.h0 = decoder.h0[:n]
+        self.labels = decoder.labels[:n]
+        self.label_gates = decoder.label_gates[:n] if decoder.label_gates is not None else None
         self.cells = [cell[:n] for cell in decoder.cells]
         self.inputs = [buffer[:n] for buffer in decoder.inputs]  # [x_l, h_l] of layers l >= 1
         self.own_hidden = [self.h0] + [buffer[:, hidden:] for buffer in self.inputs]  # h_l, where layer l reads it

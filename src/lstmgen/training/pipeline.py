@@ -40,6 +40,7 @@ from ..system.console import default_log, progress_bar, show_progress
 from ..system.locks import exclusive_lock
 from ..system.run_directory import RunLock
 from ..system.runtime import available_cores, resolve_device, set_threads
+from ..tokenizers.labels import labels_of
 from ..tokenizers.registry import default_documents, has_word_pieces
 from .distributed import World, close
 from .precision import check_training_precision
@@ -145,6 +146,8 @@ def _train_new(out: Path, source, corpus, text, data, val, config: TrainConfig, 
                    given=source.tokenizer if source is not None else None, unknown=unknown)
     config = replace(config, **{name: value for name, value in _store_settings(store).items()})
     data_info = {**store.info(), "store": _recorded_path(store.path, out), "preset": preset, "val_source": val}
+    if source is None:
+        model = _label_inputs(store, model)
     if preset == "default" and source is None:  # the default adapts to the budget, the corpus and the machine
         plan = _plan(store, config, train_overrides, model, world)
         config = replace(config, **plan.train)
@@ -163,6 +166,15 @@ def _train_new(out: Path, source, corpus, text, data, val, config: TrainConfig, 
                       data_info=data_info, world=world, tensorboard=tensorboard)
     _announce(trainer, log)
     return trainer.run()
+
+
+def _label_inputs(store: TokenStore, model: dict[str, Any] | None) -> dict[str, Any]:
+    """A labelled corpus: the model reads the label beside every token (lstmgen.model), unless --label-inputs 0."""
+    labels, asked = labels_of(store.tokenizer), (model or {}).get("label_inputs")
+    if asked not in (None, 0, len(labels)):
+        raise ConfigError(f"--label-inputs {asked}: this corpus has {len(labels)} labels; give {len(labels)} (every token reads "
+                          "its document's label, the default for labelled corpora) or 0 (the label is read once, as a token)")
+    return {**(model or {}), "label_inputs": len(labels) if asked is None else asked}
 
 
 def _plan(store: TokenStore, config: TrainConfig, train_overrides: dict[str, Any], model: dict[str, Any] | None, world: World):

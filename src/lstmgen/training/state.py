@@ -19,7 +19,7 @@ import torch
 
 from ..checkpoint import CheckpointError
 from ..config import ModelConfig, TrainConfig
-from ..model import CELLS, RecurrentLanguageModel
+from ..model import RecurrentLanguageModel, state_shapes
 from .optimizers import parameter_groups
 
 ErrorClass = type[Exception]
@@ -154,11 +154,10 @@ def check_trainer_state(state: Any, config: ModelConfig, source: str, train_conf
         check.fail(f"has a data cursor for batches of {batch_size} x {cursor['seq_length']}, but config.json trains on "
                    f"{train_config.batch_size} x {train_config.seq_length}")
     carried = check.entry("recurrent_state", (list, tuple))
-    expected_count = CELLS[config.cell].states
-    shape = [config.num_layers, batch_size, config.hidden_size]
-    if len(carried) != expected_count:
-        check.fail(f"has a 'recurrent_state' of {len(carried)} tensors; a {config.cell.upper()} carries {expected_count}")
-    for tensor in carried:
+    shapes = [list(shape) for shape in state_shapes(config, batch_size)]  # [L, B, H] each (and [1, B, 1]: the label read last)
+    if len(carried) != len(shapes):
+        check.fail(f"has a 'recurrent_state' of {len(carried)} tensors; this {config.cell.upper()} model carries {len(shapes)}")
+    for tensor, shape in zip(carried, shapes):
         if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.float32 or list(tensor.shape) != shape:
             described = f"{tensor.dtype} {list(tensor.shape)}" if isinstance(tensor, torch.Tensor) else type(tensor).__name__
             check.fail(f"has a 'recurrent_state' tensor of {described}; the model needs float32 {shape} "
