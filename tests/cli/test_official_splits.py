@@ -3,6 +3,7 @@ train split and validates on its valid split; ``eval --split`` scores the split 
 a text without an official split is refused."""
 
 import json
+import math
 
 import pytest
 
@@ -80,6 +81,22 @@ def test_eval_scores_the_split_named(wikitext_run, wikitext, capsys):
     assert code == 0 and json.loads(stdout)["split"] == "valid"
 
 
+def test_a_symbols_model_counts_tokens_as_the_literature_and_every_model_gets_a_word_level_perplexity(
+        tmp_path, wikitext, wikitext_run, capsys):
+    # The published count: each line's whitespace-separated words plus an <eos> (pytorch/examples' data.py).
+    published = sum(len(line.split()) + 1 for line in wikitext["test"].splitlines())
+    out = tmp_path / "symbols"
+    assert run(capsys, "train", "wikitext2", "--out", out, *FLAGS[:-1], "symbols")[0] == 0
+    report = json.loads(run(capsys, "eval", out, "wikitext2", "--split", "test", "--json")[1])
+    assert report["tokens"] == published - 1 and report["word_tokens"] == published  # the first token is given, not scored
+    assert report["word_perplexity"] == pytest.approx(math.exp(report["nats"] * report["tokens"] / published))
+    assert report["word_perplexity"] == pytest.approx(report["perplexity"], rel=report["nats"] / published * 1.01)
+    characters = json.loads(run(capsys, "eval", wikitext_run[0], "wikitext2", "--split", "test", "--json")[1])
+    assert characters["word_tokens"] == published  # a character model's loss, per word
+    assert characters["word_perplexity"] == pytest.approx(math.exp(characters["nats"] * characters["tokens"] / published))
+    assert characters["word_perplexity"] > characters["perplexity"]
+
+
 def test_eval_of_a_plain_file_says_it_is_scored_whole(wikitext_run, tmp_path, capsys):
     out, _ = wikitext_run
     path = tmp_path / "held.txt"
@@ -88,6 +105,7 @@ def test_eval_of_a_plain_file_says_it_is_scored_whole(wikitext_run, tmp_path, ca
     assert code == 0
     report = json.loads(stdout)
     assert report["split"] == "all" and not report["official_split"] and report["corpus"] == str(path)
+    assert "word_perplexity" not in report
 
 
 @pytest.mark.parametrize("corpus", ["file", "tinyshakespeare"])

@@ -81,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
     text = scored.read(args.encoding)
     report = model.evaluate(text, dynamic=settings)
     music = music_lines(model, text, report, args)
+    words = scored.word_level(text, report)
     if args.json:
-        print(json.dumps({**report.to_dict(), **music, **scored.to_dict()}))
+        print(json.dumps({**report.to_dict(), **music, **words, **scored.to_dict()}))
         return 0
     print(f"{report.nats:.4f} nats/token")
     print(f"{report.bits:.4f} bits/token")
@@ -100,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{music['nats_per_note']:.4f} nats/note ({music['notes']:,} notes)")
         if "music" in music:
             print(describe(music["music"]))
+    if words:
+        print(f"word-level perplexity {words['word_perplexity']:.2f} ({words['word_tokens']:,} words and line ends, "
+              "as published WikiText figures count them)")
     print(f"protocol: {report.protocol}")
     print(f"scored: {scored}")
     return 0
@@ -120,6 +124,16 @@ class ScoredText:
 
     def to_dict(self) -> dict:
         return {"corpus": self.source, "split": self.split or "all", "official_split": self.split is not None}
+
+    def word_level(self, text: str, report) -> dict:
+        """For an official split (WikiText): the perplexity per word as the literature counts words, whatever the
+        tokenizer, so a character or subword model's figure compares with published word-level ones."""
+        from ..evaluation.measures import perplexity, word_level_tokens
+
+        if self.split is None:
+            return {}
+        count = word_level_tokens(text)
+        return {"word_tokens": count, "word_perplexity": perplexity(report.total_nats / count) if count else float("nan")}
 
     def __str__(self) -> str:
         if self.split is None:
