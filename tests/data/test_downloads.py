@@ -70,6 +70,9 @@ def test_the_next_mirror_is_tried_and_a_corrupted_download_never_cached(served, 
         use_fake_corpus(patch, cache, [f"{mirror.url}/missing.zip", f"{mirror.url}/bad.zip", f"{mirror.url}/good.zip"], digest)
         assert split_source("wikitext2", "test").path.read_text(encoding="utf-8") == split_texts()["test"]
         assert mirror.requests == ["/missing.zip", "/bad.zip", "/good.zip"]
+        use_fake_corpus(patch, tmp_path / "cache2", [f"{mirror.url}/missing.zip"], digest)
+        with pytest.raises(CorpusError, match=r"missing.zip: HTTP Error 404"):
+            read_corpus(["wikitext2"])
 
 
 def test_a_checksum_mismatch_names_the_mirror_and_leaves_nothing(served, tmp_path):
@@ -155,3 +158,15 @@ def test_download_checked_reports_every_mirror(served, tmp_path):
         download_checked([closed_port(), f"{mirror.url}/bad.zip"], digest, target)
     assert str(caught.value).count("; ") == 1 and "bad.zip: the download has SHA-256" in str(caught.value)
     assert not target.exists()
+
+
+def test_the_raw_release_reads_its_raw_members(served, tmp_path):
+    mirror, _ = served
+    texts = {split: text.replace("<unk>", "Gallia") for split, text in split_texts().items()}
+    digest = wikitext_zip(mirror.root / "raw.zip", texts, directory="wikitext-2-raw", suffix="raw")
+    with pytest.MonkeyPatch.context() as patch:
+        use_fake_corpus(patch, tmp_path / "cache", [f"{mirror.url}/raw.zip"], digest, name="wikitext2-raw",
+                        directory="wikitext-2-raw", suffix="raw")
+        source = split_source("wikitext2-raw", "test")
+        assert source.path.name == "wiki.test.raw" and source.path.read_text(encoding="utf-8") == texts["test"]
+        assert read_corpus(["wikitext2-raw"]).text == texts["train"]

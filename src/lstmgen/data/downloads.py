@@ -46,7 +46,7 @@ def download_checked(urls: Sequence[str], sha256: str, target: Path, timeout: fl
         try:
             actual = _download_to(url, sha256, target, timeout)
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:  # ValueError: a bad URL, too much data
-            failures.append(f"{url}: {getattr(error, 'reason', None) or error}")
+            failures.append(f"{url}: {error if isinstance(error, urllib.error.HTTPError) else getattr(error, 'reason', None) or error}")
             continue
         if actual == sha256:
             return target
