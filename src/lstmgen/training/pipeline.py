@@ -91,7 +91,8 @@ def train(
     ``corpus`` names files, directories, globs, ``-`` or named corpora (empty = the embedded default), or a
     token store directory; ``text`` passes the training text directly instead; ``data`` names a token store
     (``lstmgen prepare``); ``val`` names a validation file to use instead of splitting off the end of the
-    corpus; ``model`` overrides ``ModelConfig`` fields of the preset.
+    corpus (a named corpus with an official split, such as ``wikitext2``, trains on its train split and validates on
+    its valid split); ``model`` overrides ``ModelConfig`` fields of the preset.
 
     ``init_from`` fine-tunes: the new run starts from that checkpoint's weights and tokenizer, with a fresh
     optimizer and schedule (``resume`` instead continues the same run). Symbols of the new corpus its
