@@ -6,6 +6,7 @@ import pytest
 
 import lstmgen.data.corpus as corpus_module
 from hangs import within
+from local_mirror import Mirror, closed_port
 from lstmgen.data.corpus import (
     CorpusError,
     NamedCorpus,
@@ -59,51 +60,36 @@ def test_missing_source():
         read_corpus(["/no/such/file.txt"])
 
 
-class _FakeResponse(io.BytesIO):
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _fake_corpus(monkeypatch, tmp_path, payload: bytes, digest: str):
+def _fake_corpus(monkeypatch, tmp_path, urls, digest: str):
     monkeypatch.setenv("LSTMGEN_CACHE", str(tmp_path / "cache"))
-    spec = NamedCorpus("fake", "https://example.invalid/fake.txt", digest, "fake.txt", "test corpus")
+    spec = NamedCorpus("fake", tuple(urls), digest, "fake.txt", "test corpus")
     monkeypatch.setitem(corpus_module.NAMED_CORPORA, "fake", spec)
 
 
 def test_named_corpus_download_checksum_and_cache(monkeypatch, tmp_path):
     payload = b"downloaded text\n"
-    _fake_corpus(monkeypatch, tmp_path, payload, hashlib.sha256(payload).hexdigest())
-    calls = []
-
-    def fake_urlopen(url, timeout):
-        calls.append(url)
-        return _FakeResponse(payload)
-
-    monkeypatch.setattr(corpus_module.urllib.request, "urlopen", fake_urlopen)
-    path = fetch_named_corpus("fake")
-    assert path.read_bytes() == payload
-    assert read_corpus(["fake"]).text == "downloaded text\n"
-    assert len(calls) == 1  # the second read came from the cache
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "fake.txt").write_bytes(payload)
+    with Mirror(tmp_path / "served") as mirror:
+        _fake_corpus(monkeypatch, tmp_path, [f"{mirror.url}/fake.txt"], hashlib.sha256(payload).hexdigest())
+        path = fetch_named_corpus("fake")
+        assert path.read_bytes() == payload
+        assert read_corpus(["fake"]).text == "downloaded text\n"
+        assert mirror.requests == ["/fake.txt"]  # the second read came from the cache
 
 
 def test_named_corpus_bad_checksum_is_not_saved(monkeypatch, tmp_path):
-    _fake_corpus(monkeypatch, tmp_path, b"x", "0" * 64)
-    monkeypatch.setattr(corpus_module.urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"tampered"))
-    with pytest.raises(CorpusError, match="SHA-256"):
-        fetch_named_corpus("fake")
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "fake.txt").write_bytes(b"tampered")
+    with Mirror(tmp_path / "served") as mirror:
+        _fake_corpus(monkeypatch, tmp_path, [f"{mirror.url}/fake.txt"], "0" * 64)
+        with pytest.raises(CorpusError, match="SHA-256"):
+            fetch_named_corpus("fake")
     assert not (tmp_path / "cache" / "fake.txt").exists()
 
 
 def test_named_corpus_offline_says_what_to_do(monkeypatch, tmp_path):
-    _fake_corpus(monkeypatch, tmp_path, b"x", "0" * 64)
-
-    def offline(url, timeout):
-        raise corpus_module.urllib.error.URLError("no network")
-
-    monkeypatch.setattr(corpus_module.urllib.request, "urlopen", offline)
+    _fake_corpus(monkeypatch, tmp_path, [closed_port()], "0" * 64)
     with pytest.raises(CorpusError, match="pass its path instead"):
         read_corpus(["fake"])
 

@@ -60,3 +60,11 @@ def test_text_measures_on_hand_made_texts():
     share, invented = known_word_share(["the glorp sat. the glorp "], {"the", "sat"})
     assert share == pytest.approx(3 / 5) and invented == ["glorp"]
     assert known_word_share(["anything"], None) == (None, [])
+
+
+def test_word_level_tokens_count_words_and_line_ends_as_published_wikitext_figures():
+    from lstmgen.evaluation.measures import word_level_tokens
+
+    assert word_level_tokens(" = Title = \n \n the <unk> of @-@ game . \n") == (3 + 1) + (0 + 1) + (6 + 1)
+    assert word_level_tokens("no final line break") == 4 + 1  # the last line still ends
+    assert word_level_tokens("") == 0

@@ -1,5 +1,6 @@
 """``lstmgen eval CKPT FILE``: a full pass over FILE with carried state, and the cold-start measure; with ``--labels``,
-the label accuracy of a labelled model (lstmgen.evaluation.labels)."""
+the label accuracy of a labelled model (lstmgen.evaluation.labels). FILE may name a corpus with an official split
+(wikitext2): ``--split`` picks train, valid or test (test by default), and every report says which text it scored."""
 
 from __future__ import annotations
 
@@ -7,14 +8,21 @@ import argparse
 import json
 import sys
 
+from ..data.corpus import OFFICIAL_SPLITS
+
 DESCRIPTION = ("Full pass over FILE with carried state: nats/token, bits/token and perplexity; and the "
                "cold-start measure (line starts scored from a fresh state beside the same tokens in context). "
                "--dynamic scores it with dynamic evaluation instead; --labels FORMAT scores labelled documents under every "
-               "label (NLL per label, label accuracy); every report names its protocol.")
+               "label (NLL per label, label accuracy); every report names its protocol. FILE may be a named corpus with an "
+               "official split (wikitext2, wikitext2-raw): --split chooses which part is scored (test by default), so "
+               "figures compare with published ones; every report names the split.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="text file to score (- for stdin)")
+    parser.add_argument("file", metavar="FILE", help="text file to score (- for stdin), or a named corpus")
+    parser.add_argument("--split", choices=OFFICIAL_SPLITS, default=None,
+                        help="FILE names a corpus with an official split (wikitext2, wikitext2-raw): score this part of it "
+                             "(default test); refused for other texts, which are scored whole")
     parser.add_argument("--encoding", default="utf-8", help="text encoding of FILE")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = automatic)")
@@ -41,15 +49,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     dynamic.add_argument("--dynamic-streams", type=int, default=16,
                          help="parts of FILE read side by side, one set of weights learning from all (1: sequential, as Krause)")
     dynamic.add_argument("--tune-on", metavar="FILE", default=None,
-                         help="choose --dynamic-lr and --dynamic-decay on this validation text first (implies --dynamic)")
+                         help="choose --dynamic-lr and --dynamic-decay on this validation text first (implies --dynamic); "
+                              "a corpus with an official split (wikitext2) tunes on its valid split")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.corpus import read_corpus
     from ..language_model import LanguageModel
     from ..system.runtime import set_threads
 
     set_threads(args.threads)
+    scored = scored_text(args.file, args.split)  # before the model loads: a refused --split costs nothing
     model = LanguageModel.load(args.checkpoint)
     settings = None
     if args.labels:
@@ -62,18 +71,19 @@ def run(args: argparse.Namespace) -> int:
     if args.windows is not None:
         from ..evaluation.static import windowed_evaluate
 
-        text = read_corpus([args.file], encoding=args.encoding).text
+        text = scored.read(args.encoding)
         report = windowed_evaluate(model.model, model.tokenizer.encode(text, unknown="replace"), window=args.windows)
-        print(json.dumps(report.to_dict()) if args.json else report.describe())
+        print(json.dumps({**report.to_dict(), **scored.to_dict()}) if args.json else f"{report.describe()}\nscored: {scored}")
         return 0
     if args.dynamic or args.tune_on:
         settings = dynamic_settings(model, args)
         print(f"protocol: {settings.protocol}", file=sys.stderr)
-    text = read_corpus([args.file], encoding=args.encoding).text
+    text = scored.read(args.encoding)
     report = model.evaluate(text, dynamic=settings)
     music = music_lines(model, text, report, args)
+    words = scored.word_level(text, report)
     if args.json:
-        print(json.dumps({**report.to_dict(), **music}))
+        print(json.dumps({**report.to_dict(), **music, **words, **scored.to_dict()}))
         return 0
     print(f"{report.nats:.4f} nats/token")
     print(f"{report.bits:.4f} bits/token")
@@ -91,8 +101,57 @@ def run(args: argparse.Namespace) -> int:
         print(f"{music['nats_per_note']:.4f} nats/note ({music['notes']:,} notes)")
         if "music" in music:
             print(describe(music["music"]))
+    if words:
+        print(f"word-level perplexity {words['word_perplexity']:.2f} ({words['word_tokens']:,} words and line ends, "
+              "as published WikiText figures count them)")
     print(f"protocol: {report.protocol}")
+    print(f"scored: {scored}")
     return 0
+
+
+class ScoredText:
+    """What ``eval`` scores: a whole file (or stdin), or one official split of a named corpus."""
+
+    def __init__(self, source: str, split: str | None) -> None:
+        self.source, self.split = source, split
+
+    def read(self, encoding: str) -> str:
+        from ..data.corpus import read_corpus, split_source
+
+        if self.split is None:
+            return read_corpus([self.source], encoding=encoding).text
+        return read_corpus([str(split_source(self.source, self.split).path)], encoding="utf-8").text
+
+    def to_dict(self) -> dict:
+        return {"corpus": self.source, "split": self.split or "all", "official_split": self.split is not None}
+
+    def word_level(self, text: str, report) -> dict:
+        """For an official split (WikiText): the perplexity per word as the literature counts words, whatever the
+        tokenizer, so a character or subword model's figure compares with published word-level ones."""
+        from ..evaluation.measures import perplexity, word_level_tokens
+
+        if self.split is None:
+            return {}
+        count = word_level_tokens(text)
+        return {"word_tokens": count, "word_perplexity": perplexity(report.total_nats / count) if count else float("nan")}
+
+    def __str__(self) -> str:
+        if self.split is None:
+            return f"all of {self.source}"
+        return f"{self.source} {self.split} (official split)"
+
+
+def scored_text(source: str, split: str | None) -> ScoredText:
+    """FILE and --split checked: a corpus with an official split is scored on one split (test unless told), any other
+    text whole; --split on a text without an official split is refused."""
+    from ..data.corpus import CorpusError, corpora_with_official_splits, has_official_split
+
+    if has_official_split(source):
+        return ScoredText(source, split or "test")
+    if split is not None:
+        raise CorpusError(f"--split {split}: {source} has no official split, so it is scored whole; drop --split (corpora "
+                          f"with an official train / valid / test split: {', '.join(corpora_with_official_splits())})")
+    return ScoredText(source, None)
 
 
 def music_lines(model, text: str, report, args: argparse.Namespace) -> dict:
@@ -110,7 +169,7 @@ def music_lines(model, text: str, report, args: argparse.Namespace) -> dict:
 
 def dynamic_settings(model, args: argparse.Namespace):
     """The dynamic evaluation asked for: the flags given, the rest the defaults, or what --tune-on chose."""
-    from ..data.corpus import read_corpus
+    from ..data.corpus import has_official_split
     from ..evaluation.dynamic import DynamicEvaluation, tune
 
     values = {"method": args.dynamic_method, "segment_length": args.dynamic_segment, "streams": args.dynamic_streams}
@@ -120,7 +179,9 @@ def dynamic_settings(model, args: argparse.Namespace):
         values["decay"] = args.dynamic_decay
     if not args.tune_on:
         return DynamicEvaluation(**values)
-    tokens = model.tokenizer.encode(read_corpus([args.tune_on], encoding=args.encoding).text, unknown="replace")
+    tune_text = scored_text(args.tune_on, "valid" if has_official_split(args.tune_on) else None)  # wikitext2: its valid split
+    print(f"tune-on: {tune_text}", file=sys.stderr)
+    tokens = model.tokenizer.encode(tune_text.read(args.encoding), unknown="replace")
     settings, tried = tune(model.model, tokens, method=args.dynamic_method, segment_length=args.dynamic_segment, streams=args.dynamic_streams,
                            **({"learning_rates": [args.dynamic_lr]} if args.dynamic_lr is not None else {}),
                            **({"decays": [args.dynamic_decay]} if args.dynamic_decay is not None else {}))

@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     if best:
         print(f"best val     step {best['step']}: {best['val_nats']:.4f} nats/token, {best['val_bits']:.4f} bits/token, "
               f"perplexity {best['val_perplexity']:.3f}"
-              + (f", {best['val_bits_per_char']:.4f} bits/char" if "val_bits_per_char" in best else ""))
+              + (f", {best['val_bits_per_char']:.4f} bits/char" if "val_bits_per_char" in best else "")
+              + (f", on {data['validation']}" if data.get("validation") else ""))
         if "val_cold_start_nats" in best:
             print(f"cold start   {best['val_cold_start_nats']:.4f} nats/token from a fresh state vs "
                   f"{best['val_cold_start_context_nats']:.4f} in context (x{best['val_cold_start_ratio']:.3f})")

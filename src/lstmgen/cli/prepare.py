@@ -19,7 +19,8 @@ DESCRIPTION = ("Tokenize a corpus of any size into DATA_DIR (tokens.bin, tokeniz
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("corpus", nargs="*", metavar="CORPUS", help="files, directories, globs, - for stdin, or a named corpus")
     parser.add_argument("--out", required=True, metavar="DATA_DIR", help="where to write the token store (replaced if present)")
-    parser.add_argument("--val", metavar="FILE", help="validation text to use instead of splitting off the end of the corpus")
+    parser.add_argument("--val", metavar="FILE", help="validation text to use instead of splitting off the end of the corpus "
+                        "(a corpus with an official split, such as wikitext2, validates on its own)")
     parser.add_argument("--encoding", default="utf-8", help="text encoding of the corpus files")
     parser.add_argument("--encoding-errors", default="strict", choices=ENCODING_ERRORS, help="what to do with invalid bytes")
     parser.add_argument("--glob", default="*.txt", help="file pattern when a CORPUS is a directory")
@@ -28,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.corpus import resolve_sources
+    from ..data.corpus import resolve_sources, validation_sources
     from ..data.labelled import labelled_corpus
     from ..data.store import prepare
     from ..system.console import progress_bar, show_progress
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
                                 args.encoding_errors) if settings.labels else None)
     sources = labelled.files() if labelled else resolve_sources(args.corpus, pattern=args.glob, encoding=args.encoding,
                                                                 spool_dir=f"{args.out}.spool")
-    val_sources = resolve_sources([args.val], encoding=args.encoding) if args.val else []
+    val_sources = validation_sources(args.corpus, args.val, args.encoding, settings.test_fraction)  # --val, or an official split
     total = sum(source.size for source in sources + val_sources)
     with progress_bar(3 * total, 0, show_progress(None if not args.no_progress else False), unit="B") as bar:
         store = prepare(sources, args.out, settings.tokenizer, settings.lowercase, settings.min_frequency, settings.val_fraction,

@@ -13,14 +13,16 @@ ENCODING_ERRORS = ("strict", "replace", "ignore")
 
 
 DESCRIPTION = ("Train a recurrent language model. With no CORPUS the embedded default (Python's documentation "
-               "text) is used; a name such as nietzsche or tinyshakespeare downloads that corpus once; a token "
+               "text) is used; a name such as nietzsche or tinyshakespeare downloads that corpus once (wikitext2 and wikitext2-raw "
+               "come with an official split: training fits on train and validates on valid); a token "
                "store made by `lstmgen prepare` is memory-mapped as it is. Flags left unset take the preset's value.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("corpus", nargs="*", metavar="CORPUS",
                         help="files, directories, globs, - for stdin, a named corpus, or a token store directory (lstmgen prepare)")
-    parser.add_argument("--val", metavar="FILE", help="validation text to use instead of splitting off the end of the corpus")
+    parser.add_argument("--val", metavar="FILE", help="validation text to use instead of splitting off the end of the corpus "
+                        "(a corpus with an official split, such as wikitext2, validates on its own)")
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="starting settings; flags override them")
     parser.add_argument("--out", default="runs/latest", metavar="DIR", help="run directory (best/ and last/ checkpoints, metrics)")
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
@@ -60,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
     best = result.best_val or {}
     if "val_nats" in best:
         print(f"best validation (step {best['step']}): {best['val_nats']:.4f} nats/token, {best['val_bits']:.4f} bits/token, "
-              f"perplexity {best['val_perplexity']:.3f}")
+              f"perplexity {best['val_perplexity']:.3f}" + (f", on {result.validation}" if result.validation else ""))
     print(f"checkpoints in {result.out_dir} (best/ and last/); try: lstmgen generate {result.out_dir}")
     return 0

@@ -1,7 +1,10 @@
 """Text in, tokens on disk, TBPTT windows out: the first stage of the data flow.
 
     corpus.py     sources: files, directories, globs, stdin, the embedded default and the named corpora
-                  (downloaded once, checked by SHA-256); decoding and the checks for binary input
+                  (downloaded once, checked by SHA-256; official train / valid / test splits where a corpus has
+                  them); decoding and the checks for binary input
+    downloads.py  mirrors tried in order, each download checked by SHA-256 and renamed into the cache only then;
+                  zip members taken out by exact name
     documents.py  document mode: where one document ends and the next begins
     labelled.py   labelled documents (JSON Lines, CSV/TSV, a directory per label), read one record at a time
     store.py      the token store (tokens.bin memmap + meta.json): ``lstmgen prepare``, streamed in blocks

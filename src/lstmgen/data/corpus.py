@@ -1,7 +1,10 @@
 """Reading training text: files, directories, globs, stdin, named corpora and the embedded default.
 
 A named corpus is downloaded once into a cache directory (``$LSTMGEN_CACHE`` or ``~/.cache/lstmgen``)
-and checked against its SHA-256; offline, the error says how to pass a local copy instead. With no
+from the first of its mirrors that serves it, and checked against its SHA-256 (lstmgen.data.downloads);
+offline, the error says how to pass a local copy instead. A corpus that comes with an official split
+(WikiText-2: a zip archive of train, valid and test files) names it: as a training corpus it means its train
+split, and training validates on its valid split (``validation_sources``); ``split_source`` gives any split. With no
 corpus named, the embedded default is the Python documentation text that ships in the standard library
 (``pydoc_data.topics``, about 465,000 characters of English), so everything works offline.
 """
@@ -10,19 +13,17 @@ from __future__ import annotations
 
 import codecs
 import glob as globbing
-import hashlib
 import io
 import os
 import stat
 import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator, Sequence
 
 from ..system import durable
 from ..system.untrusted import describe_kind, open_regular
+from .downloads import DownloadError, download_checked, extract_member
 
 DEFAULT_CORPUS = "pydoc"
 BLOCK_BYTES = 4 << 20  # bytes read at a time when streaming a corpus
@@ -37,13 +38,42 @@ class CorpusError(ValueError):
     """The corpus cannot be read; the message names the file and says how to fix it."""
 
 
+OFFICIAL_SPLITS = ("train", "valid", "test")  # the names WikiText's files use
+
+
 @dataclass(frozen=True)
 class NamedCorpus:
+    """A corpus fetched by name: one text file, or a zip archive holding an official split."""
+
     name: str
-    url: str
-    sha256: str
-    filename: str
+    urls: tuple[str, ...]  # mirrors, tried in order (one URL as a string is accepted)
+    sha256: str  # of the file downloaded: the text, or the archive
+    filename: str  # its name in the cache directory
     description: str
+    splits: tuple[tuple[str, str], ...] = ()  # (split, exact member name in the archive); empty: a single text file
+
+    def __post_init__(self) -> None:
+        if isinstance(self.urls, str):
+            object.__setattr__(self, "urls", (self.urls,))
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+    def member(self, split: str) -> str:
+        members = dict(self.splits)
+        if split not in members:
+            raise CorpusError(f"the {self.name} corpus has no {split!r} split; it has {', '.join(members) or 'none'}")
+        return members[split]
+
+
+WIKITEXT_MIRROR = "https://wikitext.smerity.com"  # Stephen Merity's own host for the WikiText archives
+# llama.cpp's CI data keeps the raw archive only (its scripts/get-wikitext-2.sh fetches it from here).
+LLAMA_CPP_CI_DATA = "https://huggingface.co/datasets/ggml-org/ci/resolve/main"
+
+
+def _wikitext_splits(directory: str, suffix: str) -> tuple[tuple[str, str], ...]:
+    return tuple((split, f"{directory}/wiki.{split}.{suffix}") for split in OFFICIAL_SPLITS)
 
 
 NAMED_CORPORA: dict[str, NamedCorpus] = {corpus.name: corpus for corpus in (
@@ -53,6 +83,14 @@ NAMED_CORPORA: dict[str, NamedCorpus] = {corpus.name: corpus for corpus in (
     NamedCorpus("nietzsche", "https://s3.amazonaws.com/text-datasets/nietzsche.txt",
                 "dea01ca2da603db6736fd856c585d073ccf3dca68efe4a59c5e73242cdf0b028", "nietzsche.txt",
                 "Nietzsche in English, the Keras text-generation corpus (600,901 characters)"),
+    NamedCorpus("wikitext2", (f"{WIKITEXT_MIRROR}/wikitext-2-v1.zip",),
+                "92675f1d63015c1c8b51f1656a52d5bdbc33aafa60cc47a218a66e7ee817488c", "wikitext-2-v1.zip",
+                "WikiText-2 (Merity et al. 2016), the tokenized release with <unk>: official train / valid / test split",
+                _wikitext_splits("wikitext-2", "tokens")),
+    NamedCorpus("wikitext2-raw", (f"{WIKITEXT_MIRROR}/wikitext-2-raw-v1.zip", f"{LLAMA_CPP_CI_DATA}/wikitext-2-raw-v1.zip"),
+                "ef7edb566e3e2b2d31b29c1fdb0c89a4cc683597484c3dc2517919c615435a11", "wikitext-2-raw-v1.zip",
+                "WikiText-2 raw (Merity et al. 2016), the untokenized text: official train / valid / test split",
+                _wikitext_splits("wikitext-2-raw", "raw")),
 )}
 
 
@@ -109,7 +147,7 @@ def default_corpus_text() -> str:
 
 
 def fetch_named_corpus(name: str, timeout: float = 30.0) -> Path:
-    """Return the cached file of a named corpus, downloading and checking it first if needed."""
+    """Return the cached file of a named corpus (its text, or its archive), downloading and checking it first if needed."""
     if name not in NAMED_CORPORA:
         raise CorpusError(f"no named corpus {name!r}; known: {', '.join(NAMED_CORPORA)}")
     spec = NAMED_CORPORA[name]
@@ -118,25 +156,60 @@ def fetch_named_corpus(name: str, timeout: float = 30.0) -> Path:
         if durable.file_sha256(target) == spec.sha256:
             return target
         target.unlink()  # a corrupt or foreign cached copy: fetch it again
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with urllib.request.urlopen(spec.url, timeout=timeout) as response:
-            data = response.read()
-    except (urllib.error.URLError, OSError) as error:
-        raise CorpusError(
-            f"could not download the {name} corpus from {spec.url} ({error}). If you are offline, get the "
-            f"file another way and pass its path instead (lstmgen train path/to/{spec.filename}), or place "
-            f"it at {target}."
-        ) from error
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != spec.sha256:
-        raise CorpusError(
-            f"the downloaded {name} corpus has SHA-256 {actual}, expected {spec.sha256}; "
-            "the file was not saved. Try again later, or pass a local copy of the corpus."
-        )
-    # A temporary file beside the target, fsynced, then renamed: a crash never leaves half a file.
-    durable.write_file_atomically(target, data)
-    return target
+        # Streamed to a temporary file beside the target, fsynced, renamed only once its SHA-256 matches: a crash or a
+        # wrong download never leaves a file under the cached name.
+        return download_checked(spec.urls, spec.sha256, target, timeout)
+    except DownloadError as error:
+        raise CorpusError(_offline_advice(spec, target, str(error))) from None
+
+
+def _offline_advice(spec: NamedCorpus, target: Path, failures: str) -> str:
+    mirrors = "its mirror" if len(spec.urls) == 1 else f"any of its {len(spec.urls)} mirrors"
+    if not spec.splits:
+        return (f"could not download the {spec.name} corpus from {mirrors} ({failures}). If you are offline, get the file "
+                f"another way and pass its path instead (lstmgen train path/to/{spec.filename}), or place it at {target}.")
+    files = {split: PurePosixPath(member).name for split, member in spec.splits}
+    return (f"could not download the {spec.name} corpus from {mirrors} ({failures}). If you are offline, get {spec.filename} "
+            f"another way and place it at {target} (or set LSTMGEN_CACHE to the directory that holds it): it is checked by "
+            f"SHA-256 and its official split used. Or pass the unpacked files themselves: lstmgen train DIR/{files['train']} "
+            f"--val DIR/{files['valid']}, then lstmgen eval RUN DIR/{files['test']}.")
+
+
+def has_official_split(source: str) -> bool:
+    """Whether ``source`` names a corpus that comes with an official train / valid / test split (and no file of that name exists)."""
+    return source in NAMED_CORPORA and bool(NAMED_CORPORA[source].splits) and not Path(source).exists()
+
+
+def corpora_with_official_splits() -> list[str]:
+    return [name for name, spec in NAMED_CORPORA.items() if spec.splits]
+
+
+def split_source(name: str, split: str, timeout: float = 30.0) -> Source:
+    """One official split (train, valid or test) of a named corpus, extracted from its checked archive into the cache."""
+    spec = NAMED_CORPORA[name]
+    member = spec.member(split)
+    archive = fetch_named_corpus(name, timeout)
+    try:
+        path = extract_member(archive, member, cache_directory() / spec.name)
+    except DownloadError as error:
+        raise CorpusError(str(error)) from None
+    return Source(f"{name}:{split}", path=path)
+
+
+def validation_sources(corpus: Sequence[str], val: str | None = None, encoding: str = "utf-8",
+                       test_fraction: float = 0.0) -> list[Source]:
+    """The validation text of a training run: ``val``'s file, or the official valid split of the named corpora in
+    ``corpus`` that have one (then neither ``val`` nor a test fraction cut from the training text may be asked for)."""
+    official = [source for source in corpus if has_official_split(source)]
+    if official and val is not None:
+        raise CorpusError(f"{official[0]} comes with an official validation split, used for validation; drop --val")
+    if official and test_fraction > 0:
+        raise CorpusError(f"{official[0]} comes with an official test split; drop --test-fraction and score the test split "
+                          f"with: lstmgen eval RUN {official[0]} --split test")
+    if val is not None:
+        return resolve_sources([val], encoding=encoding)
+    return [split_source(name, "valid") for name in official]
 
 
 def check_encoding(encoding: str, errors: str = "strict") -> bool:
@@ -241,6 +314,10 @@ def read_corpus(
         elif source == DEFAULT_CORPUS and not Path(source).exists():
             texts.append(default_corpus_text())
             names.append(DEFAULT_CORPUS)
+        elif has_official_split(source):  # as a training text: its train split
+            path = split_source(source, "train").path
+            texts.append(decode_bytes(_read_file(path), str(path), "utf-8", errors))
+            names.append(f"{source}:train")
         elif source in NAMED_CORPORA and not Path(source).exists():
             path = fetch_named_corpus(source)
             texts.append(decode_bytes(_read_file(path), str(path), "utf-8", errors))
@@ -326,6 +403,8 @@ def resolve_sources(sources: Sequence[str] = (), pattern: str = "*.txt", encodin
             resolved.append(Source("-", path=target, encoding=encoding))
         elif source == DEFAULT_CORPUS and not Path(source).exists():
             resolved.append(Source(DEFAULT_CORPUS, data=default_corpus_text().encode("utf-8")))
+        elif has_official_split(source):  # its train split; its valid split is the validation text (validation_sources)
+            resolved.append(split_source(source, "train"))
         elif source in NAMED_CORPORA and not Path(source).exists():
             resolved.append(Source(source, path=fetch_named_corpus(source)))
         elif source in MUSIC_CORPORA and not Path(source).exists():

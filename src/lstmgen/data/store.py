@@ -38,7 +38,7 @@ from ..system import durable
 from ..tokenizers import LabelledTokenizer, Tokenizer, TokenizerError, fit_vocabulary, labels_of, tokenizer_from_dict
 from ..version import __version__
 from .batches import REGIONS, split_bounds
-from .corpus import BLOCK_BYTES, CorpusError, Source, iter_blocks
+from .corpus import BLOCK_BYTES, NAMED_CORPORA, CorpusError, Source, iter_blocks
 from .documents import DocumentSplitter, separator_pattern
 from .labelled import LabelledCorpus
 
@@ -465,4 +465,18 @@ class TokenStore:
         return {"store": str(self.path), "store_sha256": self.sha256, "sources": [s["name"] for s in meta.get("sources", [])],
                 "source_hashes": meta.get("sources", []), "train_tokens": len(self.train), "val_tokens": len(self.val),
                 "test_tokens": len(self.test), "val_unknown": int(meta.get("unknown", {}).get("val", 0)),
-                "characters": meta.get("characters", {}), "bytes": meta.get("bytes", {})}
+                "characters": meta.get("characters", {}), "bytes": meta.get("bytes", {}), "validation": self.validation()}
+
+    def validation(self) -> str:
+        """Which text the validation region holds, in words: the split every validation figure is on."""
+        names = [str(source.get("name")) for source in self.meta.get("val_sources", [])]
+        if not names:
+            return f"the last {self.meta.get('settings', {}).get('val_fraction', 0):.0%} of the corpus"
+        return " + ".join(_describe_split(name) for name in names)
+
+
+def _describe_split(name: str) -> str:
+    """'wikitext2:valid' -> 'wikitext2 valid (official split)'; a file's name as it is."""
+    corpus, _, split = name.rpartition(":")
+    spec = NAMED_CORPORA.get(corpus)
+    return f"{corpus} {split} (official split)" if spec is not None and split in dict(spec.splits) else name

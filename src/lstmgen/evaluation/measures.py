@@ -117,6 +117,16 @@ class LossReport:
         return f"{text} [{self.protocol}]"
 
 
+def word_level_tokens(text: str) -> int:
+    """The tokens published word-level perplexities on WikiText are per: each line's whitespace-separated words plus
+    one end-of-line token (pytorch/examples' word_language_model and AWD-LSTM read ``line.split() + ['<eos>']``).
+    exp(total nats / this) is then a word-level perplexity whatever the model's tokenizer (a character model's too)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":  # a final line break ends the last line; it opens no new one
+        lines.pop()
+    return sum(len(line.split()) + 1 for line in lines)
+
+
 # ----- entropy ----------------------------------------------------------------------------------------
 def entropy_bits(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Entropy in bits of softmax(logits / T) per row, [..., V] -> [...]; T = 0 gives the greedy one-hot's 0.

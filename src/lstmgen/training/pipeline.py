@@ -31,7 +31,7 @@ import torch
 
 from ..checkpoint import load_checkpoint, resolve_checkpoint_dir
 from ..config import ConfigError, ModelConfig, TrainConfig
-from ..data.corpus import resolve_sources, text_source
+from ..data.corpus import resolve_sources, text_source, validation_sources
 from ..data.labelled import labelled_corpus
 from ..data.store import StoreError, TokenStore, is_store, prepare
 from ..model import RecurrentLanguageModel
@@ -92,7 +92,8 @@ def train(
     ``corpus`` names files, directories, globs, ``-`` or named corpora (empty = the embedded default), or a
     token store directory; ``text`` passes the training text directly instead; ``data`` names a token store
     (``lstmgen prepare``); ``val`` names a validation file to use instead of splitting off the end of the
-    corpus; ``model`` overrides ``ModelConfig`` fields of the preset.
+    corpus (a named corpus with an official split, such as ``wikitext2``, trains on its train split and validates on
+    its valid split); ``model`` overrides ``ModelConfig`` fields of the preset.
 
     ``init_from`` fine-tunes: the new run starts from that checkpoint's weights and tokenizer, with a fresh
     optimizer and schedule (``resume`` instead continues the same run). Symbols of the new corpus its
@@ -266,7 +267,8 @@ def _open_or_prepare(out: Path, corpus, text, data, val, config, overrides, enco
             else:
                 sources = [text_source(text)] if text is not None else resolve_sources(list(corpus), pattern=glob, encoding=encoding,
                                                                                        spool_dir=out / ".spool")
-            val_sources = resolve_sources([val], encoding=encoding) if val is not None else []
+            # --val's file, or the official valid split of a named corpus that has one (WikiText-2)
+            val_sources = validation_sources(list(corpus), val, encoding, config.test_fraction)
             total = sum(source.size for source in sources + val_sources)
             with progress_bar(3 * total, 0, show_progress(progress) and world.is_main and total > 50_000_000, unit="B") as bar:
                 prepare(sources, out / run_directory.STORE, given if given is not None else config.tokenizer, config.lowercase,

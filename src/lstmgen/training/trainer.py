@@ -90,6 +90,7 @@ class TrainResult:
     stop_reason: str
     best_val: dict[str, Any] | None
     history: list[dict[str, Any]] = field(default_factory=list)
+    validation: str = ""  # which text the validation figures are on (an official split, --val's file, the corpus's end)
 
 
 class Trainer:
@@ -328,7 +329,7 @@ class Trainer:
             self._plot()
         if self.tensorboard is not None:
             self.tensorboard.close()
-        return TrainResult(self.out_dir, self.step, reason, self.best_val, self.history)
+        return TrainResult(self.out_dir, self.step, reason, self.best_val, self.history, str(self.data_info.get("validation", "")))
 
     def _mean_loss(self, losses: list[float]) -> float:
         """The training loss since the last evaluation, over every rank's streams (skipped steps, NaN, left out)."""
