@@ -9,7 +9,7 @@ import httpx
 import pytest
 import torch
 
-from lstmgen import ConfigError, LanguageModel
+from lstmgen import ConfigError, LanguageModel, train
 from lstmgen.server import ServerLimits, create_app
 from server_harness import ThreadedServer
 
@@ -114,3 +114,22 @@ def test_the_bound_is_a_checked_limit():
     assert ServerLimits().max_adapt_chars == 50_000
     with pytest.raises(ConfigError):
         ServerLimits(max_adapt_chars=-1)
+
+
+def test_a_document_of_one_word_is_a_400_before_or_after_it_reaches_the_worker(tmp_path):
+    """With a word model a text may hold a single token: a short one is found at once, a long unbroken word on the
+    worker (the same 400; in a stream, an error event naming the field)."""
+    text = "the cat sat on the mat . the dog sat on the log .\n" * 40
+    train(text=text, out_dir=tmp_path, tokenizer="word", model=dict(embedding_size=8, hidden_size=16, num_layers=1),
+          batch_size=4, seq_length=8, max_steps=5, eval_interval=5, sample_length=0, threads=1, progress=False, log=lambda line: None)
+    with ThreadedServer(create_app(LanguageModel.load(tmp_path))) as server:
+        short = complete(server.url, {"prompt": "the", "max_tokens": 3, "adapt_to": "cat"})
+        assert short.status_code == 400 and "2 tokens" in short.json()["error"]["message"]
+        one_word = "z" * 1_500  # past the length tokenized on the event loop: one unknown word
+        found_late = complete(server.url, {"prompt": "the", "max_tokens": 3, "adapt_to": one_word})
+        assert found_late.status_code == 400 and found_late.json()["error"]["param"] == "adapt_to"
+        with httpx.stream("POST", server.url + "/v1/completions", json={"prompt": "the", "max_tokens": 3, "adapt_to": one_word,
+                                                                        "stream": True}, timeout=60) as response:
+            events = [line for line in response.iter_lines() if line.startswith("data: {")]
+        assert '"param":"adapt_to"' in events[-1] and '"invalid_request_error"' in events[-1]
+        assert complete(server.url, {"prompt": "the", "max_tokens": 3, "adapt_to": "cat sat on"}).status_code == 200

@@ -240,6 +240,8 @@ class ChatCompletion:
                                                  "finish_reason": completion.finish_reason(index)} for index in range(count)]})
             if self.include_usage:
                 yield _event({**header, "choices": [], "usage": completion.usage()})
+        except APIError as error:  # found on the worker (an adapt_to text of one token): the request's fault, in the stream
+            yield _event(error.body())
         except Exception as error:  # the response has started: report the error in the stream itself
             logger.exception("chat generation failed while streaming")
             yield _event(APIError(500, f"generation failed: {type(error).__name__}: {error}", type="server_error").body())

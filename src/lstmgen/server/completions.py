@@ -33,6 +33,8 @@ from .adaptation import Adaptation
 from .limits import ServerLimits
 from .schemas import CONFIG_NAMES, REQUEST_NAMES, APIError, CompletionRequest
 
+SHORT_DOCUMENT = 1_000  # characters of an adapt_to text tokenized on the event loop to check it holds 2 tokens
+
 # Tokenizers for which a prefix of a text tokenizes into the text's own first tokens, except that the
 # cut may split the last one in two: what lets a long prompt be measured from its start.
 
@@ -118,8 +120,10 @@ class Completion:
             raise APIError(400, f"adapt_to is {len(text):,} characters long, more than this server's limit of "
                            f"{limits.max_adapt_chars:,} (--max-adapt-chars); send the part of the document nearest the prompt",
                            "adapt_to")
-        if len(text) < 2:
-            raise APIError(400, "adapt_to must hold at least 2 characters of text to adapt to", "adapt_to")
+        # At least 2 tokens: a short text is tokenized here (cheap); a long one can only fall short with a word
+        # tokenizer and a huge unbroken word, found on the worker (the same 400, or an error event in a stream).
+        if len(text) < SHORT_DOCUMENT and len(self.model.tokenizer.encode(text, unknown="replace")) < 2:
+            raise APIError(400, "adapt_to must hold at least 2 tokens of text to adapt to", "adapt_to")
 
     def _check_prompt(self, prompt: str | list[int], limits: ServerLimits) -> int:
         if not isinstance(prompt, str):
