@@ -29,7 +29,8 @@ def language_model(tiny_run) -> LanguageModel:
 @pytest.fixture(scope="module")
 def served(tiny_run, tmp_path_factory):
     """`lstmgen serve` itself, in a subprocess, on a free loopback port."""
-    with ServeProcess(tiny_run, tmp_path_factory.mktemp("serve") / "serve.log", "--max-tokens", "500") as server:
+    with ServeProcess(tiny_run, tmp_path_factory.mktemp("serve") / "serve.log", "--max-tokens", "500",
+                      "--max-adapt-chars", "1234") as server:
         yield server
 
 
@@ -53,6 +54,7 @@ def test_health_models_and_info(served, client, language_model):
     assert info["model"]["parameters"] == language_model.info()["parameters"]
     assert info["model"]["decoding"] == {"precision": "fp32", "reason": None}  # the server's default, as named
     assert info["limits"]["max_tokens"] == 500  # the --max-tokens flag reached the app
+    assert info["limits"]["max_adapt_chars"] == 1234  # and --max-adapt-chars
 
 
 def test_model_id_is_the_run_name(language_model):

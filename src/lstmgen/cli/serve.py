@@ -22,6 +22,8 @@ LIMIT_FLAGS = {
     "--prefill-tokens": ("prefill_tokens", "prompt tokens the engine reads between two steps (a long prompt never stalls the others longer)"),
     "--concurrency": ("concurrency", "beam searches running at once, each on a worker (0 = one per CPU core)"),
     "--queue-size": ("queue_size", "prompts waiting to join the batch (or for a worker) before requests get 429"),
+    "--max-adapt-chars": ("max_adapt_chars", "most characters of a request's adapt_to document, read with dynamic evaluation's "
+                                             "updates before generating (0 = adapt_to refused)"),
 }
 
 

@@ -12,6 +12,10 @@ Every GET route answers HEAD too (monitors use it). Every error is an OpenAI-sty
 {"message", "type", "param", "code"}}``: validation failures are 400s naming the field, a missing or
 wrong API key 401 (when the app has one), an unknown model 404, a too-large body 413, a full server 429,
 and a bug 500, on a connection that stays usable (``errors.ServerErrorGuard``).
+
+A completion or chat request may carry ``adapt_to`` (an lstmgen extension): a document the weights read with
+dynamic evaluation's updates before generating, on a worker (``adaptation.py``); its response has an
+``adaptation`` field naming the protocol.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pydantic import ValidationError
 from ..language_model import LanguageModel
 from ..system.run_directory import is_checkpoint_name
 from ..version import __version__
+from .adaptation import AdaptedModels
 from .auth import APIKeyGuard
 from .bodies import read_json
 from .chat import ChatCompletion
@@ -94,6 +99,7 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
     pool = GenerationPool(limits.workers, limits.queue_size)  # beam search, scored echoes; everything without batching
     # Every sampled request is stepped in one batch by the engine's thread (max_streams 0: each on a worker instead).
     engine = EngineThread(model, limits.max_streams, limits.prefill_tokens, limits.queue_size, threads) if limits.max_streams else None
+    adapted_models = AdaptedModels(model)  # adapt_to requests: their own weights, on a worker; the last two documents kept
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -181,11 +187,11 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
         return await _collect(request, chat.completion, job, header, chat.response)
 
     def admit(completion: Completion) -> GenerationJob:
-        """Sampled requests join the engine's batch; beam search and scored echoes run on a worker."""
+        """Sampled requests join the engine's batch; beam search, scored echoes and adapt_to run on a worker."""
         try:
             if engine is not None and completion.batched:
                 return engine.submit(completion.groups(), completion.echoes())
-            return pool.submit(completion.runs())
+            return pool.submit(completion.runs(adapted_models.adapted))
         except Busy as error:
             raise APIError(429, f"the server is busy: {error}; retry shortly", type="server_busy", code="server_busy",
                            headers={"Retry-After": "1"}) from None
@@ -209,6 +215,7 @@ async def _collect(request: Request, completion: Completion, job: GenerationJob,
                     return Response(status_code=499)  # nobody reads it: the client has gone
     finally:
         job.cancel()
+    header = _with_adaptation(header, completion)
     if respond is not None:
         return APIResponse(respond(header))
     choices = [{"text": choice.text, "index": index, "logprobs": completion.logprobs_of(index, final=True),
@@ -223,6 +230,7 @@ async def _stream(completion: Completion, job: GenerationJob, header: dict[str, 
     try:
         async for steps in job.batches():  # an echoed prompt arrives as the first record of its generation
             new = completion.add(steps)
+            header = _with_adaptation(header, completion)  # adapt_to: every chunk from the first text on names the protocol
             if new:
                 choices = [{"text": text, "index": index, "logprobs": completion.logprobs_of(index, final=False), "finish_reason": None}
                            for index, text in sorted(new.items())]
@@ -232,9 +240,18 @@ async def _stream(completion: Completion, job: GenerationJob, header: dict[str, 
         yield _event({**header, "choices": choices, **extra})
         if include_usage:
             yield _event({**header, "choices": [], "usage": completion.usage()})
+    except APIError as error:  # found on the worker (an adapt_to text of one token): the request's fault, in the stream
+        yield _event(error.body())
     except Exception as error:  # the response has started: report the error in the stream itself
         logger.exception("generation failed while streaming")
         yield _event(APIError(500, f"generation failed: {type(error).__name__}: {error}", type="server_error").body())
     finally:
         job.cancel()
     yield b"data: [DONE]\n\n"
+
+
+def _with_adaptation(header: dict[str, Any], completion: Completion) -> dict[str, Any]:
+    """The response header with lstmgen's ``adaptation`` field (protocol, tokens read, ...) once an adapt_to reading is done."""
+    if completion.adaptation is None or "adaptation" in header:
+        return header
+    return {**header, "adaptation": completion.adaptation.to_dict()}

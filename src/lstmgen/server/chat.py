@@ -104,6 +104,7 @@ class _ChatBase(_Strict):
     max_completion_tokens: int | None = Field(None, ge=0)  # OpenAI's newer name for max_tokens
     user: str | None = None
     unknown: Literal["error", "skip", "replace"] = "error"
+    adapt_to: str | None = None  # lstmgen: a document the weights adapt to before answering (as in completions)
     # Accepted and ignored (clients send them by default); tools and other output formats are refused.
     store: bool | None = None
     metadata: dict[str, str] | None = None
@@ -163,7 +164,7 @@ class ChatCompletion:
         settings.setdefault("max_tokens", limits.max_tokens)
         prompt = template.prompt([message.as_turn(index) for index, message in enumerate(request.messages)])
         body = CompletionRequest.model_validate({
-            **settings, "prompt": prompt, "stream": self.stream, "unknown": request.unknown,
+            **settings, "prompt": prompt, "stream": self.stream, "unknown": request.unknown, "adapt_to": request.adapt_to,
             "logprobs": (request.top_logprobs or 0) if request.logprobs else None,
         })
         try:
@@ -225,6 +226,8 @@ class ChatCompletion:
         try:
             async for steps in batches:
                 new = {index: self._release(index, text) for index, text in completion.add(steps).items()}
+                if completion.adaptation is not None and "adaptation" not in header:  # adapt_to: lstmgen's field, as in completions
+                    header = {**header, "adaptation": completion.adaptation.to_dict()}
                 if any(new.values()):
                     yield _event({**header, "choices": [{"index": index, "delta": {"content": text},
                                                          "logprobs": self._logprobs(index, final=False), "finish_reason": None}
@@ -237,6 +240,8 @@ class ChatCompletion:
                                                  "finish_reason": completion.finish_reason(index)} for index in range(count)]})
             if self.include_usage:
                 yield _event({**header, "choices": [], "usage": completion.usage()})
+        except APIError as error:  # found on the worker (an adapt_to text of one token): the request's fault, in the stream
+            yield _event(error.body())
         except Exception as error:  # the response has started: report the error in the stream itself
             logger.exception("chat generation failed while streaming")
             yield _event(APIError(500, f"generation failed: {type(error).__name__}: {error}", type="server_error").body())

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..config import ConfigError, GenerationConfig
 from ..decoding import FINISH_LENGTH, DecodeStep, SampleGroup, check_logit_bias
@@ -29,8 +29,11 @@ from ..decoding.constraints import check_constraint
 from ..language_model import LanguageModel
 from ..tokenizers import LabelError, TokenizerError, label_id
 from ..tokenizers.registry import is_prefix_stable
+from .adaptation import Adaptation
 from .limits import ServerLimits
 from .schemas import CONFIG_NAMES, REQUEST_NAMES, APIError, CompletionRequest
+
+SHORT_DOCUMENT = 1_000  # characters of an adapt_to text tokenized on the event loop to check it holds 2 tokens
 
 # Tokenizers for which a prefix of a text tokenizes into the text's own first tokens, except that the
 # cut may split the last one in two: what lets a long prompt be measured from its start.
@@ -89,6 +92,8 @@ class Completion:
         # best_of ranks by log-probability: computed for every token even when the response shows none.
         self.decode_logprobs = 0 if self.logprobs is None and self.samples > self.n else self.logprobs
         self.config = self._config(limits)  # checks the counts first, before tokenizing anything
+        self._check_adapt_to(limits)
+        self.adaptation: Adaptation | None = None  # the reading an adapt_to request's weights came from, once done
         self.prompt_tokens = sum(self._check_prompt(prompt, limits) for prompt in self.prompts)
         self.candidates = [Choice() for _ in range(len(self.prompts) * self.samples)]
 
@@ -104,6 +109,22 @@ class Completion:
         return chosen
 
     # ----- checks --------------------------------------------------------------------------------
+    def _check_adapt_to(self, limits: ServerLimits) -> None:
+        """The document's size against the server's bound (it is read on a worker, and only there tokenized)."""
+        text = self.request.adapt_to
+        if text is None:
+            return
+        if not limits.max_adapt_chars:
+            raise APIError(400, "adapt_to is disabled on this server (it was started with --max-adapt-chars 0)", "adapt_to")
+        if len(text) > limits.max_adapt_chars:
+            raise APIError(400, f"adapt_to is {len(text):,} characters long, more than this server's limit of "
+                           f"{limits.max_adapt_chars:,} (--max-adapt-chars); send the part of the document nearest the prompt",
+                           "adapt_to")
+        # At least 2 tokens: a short text is tokenized here (cheap); a long one can only fall short with a word
+        # tokenizer and a huge unbroken word, found on the worker (the same 400, or an error event in a stream).
+        if len(text) < SHORT_DOCUMENT and len(self.model.tokenizer.encode(text, unknown="replace")) < 2:
+            raise APIError(400, "adapt_to must hold at least 2 tokens of text to adapt to", "adapt_to")
+
     def _check_prompt(self, prompt: str | list[int], limits: ServerLimits) -> int:
         if not isinstance(prompt, str):
             return self._check_token_prompt(prompt, limits)
@@ -199,9 +220,10 @@ class Completion:
     # ----- generation ----------------------------------------------------------------------------
     @property
     def batched(self) -> bool:
-        """Whether the batching engine runs this request: sampling, without a prompt to score (echo with logprobs).
-        Beam search and scored echoes run on a worker thread of their own."""
-        return self.config.num_beams == 1 and not (self.request.echo and self.logprobs is not None)
+        """Whether the batching engine runs this request: sampling, without a prompt to score (echo with logprobs)
+        and with the served weights. Beam search, scored echoes and adapt_to run on a worker thread of their own."""
+        return (self.config.num_beams == 1 and not (self.request.echo and self.logprobs is not None)
+                and self.request.adapt_to is None)
 
     def groups(self) -> list[SampleGroup]:
         """One SampleGroup per prompt, for the engine (``batched`` requests)."""
@@ -215,26 +237,45 @@ class Completion:
     def _text(self, prompt: str | list[int]) -> str:
         return prompt if isinstance(prompt, str) else self.model.tokenizer.decode(prompt)
 
-    def runs(self) -> list:
-        """One generation per prompt; each yields DecodeStep records (beam search: one BeamResult)."""
-        return [partial(self._run, prompt) for prompt in self.prompts]
+    def runs(self, adapt: Callable[[str], tuple[LanguageModel, Adaptation]] | None = None) -> list:
+        """One generation per prompt; each yields DecodeStep records (beam search: one BeamResult). With ``adapt_to``,
+        ``adapt`` (``AdaptedModels.adapted``) gives the adapted model on the worker, and the first run yields its
+        ``Adaptation`` record first."""
+        if self.request.adapt_to is not None and adapt is None:
+            raise ValueError("a request with adapt_to needs the server's adapted models (AdaptedModels.adapted)")
+        return [partial(self._run, prompt, adapt, index == 0) for index, prompt in enumerate(self.prompts)]
 
-    def _run(self, prompt: str | list[int]) -> Iterator[Echo | DecodeStep | BeamResult]:
+    def _adapted(self, adapt: Callable[[str], tuple[LanguageModel, Adaptation]]) -> tuple[LanguageModel, Adaptation]:
+        try:
+            return adapt(self.request.adapt_to)
+        except ValueError as error:  # a document of fewer than 2 tokens: known only once tokenized, here on the worker
+            raise APIError(400, f"adapt_to: {error}", "adapt_to") from None
+
+    def _run(self, prompt: str | list[int], adapt: Callable[[str], tuple[LanguageModel, Adaptation]] | None = None,
+             first: bool = True) -> Iterator[Adaptation | Echo | DecodeStep | BeamResult]:
+        model = self.model
+        if adapt is not None and self.request.adapt_to is not None:  # read here, on the worker thread (kept for the next prompt)
+            model, adaptation = self._adapted(adapt)
+            if first:
+                yield adaptation
         if self.request.echo:  # scored here, on the worker thread, not on the event loop
-            scores = self.model.score(prompt, top=self.logprobs or 0, unknown=self.request.unknown) if self.logprobs is not None else []
+            scores = model.score(prompt, top=self.logprobs or 0, unknown=self.request.unknown) if self.logprobs is not None else []
             yield Echo(self._text(prompt), tuple(scores))
         if self.config.num_beams > 1:
-            found = self.model.beam_search(prompt, self.config, unknown=self.request.unknown)
+            found = model.beam_search(prompt, self.config, unknown=self.request.unknown)
             missing = self.config.num_samples - len(found)  # fewer only if fewer distinct continuations exist
             yield BeamResult(tuple(h.text for h in found) + ("",) * missing, tuple(len(h.token_ids) for h in found) + (0,) * missing,
                              tuple(h.finish_reason for h in found) + (FINISH_LENGTH,) * missing)
             return
-        yield from self.model.decode(prompt, self.config, unknown=self.request.unknown, logprobs=self.decode_logprobs)
+        yield from model.decode(prompt, self.config, unknown=self.request.unknown, logprobs=self.decode_logprobs)
 
     def add(self, steps: list[tuple[int, Echo | DecodeStep | BeamResult]]) -> dict[int, str]:
         """File new records; return the newly released text by choice index (choices with nothing new left out)."""
         new: dict[int, str] = {}
         for prompt_index, record in steps:
+            if isinstance(record, Adaptation):
+                self.adaptation = record
+                continue
             for sample in range(self.samples):
                 index = prompt_index * self.samples + sample
                 choice = self.candidates[index]

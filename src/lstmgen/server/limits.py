@@ -18,7 +18,8 @@ class ServerLimits:
     for logprobs) runs on worker threads: ``concurrency`` at once (0 = one per CPU core) and up to
     ``queue_size`` more waiting. A request arriving when all are taken gets a 429 at once instead of an
     ever-growing queue. ``max_streams`` 0 turns the engine off: every request then runs on a worker, one
-    stream at a time (the server before the engine).
+    stream at a time (the server before the engine). ``max_adapt_chars`` bounds a request's ``adapt_to`` document
+    (0 refuses the field): reading it costs seconds of CPU on a worker.
     """
 
     max_tokens: int = 2048  # per choice
@@ -33,11 +34,12 @@ class ServerLimits:
     queue_size: int = 64  # prompts waiting to join the batch (or requests waiting for a worker) before 429s
     max_streams: int = 256  # streams the batching engine steps together; 0 = no engine: each request on a worker
     prefill_tokens: int = 128  # prompt tokens the engine reads between two steps at most
+    max_adapt_chars: int = 50_000  # characters of a request's adapt_to document; 0 = adapt_to refused
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            minimum = 0 if field.name in ("concurrency", "queue_size", "max_streams") else 1
+            minimum = 0 if field.name in ("concurrency", "queue_size", "max_streams", "max_adapt_chars") else 1
             if not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"server limit {field.name} must be an integer >= {minimum}, got {value!r}")
         if self.default_max_tokens > self.max_tokens:

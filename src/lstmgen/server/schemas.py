@@ -83,6 +83,8 @@ class _CompletionBase(_Strict):
     # OpenAI parameters accepted only at the values that change nothing here.
     suffix: str | None = None
     unknown: Literal["error", "skip", "replace"] = "error"  # lstmgen: prompt symbols the vocabulary lacks
+    # lstmgen: a document the weights adapt to (dynamic evaluation's updates) before generating, on a worker (server/adaptation.py)
+    adapt_to: str | None = None
 
     def check_unsupported(self) -> None:
         """Refuse OpenAI parameters at values this server cannot honour."""
