@@ -42,7 +42,8 @@ def test_sgd_and_the_decay_toward_the_trained_weights(lm):
     tokens = lm.tokenizer.encode(NOVEL, unknown="replace")
     sgd = dynamic_evaluate(lm.model, tokens, DynamicEvaluation(method="sgd", learning_rate=0.5, decay=0.0, segment_length=20, streams=1))
     assert sgd.nats < lm.evaluate(NOVEL).nats and sgd.protocol.startswith("dynamic, sgd")
-    adapted, _, _ = adapted_copy(lm.model, tokens, DynamicEvaluation(learning_rate=1e-2, decay=0.0))
+    adapted, _, reading = adapted_copy(lm.model, tokens, DynamicEvaluation(learning_rate=1e-2, decay=0.0))
+    assert "streams=" not in reading.protocol  # a document is read sequentially, whatever the settings' streams
     pulled, _, _ = adapted_copy(lm.model, tokens, DynamicEvaluation(learning_rate=1e-2, decay=0.5))
     distance = [sum(float((a - b).detach().norm()) for a, b in zip(model.parameters(), lm.model.parameters())) for model in (adapted, pulled)]
     assert distance[1] < distance[0]  # the decay keeps the weights near the trained ones

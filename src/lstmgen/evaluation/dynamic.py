@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -158,7 +158,8 @@ def adapted_copy(model: RecurrentLanguageModel, tokens: Sequence[int] | np.ndarr
         _, state = adapter.model(torch.tensor([[int(array[-1])]], device=adapter.model.output.weight.device), state)
     for parameter in adapter.parameters:
         parameter.requires_grad_(False)
-    return adapter.model, detach_state(state), LossReport(nats=total / count, tokens=count, protocol=settings.protocol)
+    # Read sequentially whatever settings.streams says, so the protocol names one stream.
+    return adapter.model, detach_state(state), LossReport(nats=total / count, tokens=count, protocol=replace(settings, streams=1).protocol)
 
 
 def tune(model: RecurrentLanguageModel, tokens: Sequence[int] | np.ndarray, learning_rates: Sequence[float] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
