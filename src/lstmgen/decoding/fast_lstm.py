@@ -23,7 +23,7 @@ Only LSTM cells are supported; GRU and vanilla RNN models decode through ``model
 from __future__ import annotations
 
 import weakref
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -87,59 +87,38 @@ def _bias(rnn: torch.nn.Module, layer: int, hidden: int, device, dtype) -> torch
 # weight (tens of milliseconds for a 2x512 model), so consecutive generations share one. The key holds each
 # parameter's version counter (bumped by optimizers and in-place edits) and its sum (which also catches
 # writes through ``.data``, invisible to the counter): reading the weights once is far cheaper than copying.
-_CACHE: "weakref.WeakKeyDictionary[RecurrentLanguageModel, tuple[tuple, _Weights]]" = weakref.WeakKeyDictionary()
+_CACHE: "weakref.WeakKeyDictionary[RecurrentLanguageModel, tuple[tuple, Any]]" = weakref.WeakKeyDictionary()
 
 
-def _weights(model: RecurrentLanguageModel, banned: Sequence[int], precision: str) -> _Weights:
+def _weights(model: RecurrentLanguageModel, banned: Sequence[int], precision: str, build: Callable = _Weights):
+    """``build(model, banned, precision)``: the weights laid out for a decoder, cached per version of the weights."""
     with torch.no_grad():
         key = (tuple((p.data_ptr(), p._version, p.dtype, str(p.device), float(p.sum())) for p in model.parameters()), tuple(banned),
-               precision, projections.SMALLEST_REDUCED)
+               precision, projections.SMALLEST_REDUCED, build)
     cached = _CACHE.get(model)
     if cached is None or cached[0] != key:
-        cached = (key, _Weights(model, banned, precision))
+        cached = (key, build(model, banned, precision))
         _CACHE[model] = cached
     return cached[1]
 
 
-class FastLSTMDecoder:
-    """Steps an LSTM language model one token at a time for up to B streams.
+class LSTMStreams:
+    """What every hand-stepped LSTM decoder shares: the (h, c) of up to ``batch_size`` streams in preallocated buffers
+    (loaded, appended, read, selected) and the LSTM update in place. A decoder sets ``batch_size``, ``layers``,
+    ``rows``, ``cells`` (c of each layer, [B, H]) and ``_cache``, and says where layer l's h lies (``_hidden``) and
+    which views a step of n streams uses (``_make_views``: cells, gate blocks, scratch, outputs, many_rows)."""
 
-        decoder = FastLSTMDecoder(model, batch_size=B, banned=(0,))
-        decoder.load_state(state)          # the state after the prompt (from model.forward)
-        logits = decoder.step(tokens)      # tokens [B] int64 -> logits [B, V] (a buffer, reused next step)
-
-    ``lstmgen.decoding.Stepper`` drives it; nothing else should need to.
-
-    The weights are laid out for decoding (transposed, fused, the embedding folded into layer 0) once per
-    version of the model's parameters and shared by later decoders of the same model.
-    """
-
-    def __init__(self, model: RecurrentLanguageModel, batch_size: int, banned: Sequence[int] = ()) -> None:
-        if not supports_fast_decoding(model):
-            raise ValueError("FastLSTMDecoder steps LSTM models only; decode other cells through model.forward")
-        hidden, layers = model.config.hidden_size, model.config.num_layers
-        device, dtype = model.output.weight.device, model.output.weight.dtype
-        precision = projections.decoding_precision(model)  # projections.at_decoding_precision chose it
-        weights = _weights(model, banned, precision)
-        self.table, self.hidden0, self.layer_projections, self.output = weights.table, weights.hidden0, weights.layers, weights.output
-        self.precision = precision
-        self.batch_size, self.hidden, self.layers = batch_size, hidden, layers
-        self.rows = batch_size  # streams still stepping: always the leading rows of every buffer
-        self._cache: dict[int, _Views] = {}
-        vocab = model.config.vocab_size
-        empty = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)  # noqa: E731
-        # inputs[l] = [x_l, h_l] of layer l >= 1, so the fused matmul reads one contiguous buffer [B, 2H];
-        # layer 0 keeps its h in h0. The new h of layer l is written straight into inputs[l+1]'s x half.
-        self.h0 = empty(batch_size, hidden)
-        self.inputs = [empty(batch_size, 2 * hidden) for _ in range(1, layers)]
-        self.cells = [empty(batch_size, hidden) for _ in range(layers)]
-        self.gates = empty(batch_size, 4 * hidden)
-        self.scratch = empty(batch_size, hidden)
-        self.logits = empty(batch_size, vocab)
+    batch_size: int
+    layers: int
+    rows: int
+    cells: list[torch.Tensor]
+    _cache: dict[int, Any]
 
     def _hidden(self, layer: int) -> torch.Tensor:
-        """Layer ``layer``'s h, [B, H] (a view into the buffer the next matmul reads)."""
-        return self.h0 if layer == 0 else self.inputs[layer - 1][:, self.hidden :]
+        raise NotImplementedError
+
+    def _make_views(self, n: int) -> Any:
+        raise NotImplementedError
 
     def load_state(self, state: State) -> None:
         """Copy a model state (h [L, n, H], c [L, n, H], n <= batch_size) into the leading n rows."""
@@ -183,12 +162,78 @@ class FastLSTMDecoder:
             cell[: len(rows)] = cell[: self.rows].index_select(0, rows)
         self.rows = len(rows)
 
-    def _views(self, n: int) -> "_Views":
+    def _views(self, n: int) -> Any:
         """The buffers' leading n rows, made once per n (slicing every step would cost more than the cell)."""
         views = self._cache.get(n)
         if views is None:
-            views = self._cache[n] = _Views(self, n)
+            views = self._cache[n] = self._make_views(n)
         return views
+
+    def _cell(self, v: Any, layer: int) -> None:
+        """PyTorch's LSTM cell on gates [n, 4H] (i, f, 2g, o: the candidate's weights are doubled), in place; the new
+        h goes to v.outputs[layer].
+
+        tanh(x) = 2 sigmoid(2x) - 1: PyTorch's CPU tanh takes about nine times its sigmoid's time ([64, 512] on one
+        thread: 78 against 8.5 microseconds), so one sigmoid covers all four gates, and on more than a few rows
+        the tanh of the cell too; the logits match ``model.forward``'s to float rounding (tested).
+        """
+        cell, input_gate = v.cells[layer], v.input
+        v.gates.sigmoid_()  # i, f, sigmoid(2g), o
+        cell.mul_(v.forget)  # c = f * c
+        cell.addcmul_(input_gate, v.candidate, value=2.0)  # + 2 i sigmoid(2g) ...
+        cell.sub_(input_gate)  # ... - i, that is + i * tanh(g)
+        out = v.outputs[layer]
+        if v.many_rows:  # h = o * tanh(c) = 2 o sigmoid(2c) - o
+            torch.mul(cell, 2.0, out=v.scratch).sigmoid_()
+            torch.mul(v.output_gate, v.scratch, out=out)
+            out.mul_(2.0).sub_(v.output_gate)
+        else:
+            torch.tanh(cell, out=v.scratch)
+            torch.mul(v.output_gate, v.scratch, out=out)  # h = o * tanh(c)
+
+
+class FastLSTMDecoder(LSTMStreams):
+    """Steps an LSTM language model one token at a time for up to B streams.
+
+        decoder = FastLSTMDecoder(model, batch_size=B, banned=(0,))
+        decoder.load_state(state)          # the state after the prompt (from model.forward)
+        logits = decoder.step(tokens)      # tokens [B] int64 -> logits [B, V] (a buffer, reused next step)
+
+    ``lstmgen.decoding.Stepper`` drives it; nothing else should need to.
+
+    The weights are laid out for decoding (transposed, fused, the embedding folded into layer 0) once per
+    version of the model's parameters and shared by later decoders of the same model.
+    """
+
+    def __init__(self, model: RecurrentLanguageModel, batch_size: int, banned: Sequence[int] = ()) -> None:
+        if not supports_fast_decoding(model):
+            raise ValueError("FastLSTMDecoder steps LSTM models only; decode other cells through model.forward")
+        hidden, layers = model.config.hidden_size, model.config.num_layers
+        device, dtype = model.output.weight.device, model.output.weight.dtype
+        precision = projections.decoding_precision(model)  # projections.at_decoding_precision chose it
+        weights = _weights(model, banned, precision)
+        self.table, self.hidden0, self.layer_projections, self.output = weights.table, weights.hidden0, weights.layers, weights.output
+        self.precision = precision
+        self.batch_size, self.hidden, self.layers = batch_size, hidden, layers
+        self.rows = batch_size  # streams still stepping: always the leading rows of every buffer
+        self._cache: dict[int, _Views] = {}
+        vocab = model.config.vocab_size
+        empty = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)  # noqa: E731
+        # inputs[l] = [x_l, h_l] of layer l >= 1, so the fused matmul reads one contiguous buffer [B, 2H];
+        # layer 0 keeps its h in h0. The new h of layer l is written straight into inputs[l+1]'s x half.
+        self.h0 = empty(batch_size, hidden)
+        self.inputs = [empty(batch_size, 2 * hidden) for _ in range(1, layers)]
+        self.cells = [empty(batch_size, hidden) for _ in range(layers)]
+        self.gates = empty(batch_size, 4 * hidden)
+        self.scratch = empty(batch_size, hidden)
+        self.logits = empty(batch_size, vocab)
+
+    def _hidden(self, layer: int) -> torch.Tensor:
+        """Layer ``layer``'s h, [B, H] (a view into the buffer the next matmul reads)."""
+        return self.h0 if layer == 0 else self.inputs[layer - 1][:, self.hidden :]
+
+    def _make_views(self, n: int) -> "_Views":
+        return _Views(self, n)
 
     def step(self, tokens: torch.Tensor, logits: bool = True) -> torch.Tensor | None:
         """Feed one token to each of the leading n streams, tokens [n] -> logits [n, V] (a reused buffer).
@@ -217,29 +262,6 @@ class FastLSTMDecoder:
             return None
         self.output(v.top_hidden, v.logits)
         return v.logits
-
-    def _cell(self, v: "_Views", layer: int) -> None:
-        """PyTorch's LSTM cell on gates [n, 4H] (i, f, 2g, o: the candidate's weights are doubled), in place; the new
-        h goes to v.outputs[layer].
-
-        tanh(x) = 2 sigmoid(2x) - 1: PyTorch's CPU tanh takes about nine times its sigmoid's time ([64, 512] on one
-        thread: 78 against 8.5 microseconds), so one sigmoid covers all four gates, and on more than a few rows
-        the tanh of the cell too; the logits match ``model.forward``'s to float rounding (tested).
-        """
-        cell, input_gate = v.cells[layer], v.input
-        v.gates.sigmoid_()  # i, f, sigmoid(2g), o
-        cell.mul_(v.forget)  # c = f * c
-        cell.addcmul_(input_gate, v.candidate, value=2.0)  # + 2 i sigmoid(2g) ...
-        cell.sub_(input_gate)  # ... - i, that is + i * tanh(g)
-        out = v.outputs[layer]
-        if v.many_rows:  # h = o * tanh(c) = 2 o sigmoid(2c) - o
-            torch.mul(cell, 2.0, out=v.scratch).sigmoid_()
-            torch.mul(v.output_gate, v.scratch, out=out)
-            out.mul_(2.0).sub_(v.output_gate)
-        else:
-            torch.tanh(cell, out=v.scratch)
-            torch.mul(v.output_gate, v.scratch, out=out)  # h = o * tanh(c)
-
 
 class _Views:
     """The leading n rows of every buffer of a decoder, and where each layer's new h is written."""
