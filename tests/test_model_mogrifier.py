@@ -125,3 +125,17 @@ def test_the_cells_knobs_are_checked():
     assert ModelConfig(vocab_size=9, cell="mogrifier", mogrifier_rounds=2).to_dict()["mogrifier_rounds"] == 2
     with pytest.raises(ValueError, match="batch_first"):
         MogrifierLSTM(4, 8, batch_first=False)
+
+
+def test_dynamic_evaluation_adapts_a_copy(tiny_model):
+    from lstmgen import LanguageModel
+    from lstmgen.evaluation.dynamic import DynamicEvaluation
+
+    text = "zebra quilts vex jumpy wizards; " * 20
+    tokenizer = CharTokenizer.fit(text)
+    lm = LanguageModel(tiny_model(vocab_size=tokenizer.vocab_size, cell="mogrifier", num_layers=1), tokenizer)
+    before = [parameter.detach().clone() for parameter in lm.model.parameters()]
+    static = lm.evaluate(text)
+    dynamic = lm.evaluate(text, dynamic=DynamicEvaluation(learning_rate=1e-2, decay=0.0, segment_length=20, streams=1))
+    assert dynamic.nats < 0.9 * static.nats, (dynamic.nats, static.nats)
+    assert all(torch.equal(a, b) for a, b in zip(before, lm.model.parameters()))
