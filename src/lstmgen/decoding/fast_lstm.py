@@ -17,7 +17,9 @@ module steps the same weights by hand:
 The arithmetic is PyTorch's own LSTM (gates i, f, g, o in blocks of H; the candidate's weights doubled, so
 that one sigmoid gives all four gates, tanh(g) being 2 sigmoid(2g) - 1), so the logits match the
 reference path to float rounding and, for a fixed seed, the sampled tokens are the same (tested).
-Only LSTM cells are supported; GRU and vanilla RNN models decode through ``model.forward``.
+Only LSTM cells are supported here; the Mogrifier LSTM has its own decoder (``fast_mogrifier.py``), which shares
+``LSTMStreams`` (the streams' buffers and the LSTM update) and the weight cache with this one; GRU and vanilla
+RNN models decode through ``model.forward``.
 """
 
 from __future__ import annotations
@@ -118,6 +120,10 @@ class LSTMStreams:
         raise NotImplementedError
 
     def _make_views(self, n: int) -> Any:
+        raise NotImplementedError
+
+    def step(self, tokens: torch.Tensor, logits: bool = True) -> torch.Tensor | None:
+        """Feed one token to each of the leading n streams, tokens [n] -> logits [n, V] (a reused buffer), or None."""
         raise NotImplementedError
 
     def load_state(self, state: State) -> None:
