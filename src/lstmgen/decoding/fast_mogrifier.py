@@ -47,7 +47,7 @@ class _MogrifierWeights:
             for layer in range(model.config.num_layers):
                 weights = rnn.step_weights(layer)
                 rounds = [[Projection(matrix.detach(), None, precision) for matrix in chain] for chain in weights.rounds]
-                gates = Projection(_doubled_candidate(weights.gates.detach(), hidden), _doubled_candidate(weights.bias.detach(), hidden),
+                gates = Projection(_doubled_candidate(weights.fused().detach(), hidden), _doubled_candidate(weights.bias.detach(), hidden),
                                    precision)
                 self.layers.append((rounds, gates))
             output_bias = model.output.bias.detach().clone()
