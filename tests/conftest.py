@@ -74,14 +74,15 @@ def lm(tiny_run) -> LanguageModel:
 
 def make_tiny_model(vocab_size: int = 30, cell: str = "lstm", embedding_size: int = 16, hidden_size: int = 24,
                     num_layers: int = 2, tie_weights: bool = False, dropout: float = 0.0, seed: int = 7,
-                    weight_dropout: float = 0.0, label_inputs: int = 0) -> RecurrentLanguageModel:
-    """A small random-weight model in eval mode, the same for the same arguments (tie_weights sets embedding = hidden)."""
+                    weight_dropout: float = 0.0, label_inputs: int = 0, **cell_options) -> RecurrentLanguageModel:
+    """A small random-weight model in eval mode, the same for the same arguments (tie_weights sets embedding = hidden;
+    ``cell_options``: the cell's own ModelConfig fields, such as mogrifier_rounds)."""
     torch.manual_seed(seed)
     if tie_weights:
         embedding_size = hidden_size
     config = ModelConfig(vocab_size=vocab_size, cell=cell, embedding_size=embedding_size, hidden_size=hidden_size,
                          num_layers=num_layers, tie_weights=tie_weights, dropout=dropout, weight_dropout=weight_dropout,
-                         label_inputs=label_inputs)
+                         label_inputs=label_inputs, **cell_options)
     return RecurrentLanguageModel(config).eval()
 
 

@@ -189,9 +189,10 @@ def test_a_model_larger_than_its_weights_file_is_refused_before_allocation(tiny_
 
 
 def test_parameter_count_is_the_models_and_the_cap_is_far_above_real_models():
-    for cell in ("lstm", "gru", "rnn"):
+    for cell, options in (("lstm", {}), ("gru", {}), ("rnn", {}), ("mogrifier", {}), ("mogrifier", {"mogrifier_rank": 5}),
+                          ("mogrifier", {"mogrifier_rounds": 4, "mogrifier_rank": 20})):
         for tie in (False, True):
-            config = ModelConfig(vocab_size=37, cell=cell, embedding_size=24, hidden_size=24, num_layers=3, tie_weights=tie)
+            config = ModelConfig(vocab_size=37, cell=cell, embedding_size=24, hidden_size=24, num_layers=3, tie_weights=tie, **options)
             with torch.device("meta"):
                 model = checkpoint_module.RecurrentLanguageModel(config)
             assert parameter_count(config) == model.num_parameters()

@@ -127,7 +127,7 @@ def test_the_docs_example_runs_without_torch_and_writes_the_greedy_text(exported
 # ----- every cell type, tied weights ------------------------------------------------------------------
 @needs_onnx
 @pytest.mark.parametrize("cell, num_layers, tie_weights, dropout", [
-    ("lstm", 2, False, 0.3), ("lstm", 1, True, 0.0), ("gru", 1, False, 0.0), ("rnn", 2, True, 0.3)])
+    ("lstm", 2, False, 0.3), ("lstm", 1, True, 0.0), ("gru", 1, False, 0.0), ("rnn", 2, True, 0.3), ("mogrifier", 2, False, 0.3)])
 def test_every_cell_matches_pytorch_on_carried_state(tiny_model, tmp_path, cell, num_layers, tie_weights, dropout):
     import onnxruntime
 
@@ -143,7 +143,7 @@ def test_every_cell_matches_pytorch_on_carried_state(tiny_model, tmp_path, cell,
     # An independent check from a random (not fresh) state and another batch size.
     sidecar = json.loads(report.sidecar.read_text(encoding="utf-8"))
     names = [entry["input"] for entry in sidecar["state"]]
-    assert names == (["h", "c"] if cell == "lstm" else ["h"]) and sidecar["cell"] == cell
+    assert names == (["h", "c"] if cell in ("lstm", "mogrifier") else ["h"]) and sidecar["cell"] == cell
     session = onnxruntime.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(1)
     state = tuple(torch.randn(num_layers, 5, 24, generator=generator) for _ in names)

@@ -193,6 +193,9 @@ def main() -> None:
         base = LanguageModel(RecurrentLanguageModel(ModelConfig(vocab_size=tokenizer.vocab_size, embedding_size=64, hidden_size=512,
                                                                 num_layers=2)), tokenizer)
     config = base.model.config
+    if config.cell != "lstm":  # its bound times the LSTM decoder's own products
+        parser.error(f"this benchmark reads LSTM checkpoints (this one is a {config.cell}); time a Mogrifier LSTM's decoding with "
+                     "benchmarks/decoding/generation_speed.py --models 1x512,1x512-mogrifier, or generate --precision")
     precisions, refused = [], {}
     for precision in DECODING_PRECISIONS:
         try:

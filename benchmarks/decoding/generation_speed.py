@@ -2,12 +2,15 @@
 
     nice -n 19 python benchmarks/decoding/generation_speed.py --threads 1
     python benchmarks/decoding/generation_speed.py --threads 2 --models 2x512 --repeats 5
+    nice -n 19 python benchmarks/decoding/generation_speed.py --threads 1 --models 1x512,1x512-mogrifier,2x512,2x512-mogrifier
+
+(the last: the Mogrifier LSTM's decoding, through its own hand-stepped decoder, beside the LSTM's, model by model)
 
 For each model (untrained random weights: speed does not depend on the values) and each path it
 measures characters per second for one stream and for 64 streams in one batch, and the time to the
 first character after a 100-character prompt:
 
-* ``fast``: ``lstmgen.decoding.decode`` as the library runs it (hand-stepped LSTM, sampling at
+* ``fast``: ``lstmgen.decoding.decode`` as the library runs it (hand-stepped LSTM or Mogrifier LSTM, sampling at
   temperature 1 with a seeded generator, each token decoded to text and checked for stop strings);
 * ``reference``: the same iterator with ``fast=False`` (``model.forward`` per token, oneDNN disabled);
 * ``a_nn_lstm``: the obvious loop, ``model(tokens[:, None], state)`` per token with PyTorch's defaults;
@@ -37,7 +40,10 @@ from lstmgen.tokenizers import CharTokenizer
 MODELS = {
     "2x512": ModelConfig(vocab_size=65, embedding_size=64, hidden_size=512, num_layers=2),
     "small": ModelConfig(vocab_size=65, embedding_size=64, hidden_size=128, num_layers=2),  # the `small` preset
+    "1x512": ModelConfig(vocab_size=65, embedding_size=64, hidden_size=512, num_layers=1),  # the budget default's shape
 }
+# Each model again as a Mogrifier LSTM (lstmgen's default rounds and rank): "2x512-mogrifier", ...
+MODELS.update({f"{name}-mogrifier": ModelConfig.from_dict({**config.to_dict(), "cell": "mogrifier"}) for name, config in list(MODELS.items())})
 WINDOW = 60
 PROMPT = 100
 TOKENIZER = CharTokenizer([chr(ord("!") + i) for i in range(64)])  # 65 ids: the models' vocabulary

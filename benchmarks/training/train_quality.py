@@ -2,6 +2,8 @@
 
     python benchmarks/training/train_quality.py --corpus ../shared/data/tinyshakespeare/input.txt --minutes 4
     python benchmarks/training/train_quality.py --corpus ../shared/data/nietzsche/nietzsche.txt --lowercase --minutes 5
+    python benchmarks/training/train_quality.py --corpus ../shared/data/tinyshakespeare/input.txt --minutes 4 \
+        --set model.cell=mogrifier --set model.mogrifier_rounds=5 --set model.mogrifier_rank=0
 
 The corpus is split as usual: the first 90% trains, the last 10% is validation (a full pass with
 carried state, in nats per character). Record results in docs/benchmarks.md.

@@ -46,7 +46,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save_file
 
 from .config import ConfigError, ModelConfig, TrainConfig
-from .model import CELLS, RecurrentLanguageModel
+from .model import CELLS, RecurrentLanguageModel, mogrifier_parameter_count
 from .system import durable
 from .system.run_directory import BEST, METRICS, checkpoint_order, looks_like_run
 from .system.untrusted import decode_utf8, parse_json, read_regular
@@ -300,6 +300,9 @@ def parameter_count(config: ModelConfig) -> int:
     gates = CELLS[config.cell].gates
     vocabulary, embedding, hidden = config.vocab_size, config.embedding_size, config.hidden_size
     layers = sum(gates * hidden * ((embedding if layer == 0 else hidden) + hidden + 2) for layer in range(config.num_layers))
+    if config.cell == "mogrifier":  # and each layer's gating matrices
+        layers += sum(mogrifier_parameter_count(embedding if layer == 0 else hidden, hidden, config.mogrifier_rounds,
+                                                config.mogrifier_rank) for layer in range(config.num_layers))
     return vocabulary * embedding + layers + (0 if config.tie_weights else hidden * vocabulary) + vocabulary
 
 

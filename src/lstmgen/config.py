@@ -17,7 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-CELL_TYPES = ("lstm", "gru", "rnn")
+CELL_TYPES = ("lstm", "gru", "rnn", "mogrifier")
 TOKENIZER_KINDS = ("char", "word", "byte", "symbols", "abc", "midi", "bpe", "unigram")
 OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
 SCHEDULES = ("cosine", "constant")
@@ -204,7 +204,8 @@ class ModelConfig(_Config):
     """
 
     vocab_size: int = knob(help="symbols the model predicts over (set by the tokenizer)", ge=2, le=1 << 24)
-    cell: str = knob("lstm", "recurrent cell", choices=CELL_TYPES)
+    cell: str = knob("lstm", "recurrent cell (mogrifier: an LSTM whose input and state gate each other first, Melis et al. "
+                     "2020)", choices=CELL_TYPES)
     embedding_size: int = knob(128, "token embedding size", ge=1, le=1 << 16)
     hidden_size: int = knob(512, "recurrent state size per layer", ge=1, le=1 << 16)
     num_layers: int = knob(1, "number of recurrent layers", ge=1, le=64)
@@ -217,9 +218,21 @@ class ModelConfig(_Config):
     # Set by a labelled tokenizer (its labels are the vocabulary's last ids): lstmgen.model's "labels beside every token".
     label_inputs: int = knob(0, "labels whose embedding is added to every token's (the label read last); 0 = the label is "
                              "read once, as a token", ge=0, le=1 << 20)
+    # The Mogrifier LSTM's own knobs (lstmgen.model.MogrifierLSTM): the paper's best is 5 rounds; full rank is cheap when the
+    # input is a narrow embedding, a rank saves weights where the input is wide (word models, upper layers).
+    mogrifier_rounds: int = knob(5, "mogrifier cell: rounds in which the input and the state gate each other before "
+                                 "each LSTM update", ge=0, le=16, hint="0 = a plain LSTM")
+    mogrifier_rank: int = knob(0, "mogrifier cell: rank of its gating matrices (each a product of two thin ones)",
+                               ge=0, le=1 << 16, hint="0 = full rank")
 
     def __post_init__(self) -> None:
         _check_fields(self)
+        if self.cell != "mogrifier":
+            for name in ("mogrifier_rounds", "mogrifier_rank"):
+                default = next(f.default for f in dataclasses.fields(self) if f.name == name)
+                _require(getattr(self, name) == default,
+                         f"{name} applies to the mogrifier cell only; use --cell mogrifier or leave it at {default} "
+                         f"(got {getattr(self, name)} with cell {self.cell})", name)
         _require(
             not self.tie_weights or self.embedding_size == self.hidden_size,
             "tie_weights needs embedding_size == hidden_size "
@@ -228,6 +241,14 @@ class ModelConfig(_Config):
         )
         _require(self.label_inputs < self.vocab_size, f"label_inputs ({self.label_inputs}) must be below vocab_size "
                  f"({self.vocab_size}): the labels are the vocabulary's last ids", "label_inputs")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields; a cell's own knobs only for that cell, so other models' configs read as they did before it
+        (and load in lstmgen versions that predate it)."""
+        values = super().to_dict()
+        if self.cell != "mogrifier":
+            del values["mogrifier_rounds"], values["mogrifier_rank"]
+        return values
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from .decoding import (
     make_generator,
 )
 from .decoding.engine import MAX_STREAMS, BatchEngine
-from .decoding.fast_lstm import supports_fast_decoding
 from .decoding.projections import AUTOMATIC, at_decoding_precision, automatic_precision
+from .decoding.stepper import has_fast_path
 from .evaluation.dynamic import DynamicEvaluation, adapted_copy, dynamic_evaluate
 from .evaluation.labels import LabelReport, label_accuracy
 from .evaluation.measures import LossReport
@@ -68,12 +68,13 @@ class LanguageModel:
         # Why this precision: said when "auto" chose it (the CLI prints it), None when the caller named it.
         self.precision_reason: str | None = None
         if precision == AUTOMATIC:
-            precision, self.precision_reason = automatic_precision(model.output.weight.device, supports_fast_decoding(model))
+            precision, self.precision_reason = automatic_precision(model.output.weight.device, has_fast_path(model))
         # What every generation path steps: the model itself in fp32, else the same parameters read at ``precision``
         # (refused here, with what to use instead, where this machine cannot run it fast).
         self.decoding_model = at_decoding_precision(self.model, precision)
-        if precision != "fp32" and not supports_fast_decoding(model):
-            raise PrecisionError(f"{precision} decoding is for LSTM models (this one is a {model.config.cell}); use fp32")
+        if precision != "fp32" and not has_fast_path(model):
+            raise PrecisionError(f"{precision} decoding is for LSTM and Mogrifier LSTM models (this one is a {model.config.cell}); "
+                                 "use fp32")
         self.precision = precision
 
     @classmethod

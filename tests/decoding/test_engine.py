@@ -181,13 +181,13 @@ def test_a_failing_group_fails_alone(lm):
     assert fine.ended == [None] and len(fine.records) == 20 and engine.counts["failed"] == 1
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("cell", ["gru", "lstm", "mogrifier"])
 def test_the_reference_path_batches_too(tiny_model, cell):
     # GRU models step through model.forward: their state rows are appended and selected the same way.
     tokenizer = CharTokenizer.fit("abcdefgh \n")
     model = tiny_model(vocab_size=tokenizer.vocab_size, cell=cell)
     lm = LanguageModel(model, tokenizer)
-    fast = None if cell == "lstm" else False
+    fast = None if cell in ("lstm", "mogrifier") else False
     engine = BatchEngine(lm.decoding_model, tokenizer, fast=fast)
     collected = [Collected() for _ in range(5)]
     for index, into in enumerate(collected):

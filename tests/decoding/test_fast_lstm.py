@@ -5,6 +5,7 @@ import torch
 
 from lstmgen import GenerationConfig
 from lstmgen.decoding.fast_lstm import FastLSTMDecoder, supports_fast_decoding
+from lstmgen.decoding.fast_mogrifier import FastMogrifierDecoder
 from lstmgen.decoding.generation import decode
 
 
@@ -66,18 +67,18 @@ def test_fast_decoder_sees_weight_changes(tiny_model):
     assert not (again[1:] == before[5]).any()
 
 
-@pytest.mark.parametrize("streams", [3, 200])
-def test_labels_beside_every_token_match_the_model_step_by_step(tiny_model, streams):
+@pytest.mark.parametrize("streams, cell", [(3, "lstm"), (200, "lstm"), (3, "mogrifier")])
+def test_labels_beside_every_token_match_the_model_step_by_step(tiny_model, streams, cell):
     """A model reading its label beside every token (label_inputs): the decoder follows the label each stream read
     last, a label id read mid-stream replaces it, and its state carries it out (and back in) as the model's does."""
-    model = tiny_model(label_inputs=3)  # ids 27, 28, 29 are labels
+    model = tiny_model(label_inputs=3, cell=cell)  # ids 27, 28, 29 are labels
     generator = torch.Generator().manual_seed(1)
     tokens = torch.randint(1, 27, (streams, 30), generator=generator)
     tokens[:, 0] = torch.randint(27, 30, (streams,), generator=generator)
     tokens[: streams // 2, 12] = 29  # half the streams change label mid-way
     with torch.no_grad():
         expected, final = model(tokens)
-        decoder = FastLSTMDecoder(model, streams)
+        decoder = (FastLSTMDecoder if cell == "lstm" else FastMogrifierDecoder)(model, streams)
         decoder.load_state(model.init_state(streams))
         for t in range(tokens.shape[1]):
             assert torch.allclose(decoder.step(tokens[:, t]), expected[:, t], atol=1e-5)

@@ -11,7 +11,8 @@ def _forward(model, tokens):
         return model(tokens)  # the reference: the whole sequence in one call
 
 
-@pytest.mark.parametrize("cell, fast", [("lstm", True), ("lstm", False), ("gru", False), ("rnn", False)])
+@pytest.mark.parametrize("cell, fast", [("lstm", True), ("lstm", False), ("gru", False), ("rnn", False), ("mogrifier", True),
+                                        ("mogrifier", False)])
 def test_prefill_then_steps_give_the_models_own_logits(tiny_model, cell, fast):
     model = tiny_model(cell=cell)
     tokens = torch.randint(1, 30, (3, 12), generator=torch.Generator().manual_seed(0))

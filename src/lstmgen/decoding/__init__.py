@@ -7,7 +7,8 @@
     constraints.py  regex, acrostic (line_starts), must_include, bad_words: one Constraint per group of streams, masking logits
     healing.py      token healing: a subword prompt's last token taken back, the first token made to extend it
     stepper.py      the one place a model is stepped token by token: prefill once, then step (fast LSTM or model.forward)
-    fast_lstm.py    the hand-stepped LSTM the stepper uses for LSTM models
+    fast_lstm.py    the hand-stepped LSTM the stepper uses for LSTM models (and the streams every hand-stepped decoder shares)
+    fast_mogrifier.py  the hand-stepped Mogrifier LSTM, the same way
     projections.py  its matrix products with the weights in fp32, fp16, bf16 or int8 (--precision)
     generation.py   SampleGroup: one prompt's samples (processors, generator, texts); decode(): one record per step; stop strings
     engine.py       the batching engine: many SampleGroups stepped together on one stepper (the server, decode_many)

@@ -19,13 +19,15 @@ module steps the same weights by hand:
 The arithmetic is PyTorch's own LSTM (gates i, f, g, o in blocks of H; the candidate's weights doubled, so
 that one sigmoid gives all four gates, tanh(g) being 2 sigmoid(2g) - 1), so the logits match the
 reference path to float rounding and, for a fixed seed, the sampled tokens are the same (tested).
-Only LSTM cells are supported; GRU and vanilla RNN models decode through ``model.forward``.
+Only LSTM cells are supported here; the Mogrifier LSTM has its own decoder (``fast_mogrifier.py``), which shares
+``LSTMStreams`` (the streams' buffers and the LSTM update) and the weight cache with this one; GRU and vanilla
+RNN models decode through ``model.forward``.
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -93,63 +95,59 @@ def _bias(rnn: torch.nn.Module, layer: int, hidden: int, device, dtype) -> torch
 # weight (tens of milliseconds for a 2x512 model), so consecutive generations share one. The key holds each
 # parameter's version counter (bumped by optimizers and in-place edits) and its sum (which also catches
 # writes through ``.data``, invisible to the counter): reading the weights once is far cheaper than copying.
-_CACHE: "weakref.WeakKeyDictionary[RecurrentLanguageModel, tuple[tuple, _Weights]]" = weakref.WeakKeyDictionary()
+_CACHE: "weakref.WeakKeyDictionary[RecurrentLanguageModel, tuple[tuple, Any]]" = weakref.WeakKeyDictionary()
 
 
-def _weights(model: RecurrentLanguageModel, banned: Sequence[int], precision: str) -> _Weights:
+def _weights(model: RecurrentLanguageModel, banned: Sequence[int], precision: str, build: Callable = _Weights):
+    """``build(model, banned, precision)``: the weights laid out for a decoder, cached per version of the weights."""
     with torch.no_grad():
         key = (tuple((p.data_ptr(), p._version, p.dtype, str(p.device), float(p.sum())) for p in model.parameters()), tuple(banned),
-               precision, projections.SMALLEST_REDUCED)
+               precision, projections.SMALLEST_REDUCED, build)
     cached = _CACHE.get(model)
     if cached is None or cached[0] != key:
-        cached = (key, _Weights(model, banned, precision))
+        cached = (key, build(model, banned, precision))
         _CACHE[model] = cached
     return cached[1]
 
 
-class FastLSTMDecoder:
-    """Steps an LSTM language model one token at a time for up to B streams.
+class LSTMStreams:
+    """What every hand-stepped LSTM decoder shares: the (h, c) of up to ``batch_size`` streams in preallocated buffers
+    (loaded, appended, read, selected) and the LSTM update in place. A decoder sets ``batch_size``, ``layers``,
+    ``rows``, ``cells`` (c of each layer, [B, H]) and ``_cache``, and says where layer l's h lies (``_hidden``) and
+    which views a step of n streams uses (``_make_views``: cells, gate blocks, scratch, outputs, many_rows)."""
 
-        decoder = FastLSTMDecoder(model, batch_size=B, banned=(0,))
-        decoder.load_state(state)          # the state after the prompt (from model.forward)
-        logits = decoder.step(tokens)      # tokens [B] int64 -> logits [B, V] (a buffer, reused next step)
+    batch_size: int
+    layers: int
+    rows: int
+    cells: list[torch.Tensor]
+    _cache: dict[int, Any]
+    # A model reading its label beside every token (label_inputs): each label's input term [labels + 1, ...] (row 0:
+    # none), the first label id, and the label each stream read last ([B] label rows); set by ``_label_buffers``.
+    label_table: torch.Tensor | None = None
+    first_label: int = 0
+    labels: torch.Tensor
 
-    ``lstmgen.decoding.Stepper`` drives it; nothing else should need to.
-
-    The weights are laid out for decoding (transposed, fused, the embedding folded into layer 0) once per
-    version of the model's parameters and shared by later decoders of the same model.
-    """
-
-    def __init__(self, model: RecurrentLanguageModel, batch_size: int, banned: Sequence[int] = ()) -> None:
-        if not supports_fast_decoding(model):
-            raise ValueError("FastLSTMDecoder steps LSTM models only; decode other cells through model.forward")
-        hidden, layers = model.config.hidden_size, model.config.num_layers
-        device, dtype = model.output.weight.device, model.output.weight.dtype
-        precision = projections.decoding_precision(model)  # projections.at_decoding_precision chose it
-        weights = _weights(model, banned, precision)
-        self.table, self.hidden0, self.layer_projections, self.output = weights.table, weights.hidden0, weights.layers, weights.output
-        self.label_table, self.first_label = weights.labels, weights.first_label
-        self.precision = precision
-        self.batch_size, self.hidden, self.layers = batch_size, hidden, layers
-        self.rows = batch_size  # streams still stepping: always the leading rows of every buffer
-        self._cache: dict[int, _Views] = {}
-        vocab = model.config.vocab_size
-        empty = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)  # noqa: E731
-        # inputs[l] = [x_l, h_l] of layer l >= 1, so the fused matmul reads one contiguous buffer [B, 2H];
-        # layer 0 keeps its h in h0. The new h of layer l is written straight into inputs[l+1]'s x half.
-        self.h0 = empty(batch_size, hidden)
-        self.inputs = [empty(batch_size, 2 * hidden) for _ in range(1, layers)]
-        self.cells = [empty(batch_size, hidden) for _ in range(layers)]
-        self.gates = empty(batch_size, 4 * hidden)
-        self.scratch = empty(batch_size, hidden)
-        self.logits = empty(batch_size, vocab)
-        # The label each stream read last (label_embedding rows: 0 = none) and its input term [B, 4H].
+    def _label_buffers(self, table: torch.Tensor | None, first_label: int, batch_size: int, device) -> None:
+        self.label_table, self.first_label = table, first_label
         self.labels = torch.zeros(batch_size, dtype=torch.long, device=device)
-        self.label_gates = empty(batch_size, 4 * hidden) if self.label_table is not None else None
+        self.label_terms = (torch.zeros(batch_size, table.shape[1], device=device, dtype=table.dtype)
+                            if table is not None else None)
+
+    def _read_labels(self, tokens: torch.Tensor, labels: torch.Tensor, terms: torch.Tensor) -> torch.Tensor:
+        """Each stream's label after ``tokens`` [n] (a label id read now replaces the one before) -> its input term
+        [n, ...], written into ``terms`` (views of ``labels`` and ``label_terms``' leading n rows)."""
+        torch.where(tokens >= self.first_label, tokens - (self.first_label - 1), labels, out=labels)
+        return torch.index_select(self.label_table, 0, labels, out=terms)
 
     def _hidden(self, layer: int) -> torch.Tensor:
-        """Layer ``layer``'s h, [B, H] (a view into the buffer the next matmul reads)."""
-        return self.h0 if layer == 0 else self.inputs[layer - 1][:, self.hidden :]
+        raise NotImplementedError
+
+    def _make_views(self, n: int) -> Any:
+        raise NotImplementedError
+
+    def step(self, tokens: torch.Tensor, logits: bool = True) -> torch.Tensor | None:
+        """Feed one token to each of the leading n streams, tokens [n] -> logits [n, V] (a reused buffer), or None."""
+        raise NotImplementedError
 
     def load_state(self, state: State) -> None:
         """Copy a model state (h [L, n, H], c [L, n, H], n <= batch_size; the label [1, n, 1]) into the leading n rows."""
@@ -199,46 +197,14 @@ class FastLSTMDecoder:
         self.labels[: len(rows)] = self.labels[: self.rows].index_select(0, rows)
         self.rows = len(rows)
 
-    def _views(self, n: int) -> "_Views":
+    def _views(self, n: int) -> Any:
         """The buffers' leading n rows, made once per n (slicing every step would cost more than the cell)."""
         views = self._cache.get(n)
         if views is None:
-            views = self._cache[n] = _Views(self, n)
+            views = self._cache[n] = self._make_views(n)
         return views
 
-    def step(self, tokens: torch.Tensor, logits: bool = True) -> torch.Tensor | None:
-        """Feed one token to each of the leading n streams, tokens [n] -> logits [n, V] (a reused buffer).
-
-        Streams beyond n are dropped. ``logits=False`` only advances the state and returns None (a prompt's
-        positions before its last: a word model's output layer is most of a step). No autograd context is
-        needed: every tensor involved is detached, so nothing records a graph.
-        """
-        n = len(tokens)
-        if n > self.rows:
-            raise ValueError(f"{n} tokens for {self.rows} streams: a step feeds at most one token per stream")
-        self.rows = n
-        v = self._views(n)
-        torch.index_select(self.table, 0, tokens, out=v.gates)  # x @ W_ih0 + biases
-        if self.label_table is not None:  # + the label read last (a label id read now replaces it) @ W_ih0
-            torch.where(tokens >= self.first_label, tokens - (self.first_label - 1), v.labels, out=v.labels)
-            torch.index_select(self.label_table, 0, v.labels, out=v.label_gates)
-            v.gates.add_(v.label_gates)
-        self.hidden0(v.h0, v.gates, accumulate=True)  # + h @ W_hh0
-        # Layer 0's new h goes to layer 1's x half (or to h0 for a one-layer model); h0 is read above first.
-        self._cell(v, 0)
-        if self.layers > 1:
-            v.h0.copy_(v.outputs[0])
-        for layer in range(1, self.layers):
-            self.layer_projections[layer - 1](v.inputs[layer - 1], v.gates)  # [x, h] @ [W_ih, W_hh] + b
-            self._cell(v, layer)
-            if layer < self.layers - 1:
-                v.own_hidden[layer].copy_(v.outputs[layer])
-        if not logits:
-            return None
-        self.output(v.top_hidden, v.logits)
-        return v.logits
-
-    def _cell(self, v: "_Views", layer: int) -> None:
+    def _cell(self, v: Any, layer: int) -> None:
         """PyTorch's LSTM cell on gates [n, 4H] (i, f, 2g, o: the candidate's weights are doubled), in place; the new
         h goes to v.outputs[layer].
 
@@ -261,6 +227,81 @@ class FastLSTMDecoder:
             torch.mul(v.output_gate, v.scratch, out=out)  # h = o * tanh(c)
 
 
+class FastLSTMDecoder(LSTMStreams):
+    """Steps an LSTM language model one token at a time for up to B streams.
+
+        decoder = FastLSTMDecoder(model, batch_size=B, banned=(0,))
+        decoder.load_state(state)          # the state after the prompt (from model.forward)
+        logits = decoder.step(tokens)      # tokens [B] int64 -> logits [B, V] (a buffer, reused next step)
+
+    ``lstmgen.decoding.Stepper`` drives it; nothing else should need to.
+
+    The weights are laid out for decoding (transposed, fused, the embedding folded into layer 0) once per
+    version of the model's parameters and shared by later decoders of the same model.
+    """
+
+    def __init__(self, model: RecurrentLanguageModel, batch_size: int, banned: Sequence[int] = ()) -> None:
+        if not supports_fast_decoding(model):
+            raise ValueError("FastLSTMDecoder steps LSTM models only; decode other cells through model.forward")
+        hidden, layers = model.config.hidden_size, model.config.num_layers
+        device, dtype = model.output.weight.device, model.output.weight.dtype
+        precision = projections.decoding_precision(model)  # projections.at_decoding_precision chose it
+        weights = _weights(model, banned, precision)
+        self.table, self.hidden0, self.layer_projections, self.output = weights.table, weights.hidden0, weights.layers, weights.output
+        self._label_buffers(weights.labels, weights.first_label, batch_size, device)
+        self.precision = precision
+        self.batch_size, self.hidden, self.layers = batch_size, hidden, layers
+        self.rows = batch_size  # streams still stepping: always the leading rows of every buffer
+        self._cache: dict[int, _Views] = {}
+        vocab = model.config.vocab_size
+        empty = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)  # noqa: E731
+        # inputs[l] = [x_l, h_l] of layer l >= 1, so the fused matmul reads one contiguous buffer [B, 2H];
+        # layer 0 keeps its h in h0. The new h of layer l is written straight into inputs[l+1]'s x half.
+        self.h0 = empty(batch_size, hidden)
+        self.inputs = [empty(batch_size, 2 * hidden) for _ in range(1, layers)]
+        self.cells = [empty(batch_size, hidden) for _ in range(layers)]
+        self.gates = empty(batch_size, 4 * hidden)
+        self.scratch = empty(batch_size, hidden)
+        self.logits = empty(batch_size, vocab)
+
+    def _hidden(self, layer: int) -> torch.Tensor:
+        """Layer ``layer``'s h, [B, H] (a view into the buffer the next matmul reads)."""
+        return self.h0 if layer == 0 else self.inputs[layer - 1][:, self.hidden :]
+
+    def _make_views(self, n: int) -> "_Views":
+        return _Views(self, n)
+
+    def step(self, tokens: torch.Tensor, logits: bool = True) -> torch.Tensor | None:
+        """Feed one token to each of the leading n streams, tokens [n] -> logits [n, V] (a reused buffer).
+
+        Streams beyond n are dropped. ``logits=False`` only advances the state and returns None (a prompt's
+        positions before its last: a word model's output layer is most of a step). No autograd context is
+        needed: every tensor involved is detached, so nothing records a graph.
+        """
+        n = len(tokens)
+        if n > self.rows:
+            raise ValueError(f"{n} tokens for {self.rows} streams: a step feeds at most one token per stream")
+        self.rows = n
+        v = self._views(n)
+        torch.index_select(self.table, 0, tokens, out=v.gates)  # x @ W_ih0 + biases
+        if self.label_table is not None:  # + the label read last (a label id read now replaces it) @ W_ih0
+            v.gates.add_(self._read_labels(tokens, v.labels, v.label_terms))
+        self.hidden0(v.h0, v.gates, accumulate=True)  # + h @ W_hh0
+        # Layer 0's new h goes to layer 1's x half (or to h0 for a one-layer model); h0 is read above first.
+        self._cell(v, 0)
+        if self.layers > 1:
+            v.h0.copy_(v.outputs[0])
+        for layer in range(1, self.layers):
+            self.layer_projections[layer - 1](v.inputs[layer - 1], v.gates)  # [x, h] @ [W_ih, W_hh] + b
+            self._cell(v, layer)
+            if layer < self.layers - 1:
+                v.own_hidden[layer].copy_(v.outputs[layer])
+        if not logits:
+            return None
+        self.output(v.top_hidden, v.logits)
+        return v.logits
+
+
 class _Views:
     """The leading n rows of every buffer of a decoder, and where each layer's new h is written."""
 
@@ -269,7 +310,7 @@ class _Views:
         self.gates, self.scratch, self.logits = decoder.gates[:n], decoder.scratch[:n], decoder.logits[:n]
         self.h0 = decoder.h0[:n]
         self.labels = decoder.labels[:n]
-        self.label_gates = decoder.label_gates[:n] if decoder.label_gates is not None else None
+        self.label_terms = decoder.label_terms[:n] if decoder.label_terms is not None else None
         self.cells = [cell[:n] for cell in decoder.cells]
         self.inputs = [buffer[:n] for buffer in decoder.inputs]  # [x_l, h_l] of layers l >= 1
         self.own_hidden = [self.h0] + [buffer[:, hidden:] for buffer in self.inputs]  # h_l, where layer l reads it

@@ -94,7 +94,7 @@ def automatic_precision(device: torch.device, lstm: bool = True) -> tuple[str, s
     if device.type != "cpu":
         return "fp32", f"reduced precisions are for CPUs; on {device.type} the weights stay fp32"
     if not lstm:
-        return "fp32", "reduced precisions step LSTM models only"
+        return "fp32", "reduced precisions step LSTM and Mogrifier LSTM models only"
     if _LINEAR_INT8 is not None and _VNNI:
         return "int8", "this CPU has VNNI: int8 weights decode fastest (+0.0001 nats/char measured)"
     if fp16_kernel():

@@ -7,8 +7,9 @@
 Generation, beam search, next-token candidates, the temperature sweep's scoring, the server and SeqGAN's
 sampling and rollouts all run on it. It owns what stepping needs:
 
-* **the path**: LSTM models step through ``FastLSTMDecoder`` (hand-stepped, preallocated, fused); other
-  cells through ``model.forward`` one token at a time. Both give the same logits to float rounding, so
+* **the path**: LSTM models step through ``FastLSTMDecoder`` and Mogrifier LSTM models through
+  ``FastMogrifierDecoder`` (hand-stepped, preallocated, fused: ``FAST_DECODERS``); other cells through
+  ``model.forward`` one token at a time. Both give the same logits to float rounding, so
   a seeded sampler draws the same tokens through either (tested);
 * **the mode**: every call runs in torch's inference mode (no autograd bookkeeping: a third of the cost of
   a one-token step of a small LSTM), the model in eval mode (no dropout) and without oneDNN (its one-token
@@ -39,9 +40,26 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from ..model import RecurrentLanguageModel, State
-from .fast_lstm import FastLSTMDecoder, supports_fast_decoding
+from .fast_lstm import FastLSTMDecoder, LSTMStreams, supports_fast_decoding
+from .fast_mogrifier import FastMogrifierDecoder, supports_mogrifier_decoding
 from .processors import SuppressTokens
 from .projections import PrecisionError, decoding_precision
+
+# The hand-stepped decoders: (whether it steps a model, the decoder). A model none of them steps decodes through
+# model.forward.
+FAST_DECODERS: tuple[tuple[Callable[[torch.nn.Module], bool], type[LSTMStreams]], ...] = (
+    (supports_fast_decoding, FastLSTMDecoder), (supports_mogrifier_decoding, FastMogrifierDecoder))
+
+
+def fast_decoder(model: torch.nn.Module) -> type[LSTMStreams] | None:
+    """The hand-stepped decoder class for ``model``, or None when it decodes through ``model.forward``."""
+    return next((decoder for supports, decoder in FAST_DECODERS if supports(model)), None)
+
+
+def has_fast_path(model: torch.nn.Module) -> bool:
+    """Whether ``model`` decodes through a hand-stepped decoder (and so at a reduced precision too)."""
+    return fast_decoder(model) is not None
+
 
 PREFILL_CHUNK = 1024  # prompt tokens per model.forward call: bounds the prefill logits [B, C, V]
 PREFILL_LOGITS = 1 << 22  # and at most this many logits per call (16 MiB of float32), whatever the vocabulary
@@ -85,18 +103,19 @@ class Stepper:
         self.device = model.output.weight.device
         vocab = getattr(getattr(model, "config", None), "vocab_size", None)
         self.suppress = SuppressTokens(suppress, vocab)
-        self.fast = supports_fast_decoding(model) if fast is None else bool(fast)
-        if self.fast and not supports_fast_decoding(model):
-            raise ValueError("the hand-stepped path steps LSTM models only; use fast=False (model.forward)")
+        self._decoder_class = fast_decoder(model)
+        self.fast = self._decoder_class is not None if fast is None else bool(fast)
+        if self.fast and self._decoder_class is None:
+            raise ValueError("the hand-stepped path steps LSTM and Mogrifier LSTM models only; use fast=False (model.forward)")
         precision = decoding_precision(model)  # the weights' precision, chosen once (projections.at_decoding_precision)
         if precision != "fp32":
             if not self.fast:
-                raise PrecisionError(f"{precision} decoding steps LSTM models through the hand-stepped path; "
+                raise PrecisionError(f"{precision} decoding steps LSTM and Mogrifier LSTM models through the hand-stepped path; "
                                      "this model decodes through model.forward: use fp32")
         self.precision = precision
         self.batch_size = 0
         self._state: State | None = None  # the reference path's state, or the fast path's until its decoder exists
-        self._decoder: FastLSTMDecoder | None = None
+        self._decoder: LSTMStreams | None = None
         # One reusable inference-mode context for this stepper (one generation, one thread): a loop that steps
         # once per token enters it once per step (``with stepper.inference:``) around the step and the choice of
         # the next token, and leaves it before handing anything to its caller.
@@ -170,7 +189,7 @@ class Stepper:
                 return self._decoder.step(tokens, logits)  # suppressed ids already -inf (output bias)
             with torch.inference_mode():  # the decoder's buffers are inference tensors: made and changed only here
                 if self._decoder is None:  # built at the first step, so it never delays the first token
-                    self._decoder = FastLSTMDecoder(self.model, self._state[0].shape[1], banned=self.suppress.ids)
+                    self._decoder = self._decoder_class(self.model, self._state[0].shape[1], banned=self.suppress.ids)
                     self._decoder.load_state(self._state)
                     self._state = None
                 return self._decoder.step(tokens, logits)
@@ -208,7 +227,7 @@ class Stepper:
                 kept = (decoder.state() if decoder is not None else self._state) if self.batch_size else None
                 self._state = None
                 size = max(capacity, self.batch_size + added, 2 * decoder.batch_size if decoder is not None else 0)
-                decoder = self._decoder = FastLSTMDecoder(self.model, size, banned=self.suppress.ids)
+                decoder = self._decoder = self._decoder_class(self.model, size, banned=self.suppress.ids)
                 decoder.rows = 0
                 if kept is not None:
                     decoder.append(kept)

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import ModelConfig, TrainConfig
-from ..model import CELLS, RecurrentLanguageModel
+from ..model import CELLS, RecurrentLanguageModel, mogrifier_multiply_adds
 from .optimizers import make_optimizer
 
 TOKENS_PER_MULTIPLY_ADD = 6.0  # tokens seen per multiply-add of the per-token forward pass, at the widest worth training
@@ -76,6 +76,9 @@ def per_token_multiply_adds(config: ModelConfig) -> int:
     """Multiply-adds of the forward pass per token: every recurrent layer's gates and the output layer."""
     hidden, layers, gates = config.hidden_size, config.num_layers, CELLS[config.cell].gates
     recurrent = gates * hidden * (config.embedding_size + hidden) + (layers - 1) * gates * hidden * 2 * hidden
+    if config.cell == "mogrifier":  # the gating rounds before each layer's update
+        recurrent += sum(mogrifier_multiply_adds(config.embedding_size if layer == 0 else hidden, hidden, config.mogrifier_rounds,
+                                                 config.mogrifier_rank) for layer in range(layers))
     return recurrent + hidden * config.vocab_size
 
 
