@@ -1,4 +1,4 @@
-"""lstmgen.model.MogrifierLSTM: the Mogrifier LSTM cell (--cell mogrifier) computes the paper's equations and trains."""
+"""lstmgen.model.mogrifier: the Mogrifier LSTM cell (--cell mogrifier) computes the paper's equations and trains."""
 
 import pytest
 import torch
@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from lstmgen import load_checkpoint, save_checkpoint
 from lstmgen.config import ConfigError, ModelConfig
-from lstmgen.model import MogrifierLSTM, mogrifier_multiply_adds
+from lstmgen.model.mogrifier import MogrifierLSTM, mogrifier_multiply_adds
 from lstmgen.tokenizers import CharTokenizer
 
 

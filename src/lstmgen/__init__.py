@@ -15,7 +15,7 @@ The package, one folder per stage of the data flow (docs/guide.md, "Architecture
     system/       how lstmgen meets the machine: threads, console, durable writes, untrusted reads, locks, run layout
     config.py     ModelConfig, TrainConfig, GenerationConfig: every knob once
     tokenizers/   text <-> token ids: char, word, byte, subword, one registry table
-    model.py      the recurrent LM: forward(tokens, state) -> (logits, state); init_state(batch)
+    model/        the recurrent LM: forward(tokens, state) -> (logits, state); init_state(batch); the cells
     data/         corpora, documents, the token store, TBPTT batches
     decoding/     processors, choosers, the stepper, the fast LSTM, generation, beam search
     checkpoint.py one self-describing checkpoint directory

@@ -218,7 +218,7 @@ class ModelConfig(_Config):
     # Set by a labelled tokenizer (its labels are the vocabulary's last ids): lstmgen.model's "labels beside every token".
     label_inputs: int = knob(0, "labels whose embedding is added to every token's (the label read last); 0 = the label is "
                              "read once, as a token", ge=0, le=1 << 20)
-    # The Mogrifier LSTM's own knobs (lstmgen.model.MogrifierLSTM): the paper's best is 5 rounds; full rank is cheap when the
+    # The Mogrifier LSTM's own knobs (lstmgen.model.mogrifier): the paper's best is 5 rounds; full rank is cheap when the
     # input is a narrow embedding, a rank saves weights where the input is wide (word models, upper layers).
     mogrifier_rounds: int = knob(5, "mogrifier cell: rounds in which the input and the state gate each other before "
                                  "each LSTM update", ge=0, le=16, hint="0 = a plain LSTM")
