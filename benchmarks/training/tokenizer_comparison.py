@@ -37,14 +37,21 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=4096, help="for bpe and unigram")
     parser.add_argument("--prompt", default="ROMEO:", help="prompt of the sample printed beside each result")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a TrainConfig field, or model.FIELD for ModelConfig (repeatable), as train_quality.py")
     args = parser.parse_args()
+    train_overrides, model_overrides = {}, {}
+    for item in args.set:
+        key, value = item.split("=", 1)
+        parsed = json.loads(value) if value[:1] in "0123456789-[{tfn" else value
+        (model_overrides if key.startswith("model.") else train_overrides)[key.removeprefix("model.")] = parsed
     results = []
     for kind in args.tokenizers.split(","):
         with tempfile.TemporaryDirectory() as out:
             started = time.time()
             result = train([args.corpus], val=args.val, out_dir=out, preset=args.preset, tokenizer=kind,
                            vocab_size=args.vocab_size, time_budget=args.minutes, threads=args.threads, progress=False,
-                           sample_length=0, log=lambda line: None)
+                           sample_length=0, log=lambda line: None, model=model_overrides, **train_overrides)
             wall = time.time() - started
             model = LanguageModel.load(out)
             sample = model.generate(args.prompt, max_tokens=400, temperature=0.8, seed=0)[:300]
@@ -64,6 +71,7 @@ def main() -> None:
         "benchmark": "tokenizer_comparison", "lstmgen": lstmgen.__version__,
         "machine": machine_record(), "corpus": args.corpus, "val": args.val,
         "preset": args.preset, "budget_minutes": args.minutes, "results": results,
+        "overrides": {**train_overrides, **{f"model.{k}": v for k, v in model_overrides.items()}},
     }, indent=1, ensure_ascii=False))
 
 
