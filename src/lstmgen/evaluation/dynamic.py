@@ -92,22 +92,31 @@ class _Adapter:
         self.steps = 0
 
     def step(self) -> None:
+        """One update of every parameter from its gradient, then the gradients cleared. Each line is one multi-tensor
+        operation over all the parameters (torch._foreach_*), not one per parameter: the update is a few passes
+        over the weights, which per parameter would cost more in dispatch than in arithmetic for a small model."""
         s = self.settings
         self.steps += 1
-        correction = 1 - s.beta ** self.steps
+        chosen = [index for index, parameter in enumerate(self.parameters) if parameter.grad is not None]
+        if not chosen:
+            return
+        parameters = [self.parameters[index] for index in chosen]
+        gradients = [parameter.grad for parameter in parameters]
         with torch.no_grad():
-            for parameter, trained, square in zip(self.parameters, self.trained, self.squares):
-                gradient = parameter.grad
-                if gradient is None:
-                    continue
-                if s.method == "rms":
-                    square.mul_(s.beta).addcmul_(gradient, gradient, value=1 - s.beta)
-                    parameter.addcdiv_(gradient, (square / correction).sqrt_().add_(s.epsilon), value=-s.learning_rate)
-                else:
-                    parameter.add_(gradient, alpha=-s.learning_rate)
-                if s.decay:
-                    parameter.add_(trained - parameter, alpha=s.decay)
-                parameter.grad = None
+            if s.method == "rms":
+                squares = [self.squares[index] for index in chosen]
+                torch._foreach_mul_(squares, s.beta)  # s <- beta s + (1 - beta) g^2
+                torch._foreach_addcmul_(squares, gradients, gradients, value=1 - s.beta)
+                denominators = torch._foreach_div(squares, 1 - s.beta ** self.steps)  # bias-corrected
+                torch._foreach_sqrt_(denominators)
+                torch._foreach_add_(denominators, s.epsilon)
+                torch._foreach_addcdiv_(parameters, gradients, denominators, value=-s.learning_rate)
+            else:
+                torch._foreach_add_(parameters, gradients, alpha=-s.learning_rate)
+            if s.decay:  # theta + decay (theta_trained - theta)
+                torch._foreach_lerp_(parameters, [self.trained[index] for index in chosen], s.decay)
+        for parameter in parameters:
+            parameter.grad = None
 
 
 def _read(adapter: _Adapter, array: np.ndarray, streams: int) -> tuple[float, int, State]:
