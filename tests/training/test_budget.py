@@ -10,6 +10,7 @@ from lstmgen import LanguageModel, train
 from lstmgen.config import ModelConfig, TrainConfig
 from lstmgen.training.budget import (
     CHARACTER_WEIGHT_DECAY,
+    MOGRIFIER_LEARNING_RATE_SCALE,
     TOKENS_PER_MULTIPLY_ADD,
     WORD_RECIPE_MODEL,
     WORD_RECIPE_TRAIN,
@@ -48,6 +49,14 @@ def test_the_learning_rate_and_dropout_follow_the_width_and_the_epochs():
     assert plan.model["dropout"] == dropout_for(plan.epochs)
     assert abs(plan.epochs - 20_000 * 1600 / len(TOKENS)) < 1e-6
     assert plan.train["weight_decay"] == CHARACTER_WEIGHT_DECAY  # AdamW's decay for the character plan
+
+
+def test_the_mogrifier_cell_gets_a_lower_learning_rate():
+    lstm, mogrifier = _plan(max_steps=2_000), _plan(max_steps=2_000, fixed={"cell": "mogrifier"})
+    width = mogrifier.model["hidden_size"]
+    assert mogrifier.train["learning_rate"] == round(learning_rate_for(width) * MOGRIFIER_LEARNING_RATE_SCALE, 5)
+    assert mogrifier.train["learning_rate"] < lstm.train["learning_rate"] and any("mogrifier" in r for r in mogrifier.reasons)
+    assert _plan(["learning_rate"], max_steps=2_000, fixed={"cell": "mogrifier"}).train.get("learning_rate") is None  # explicit kept
 
 
 def test_the_character_plan_decays_only_adamw_and_keeps_an_explicit_decay():
