@@ -13,7 +13,8 @@ sampling and rollouts all run on it. It owns what stepping needs:
   a seeded sampler draws the same tokens through either (tested);
 * **the mode**: every call runs in torch's inference mode (no autograd bookkeeping: a third of the cost of
   a one-token step of a small LSTM), the model in eval mode (no dropout) and without oneDNN (its one-token
-  LSTM calls cost milliseconds on a CPU), and restores all of it afterwards, so a generation suspended
+  LSTM calls cost milliseconds on a CPU; a prompt of many tokens is read with it, at 2-3x the plain kernel's
+  speed), and restores all of it afterwards, so a generation suspended
   between tokens leaves nothing switched for its caller. The logits and states it returns are inference
   tensors: read them or copy them; tokens drawn from them are ordinary tensors SeqGAN can train on;
 * **the precision** of the weights each step reads (``lstmgen.decoding.projections``: fp32, fp16, bf16, int8). At
@@ -85,8 +86,9 @@ def without_onednn() -> Iterator[None]:
 
 @contextlib.contextmanager
 def with_onednn(enabled: bool) -> Iterator[None]:
-    """oneDNN back on inside when ``enabled``: a prompt of many tokens reads at about 1.7x the plain kernel's speed
-    through it (2,000 tokens of a 2x512 LSTM: 0.32 against 0.54 s on two threads), where one token pays its set-up."""
+    """oneDNN back on inside when ``enabled``: a prompt of many tokens reads at 2-3x the plain kernel's speed through
+    it (2,000 tokens of a 2x512 LSTM: 221 against 572 ms on two threads, docs/benchmarks.md), where one token pays
+    its set-up."""
     if not enabled:
         yield
         return
