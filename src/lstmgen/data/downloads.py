@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -58,27 +56,16 @@ def _download_to(url: str, sha256: str, target: Path, timeout: float) -> str:
     """Stream ``url`` into a temporary file beside ``target``, hashing it; rename it to ``target`` when its SHA-256 is
     ``sha256``, else delete it. Returns the SHA-256 of what the mirror sent."""
     digest, size = hashlib.sha256(), 0
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".download", delete=False)
-    temporary = Path(handle.name)
-    try:
-        with handle, urllib.request.urlopen(url, timeout=timeout) as response:
-            for block in iter(lambda: response.read(BLOCK_BYTES), b""):
-                size += len(block)
-                if size > MAX_DOWNLOAD_BYTES:
-                    raise ValueError(f"the mirror sent more than {MAX_DOWNLOAD_BYTES >> 20} MiB; refused")
-                digest.update(block)
-                handle.write(block)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with durable.replacing(target, suffix=".download") as handle, urllib.request.urlopen(url, timeout=timeout) as response:
+        for block in iter(lambda: response.read(BLOCK_BYTES), b""):
+            size += len(block)
+            if size > MAX_DOWNLOAD_BYTES:
+                raise ValueError(f"the mirror sent more than {MAX_DOWNLOAD_BYTES >> 20} MiB; refused")
+            digest.update(block)
+            handle.write(block)
         if digest.hexdigest() != sha256:
-            temporary.unlink(missing_ok=True)
-            return digest.hexdigest()
-        os.replace(temporary, target)
-        durable.sync_directory(target.parent)
-        return sha256
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+            raise durable.Abandon  # deleted, never renamed into the cache
+    return digest.hexdigest()
 
 
 def member_file_name(member: str) -> str:
@@ -109,22 +96,13 @@ def extract_member(archive: Path, member: str, directory: Path) -> Path:
             if target.is_file() and target.stat().st_size == info.file_size and _crc32(target) == info.CRC:
                 return target
             directory.mkdir(parents=True, exist_ok=True)
-            handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{target.name}.", suffix=".tmp", delete=False)
-            try:
-                with handle, opened.open(info) as source:  # zipfile checks the CRC-32 as it reads
-                    written = 0
-                    for block in iter(lambda: source.read(BLOCK_BYTES), b""):
-                        written += len(block)
-                        if written > info.file_size:
-                            raise DownloadError(f"member {member!r} of {archive} is longer than it claims; refused")
-                        handle.write(block)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(handle.name, target)
-            except BaseException:
-                Path(handle.name).unlink(missing_ok=True)
-                raise
-            durable.sync_directory(directory)
+            with durable.replacing(target) as handle, opened.open(info) as source:  # zipfile checks the CRC-32 as it reads
+                written = 0
+                for block in iter(lambda: source.read(BLOCK_BYTES), b""):
+                    written += len(block)
+                    if written > info.file_size:
+                        raise DownloadError(f"member {member!r} of {archive} is longer than it claims; refused")
+                    handle.write(block)
             return target
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as error:
         raise DownloadError(f"{archive} cannot be read as a zip archive ({error}); delete it and fetch the corpus again") from None

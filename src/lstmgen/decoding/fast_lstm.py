@@ -126,6 +126,7 @@ class LSTMStreams:
     label_table: torch.Tensor | None = None
     first_label: int = 0
     labels: torch.Tensor
+    label_terms: torch.Tensor | None
 
     def _label_buffers(self, table: torch.Tensor | None, first_label: int, batch_size: int, device) -> None:
         self.label_table, self.first_label = table, first_label

@@ -103,13 +103,10 @@ class RecurrentLanguageModel(nn.Module):
             with torch.no_grad():
                 self.label_embedding.weight[0].zero_()
 
-    def state_shapes(self, batch_size: int) -> list[tuple[int, ...]]:
-        return state_shapes(self.config, batch_size)
-
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """Zero state for ``batch_size`` streams: a tuple of [num_layers, B, H] tensors (and [1, B, 1]: no label yet)."""
         device = device if device is not None else self.output.weight.device
-        return tuple(torch.zeros(shape, device=device) for shape in self.state_shapes(batch_size))
+        return tuple(torch.zeros(shape, device=device) for shape in state_shapes(self.config, batch_size))
 
     def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """tokens [B, T] -> logits [B, T, V] and the state after the last token."""

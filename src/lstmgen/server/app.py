@@ -31,7 +31,6 @@ from typing import Any, AsyncIterator, Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import ValidationError
 
 from ..language_model import LanguageModel
 from ..system.run_directory import is_checkpoint_name
@@ -45,7 +44,7 @@ from .errors import APIResponse, ServerErrorGuard, install_error_handlers, json_
 from .limits import ServerLimits
 from .render import add_render_route
 from .scheduler import EngineThread
-from .schemas import CONFIG_NAMES, APIError, CompletionRequest, validation_error
+from .schemas import CONFIG_NAMES, APIError, CompletionRequest, parse_request, unknown_model
 from .workers import Busy, GenerationJob, GenerationPool
 
 logger = logging.getLogger("lstmgen.server")
@@ -155,20 +154,14 @@ def create_app(model: LanguageModel, limits: ServerLimits | None = None, model_n
     @app.api_route("/v1/models/{requested:path}", methods=READ_METHODS)
     async def one_model(requested: str) -> dict[str, Any]:
         if requested != name:
-            raise APIError(404, f"The model '{requested}' does not exist; this server serves '{name}'", "model", code="model_not_found")
+            raise unknown_model(requested, name)
         return model_card()
 
     # ----- completions ---------------------------------------------------------------------------
     @app.post("/v1/completions")
     async def completions(request: Request) -> Response:
         payload = await read_json(request, limits.max_body_bytes)
-        try:
-            body = CompletionRequest.model_validate(payload)
-        except ValidationError as error:
-            raise validation_error(error) from None
-        body.check_unsupported()
-        if body.model is not None and body.model != name:
-            raise APIError(404, f"The model '{body.model}' does not exist; this server serves '{name}'", "model", code="model_not_found")
+        body = parse_request(CompletionRequest, payload, name)
         completion = Completion(body, model, limits)
         job = admit(completion)
         header = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()), "model": name}

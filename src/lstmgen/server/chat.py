@@ -20,13 +20,13 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..language_model import LanguageModel
 from .completions import Completion
 from .errors import json_bytes
 from .limits import ServerLimits
-from .schemas import CONFIG_NAMES, MAX_LOGPROBS, APIError, CompletionRequest, StreamOptions, _generation_fields, _Strict, validation_error
+from .schemas import CONFIG_NAMES, MAX_LOGPROBS, APIError, CompletionRequest, StreamOptions, _generation_fields, _Strict, parse_request
 
 logger = logging.getLogger("lstmgen.server")
 
@@ -142,14 +142,7 @@ class ChatCompletion:
     """A chat request checked and rendered into a ``Completion``, and its answers in the chat shapes."""
 
     def __init__(self, payload: Any, model: LanguageModel, limits: ServerLimits, served: str) -> None:
-        try:
-            request = ChatRequest.model_validate(payload)
-        except ValidationError as error:
-            raise validation_error(error) from None
-        request.check_unsupported()
-        if request.model is not None and request.model != served:
-            raise APIError(404, f"The model '{request.model}' does not exist; this server serves '{served}'", "model",
-                           code="model_not_found")
+        request = parse_request(ChatRequest, payload, served)
         if not model.chat_template:
             raise APIError(400, f"this model was trained without a chat template, so it cannot answer chat completions; "
                            f"{HOW_TO_TRAIN}", "messages", code="chat_template_missing")

@@ -120,6 +120,22 @@ CompletionRequest.__doc__ = ("OpenAI's completions parameters; the generation se
                              "seed, and lstmgen's top_k, min_p, repetition_penalty, ...) are GenerationConfig's fields.")
 
 
+def unknown_model(requested: str, served: str) -> APIError:
+    """OpenAI's 404 for a model this server does not serve."""
+    return APIError(404, f"The model '{requested}' does not exist; this server serves '{served}'", "model", code="model_not_found")
+
+
+def parse_request(schema: type[BaseModel], payload: Any, served: str) -> Any:
+    """``payload`` checked as ``schema`` (a completion or chat request): a 400 naming the first bad field, its
+    ``check_unsupported``, and a 404 when it names another model than ``served``."""
+    try:
+        request = schema.model_validate(payload)
+    except ValidationError as error:
+        raise validation_error(error) from None
+    request.check_unsupported()
+    if request.model is not None and request.model != served:
+        raise unknown_model(request.model, served)
+    return request
 
 
 def validation_error(error: ValidationError) -> APIError:

@@ -14,6 +14,7 @@ no ``NAME`` at all, but two complete directories, and ``lstmgen.training.recover
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -21,6 +22,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -67,14 +69,30 @@ def write_file(path: str | os.PathLike, data: bytes) -> None:
 
 def write_file_atomically(path: str | os.PathLike, data: bytes) -> None:
     """Replace ``path`` with ``data``: a temporary file beside it, fsynced, renamed over it, the directory fsynced."""
+    with replacing(path) as handle:
+        handle.write(data)
+
+
+class Abandon(Exception):
+    """Raised inside ``replacing`` to drop what was written (the target is left as it was); ``replacing`` swallows it."""
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[BinaryIO]:
+    """A binary file to write ``path``'s new content into, streamed: a temporary file beside it, renamed over it
+    (fsynced, then the directory) when the block ends. An error, or ``Abandon``, deletes it and leaves ``path`` as
+    it was (``Abandon`` is not re-raised: the caller decided not to keep the content)."""
     target = Path(path)
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
+    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=suffix, delete=False)
     try:
         with handle:
-            handle.write(data)
+            yield handle  # type: ignore[misc]
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(handle.name, target)
+    except Abandon:
+        Path(handle.name).unlink(missing_ok=True)
+        return
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
