@@ -5,7 +5,8 @@ check), beside the same shares for held-out real tunes (random tunes of the vali
 
     .venv/bin/python benchmarks/music/abc_folk.py --minutes 5 --out runs/abc-folk-5
 
-The bar (issue 32): at T = 1.0, at least 97 % of samples parse and the meter share is at least 0.9x the
+Each temperature is sampled with generation's defaults (the musical rules on: decoding/musical_rules.py) and again
+with them off (whole_bars=False, min_bars=0). The bar (issue 32): at T = 1.0, at least 97 % of samples parse and the meter share is at least 0.9x the
 held-out tunes' share; at T = 0.8, at least 1.0x. Prints JSON with the machine record.
 """
 
@@ -73,15 +74,18 @@ def main() -> None:
               "validation": {"nats_per_token": loss.nats, "bits_per_token": loss.bits, "tokens": loss.tokens, "notes": notes,
                              "nats_per_note": loss.nats * loss.tokens / notes if notes else None},
               "heldout": abc_measures(real), "temperatures": []}
+    real_share = report["heldout"]["meter_share"]
     for temperature in (float(value) for value in args.temperatures.split(",")):
-        samples = model.samples("", temperature=temperature, num_samples=args.samples, max_tokens=args.max_tokens, seed=args.seed)
-        measured = abc_measures(samples)
-        real_share = report["heldout"]["meter_share"]
-        report["temperatures"].append({"temperature": temperature, **measured,
-                                       "meter_ratio_to_heldout": measured["meter_share"] / real_share if real_share else None,
-                                       "unfinished": sum(1 for sample in samples if len(model.tokenizer.encode(sample, unknown="replace"))
-                                                         >= args.max_tokens),
-                                       "example": samples[0]})
+        # Generation's defaults (the musical rules: whole bars, at least 8 of them), then the same draw without the rules.
+        for rules, options in (("on", {}), ("off", {"whole_bars": False, "min_bars": 0})):
+            samples = model.samples("", temperature=temperature, num_samples=args.samples, max_tokens=args.max_tokens, seed=args.seed,
+                                    **options)
+            measured = abc_measures(samples)
+            report["temperatures"].append({"temperature": temperature, "musical_rules": rules, **measured,
+                                           "meter_ratio_to_heldout": measured["meter_share"] / real_share if real_share else None,
+                                           "unfinished": sum(1 for sample in samples
+                                                             if len(model.tokenizer.encode(sample, unknown="replace")) >= args.max_tokens),
+                                           "example": samples[0]})
     report["machine"] = machine_record(args.threads or None)
     print(json.dumps(report, indent=1, ensure_ascii=False))
 

@@ -390,6 +390,12 @@ class GenerationConfig(_Config):
                                               "tokens left are just enough to spell the missing ones)", default_factory=tuple, many=True)
     bad_words: tuple[str, ...] = knob(help="words never to write: their token sequences are banned (Hugging Face's bad_words_ids, "
                                            "by text)", default_factory=tuple, many=True)
+    # Musical rules (decoding/musical_rules.py): music models only; other models ignore them.
+    whole_bars: bool = knob(True, "ABC models: every bar adds up to the tune's meter (M:, L:): a note that would overfill a bar, "
+                                  "or a bar line before the bar is full, is never drawn (a pickup, a bar beside a repeat and the "
+                                  "final bar may be short)")
+    min_bars: int = knob(8, "music models (ABC, MIDI) trained on whole pieces: a piece does not end before this many bars",
+                         ge=0, hint="0 = it may end anywhere")
 
     def __post_init__(self) -> None:
         for name in ("stop", "must_include", "bad_words"):  # one string is a list of one

@@ -51,6 +51,16 @@ def test_a_tiny_abc_model_writes_a_tune_that_parses_at_temperature_zero(abc_run)
     assert tune_passes(tune) == (True, True)
     [prompted] = model.samples("X:1\nM:4/4\nL:1/8\nK:G\n", temperature=0.0, max_tokens=300)  # an ABC header as the prompt
     assert tune_passes("X:1\nM:4/4\nL:1/8\nK:G\n" + prompted)[0]
+    # The musical rules by default: the tune learnt by heart has 4 bars, so min_bars=8 makes it go on; 4 lets it end.
+    [short] = model.samples("", temperature=0.0, max_tokens=300, min_bars=4)
+    assert short.count("|") < tune.count("|") and tune_passes(short) == (True, True)
+
+
+def test_the_musical_rules_are_command_line_flags(abc_run, capsys):
+    assert main(["generate", str(abc_run), "--temperature", "0", "--length", "300", "--min-bars", "4", "--no-whole-bars"]) == 0
+    assert "K:G" in capsys.readouterr().out
+    assert main(["generate", str(abc_run), "--min-bars", "-1"]) == 2
+    assert "min_bars" in capsys.readouterr().err
 
 
 def test_generate_writes_one_file_per_sample_and_eval_reports_per_note(abc_run, tmp_path, capsys):

@@ -36,6 +36,7 @@ from ..config import ConfigError, GenerationConfig
 from ..tokenizers import SUBWORD_KINDS, Tokenizer
 from .automaton import BEYOND, TokenAutomaton, automaton_for, compile_pattern, literal, start_context
 from .healing import Healing
+from .musical_rules import AbcRules, MidiRules, musical_rules
 
 ANYTHING = r"[\s\S]*"
 MAX_COMBINED = 200_000  # states the intersection of several patterns may reach, at most (before pruning)
@@ -143,10 +144,12 @@ class BadWords:
 
 
 class Constraint:
-    """The constraints of one group of streams: each stream's automaton state, and the banned sequences."""
+    """The constraints of one group of streams: each stream's automaton state, the banned sequences, and a music
+    model's rules (``musical_rules``: bars that add up, a piece's least length)."""
 
-    def __init__(self, automaton: TokenAutomaton | None, bad_words: BadWords | None, rows: int, max_tokens: int) -> None:
-        self.automaton, self.bad_words, self.max_tokens = automaton, bad_words, max_tokens
+    def __init__(self, automaton: TokenAutomaton | None, bad_words: BadWords | None, rows: int, max_tokens: int,
+                 rules: AbcRules | MidiRules | None = None) -> None:
+        self.automaton, self.bad_words, self.max_tokens, self.rules = automaton, bad_words, max_tokens, rules
         self.states = [automaton.start] * rows if automaton is not None else []
 
     def mask(self, logits: torch.Tensor, step: int, free: Sequence[bool] | None = None) -> torch.Tensor:
@@ -178,6 +181,8 @@ class Constraint:
                         raise ValueError(f"the constraints leave no token to write at step {step + 1} (banned words block the "
                                          "only continuations of the pattern); loosen them")
                     masked[rows] = logits[rows]  # finished streams: any draw will do
+        if self.rules is not None:  # last: the rules let a stream go where they alone would leave it nothing to move on with
+            masked = self.rules.mask(masked, free)
         return masked
 
     def follow(self, rows: Sequence[int], tokens: Sequence[int]) -> None:
@@ -187,6 +192,8 @@ class Constraint:
             self.states = [transitions[states[row]].get(token, states[row]) for row, token in zip(rows, tokens)]
         if self.bad_words is not None:
             self.bad_words.follow(rows, tokens)
+        if self.rules is not None:
+            self.rules.follow(rows, tokens)
 
     def advance(self, tokens: Sequence[int]) -> None:
         self.follow(range(len(tokens)), tokens)
@@ -213,13 +220,15 @@ class Constraint:
 
 def build_constraint(tokenizer: Tokenizer, config: GenerationConfig, rows: int, prompt_ids: Sequence[int] = (),
                      prompt_text: str | None = None, healing: Healing | None = None) -> Constraint | None:
-    """The constraints ``config`` names for ``rows`` streams after ``prompt_ids`` (None when it names none).
+    """The constraints ``config`` names for ``rows`` streams after ``prompt_ids``, with a music model's rules (None when
+    there are none).
 
     Raises ConfigError (naming the field) for a pattern that does not compile, that no text this vocabulary
     can spell matches, or whose shortest match takes more than ``max_tokens`` tokens.
     """
+    rules = musical_rules(tokenizer, config, rows, prompt_ids)
     if not constrained(config):
-        return None
+        return None if rules is None else Constraint(None, None, rows, config.max_tokens, rules)
     fsm = language(config.regex, config.line_starts, tuple(config.must_include))
     automaton = None
     if fsm is not None:
@@ -238,7 +247,7 @@ def build_constraint(tokenizer: Tokenizer, config: GenerationConfig, rows: int, 
             raise ConfigError(f"the shortest text matching {what} takes {shortest} tokens of this vocabulary, more than "
                               f"max_tokens={config.max_tokens}; allow more tokens", "max_tokens")
     bad_words = BadWords.of(tokenizer, config.bad_words, rows, prompt_ids) if config.bad_words else None
-    return Constraint(automaton, bad_words, rows, config.max_tokens)
+    return Constraint(automaton, bad_words, rows, config.max_tokens, rules)
 
 
 def check_constraint(tokenizer: Tokenizer, config: GenerationConfig) -> None:
