@@ -50,6 +50,7 @@ FIELDS = (FIELD, METER_FIELD, KEY_FIELD)
 PROGRESS_CLASSES = (NOTE, REST, CHORD_END, BAR, REPEAT_BAR, FINAL_BAR, END, *FIELDS, NUMBER_FIELD)
 EPSILON = 1e-6
 MOST_IDLE = 4  # tokens in a row that take no time (decorations, chord symbols, slurs, ties) before a note must come
+MOST_CACHED = 4096  # allowed rows kept per rules object (a few KB each)
 MOST_IN_GROUP = 4  # notes in a chord or a grace group, at most
 
 _LENGTH = re.compile(r"([0-9]*)(/*)([0-9]*)$")
@@ -205,6 +206,7 @@ class AbcRules:
         # A chord's first note must leave room for the shortest chord end the vocabulary writes (]/2, ], ]2...).
         self.shortest_chord_end = min((lengths[i] for i, c in enumerate(classes) if c == CHORD_END), default=None)
         self._tables: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+        self._rows: dict[torch.device, dict[tuple, torch.Tensor]] = {}
         start = AbcStream()
         for token in prompt_ids:
             self._read(start, int(token))
@@ -224,7 +226,7 @@ class AbcRules:
 
     # -- what each stream may draw -------------------------------------------------------------------------
 
-    def _allowed(self, stream: AbcStream) -> tuple[list[bool], float, float, float, bool, bool, float]:
+    def _allowed(self, stream: AbcStream) -> tuple[tuple[bool, ...], float, float, float, bool, bool, float]:
         """(classes allowed [CLASSES], the room left in the bar, a note's length per unit multiple, a chord end's
         length per multiple, whether a note must leave the bar on the grid, whether a chord end must, the unit multiple
         every note must have (a tuplet's notes are all written alike: (3efg, (3e2f2g2), 0 for any)."""
@@ -232,13 +234,13 @@ class AbcRules:
         allowed[NEVER] = False
         if not stream.in_body and not self.whole_bars:
             allowed[END] = False
-            return allowed, math.inf, 0.0, 0.0, False, False, 0.0
+            return tuple(allowed), math.inf, 0.0, 0.0, False, False, 0.0
         if not stream.in_body:  # the header: field lines, the key (which ends it) once the meter is known
             allowed = [False] * CLASSES
             allowed[FIELD] = allowed[METER_FIELD] = True
             allowed[NUMBER_FIELD] = not stream.header_fields  # X: opens the header (a second one would start a new tune)
             allowed[KEY_FIELD] = stream.meter is not None
-            return allowed, math.inf, 0.0, 0.0, False, False, 0.0
+            return tuple(allowed), math.inf, 0.0, 0.0, False, False, 0.0
         bar_open = stream.chord or stream.grace >= 0 or stream.tuplet_left > 0 or stream.broken != 0
         empty = stream.filled < EPSILON
         at_bar_start = empty and not bar_open
@@ -246,7 +248,7 @@ class AbcRules:
         allowed[END] = not bar_open and stream.bars + (not empty) >= self.min_bars
         counting = self.whole_bars and stream.meter is not None
         if not counting:  # no meter to count (or whole_bars off): only the end waits for min_bars
-            return allowed, math.inf, 0.0, 0.0, False, False, 0.0
+            return tuple(allowed), math.inf, 0.0, 0.0, False, False, 0.0
         room = stream.meter - stream.filled
         # Bar lines: at a full bar; after a pickup (the first bar); at a line's start right after one (":|\n|:"). A short
         # bar may also touch a repeat (a strain that starts on an upbeat ends short, the next one starts with its
@@ -304,48 +306,62 @@ class AbcRules:
             same = stream.chord_first / stream.unit  # a chord's notes are written alike: [df]2, [A2c2]
         else:
             same = stream.tuplet_written if stream.tuplet_left and stream.grace < 0 else 0.0
-        return allowed, room, note_scale, end_scale, grid_note, grid_end, same
+        return tuple(allowed), room, note_scale, end_scale, grid_note, grid_end, same
 
     def mask(self, logits: torch.Tensor, free: Sequence[bool] | None = None) -> torch.Tensor:
-        """``logits`` [n, V] with what the rules rule out at -inf (a new tensor; finished rows untouched)."""
-        classes, lengths, progress = self.tables(logits.device)
+        """``logits`` [n, V] with what the rules rule out at -inf (a new tensor; finished rows untouched).
+
+        A stream's allowed tokens depend only on a few numbers of its state (``_allowed``'s answer, its grid step,
+        where it stands in a chord or grace group), which repeat from bar to bar: each answer's row [V] is computed
+        once and kept (``_rows``), so a step costs a dictionary lookup per stream and one masked fill."""
+        device = logits.device
+        cache = self._rows.setdefault(device, {})
         rows = []
         for row, stream in enumerate(self.streams):
             if free is not None and free[row]:
-                rows.append(([True] * CLASSES, math.inf, 0.0, 0.0, False, False, 0.0))
-            else:
-                rows.append(self._allowed(stream))
-        allowed = torch.tensor([r[0] for r in rows], dtype=torch.bool, device=logits.device)[:, classes]  # [n, V]
-        room = torch.tensor([r[1] for r in rows], dtype=torch.float64, device=logits.device)[:, None]  # [n, 1]
-        note_scale = torch.tensor([r[2] for r in rows], dtype=torch.float64, device=logits.device)[:, None]
-        end_scale = torch.tensor([r[3] for r in rows], dtype=torch.float64, device=logits.device)[:, None]
-        is_end = (classes == CHORD_END)[None, :]
-        timed = (classes == NOTE) | (classes == REST) | is_end | (classes == TUPLET)  # [1, V]
-        length = lengths[None, :] * torch.where(is_end, end_scale, note_scale)  # [n, V]: what each token takes
-        after = room - length  # [n, V]: the room it leaves
-        grid = torch.tensor([[r[4], r[5]] for r in rows], dtype=torch.bool, device=logits.device)  # [n, 2]
-        must_grid = torch.where(is_end, grid[:, 1:2], grid[:, 0:1])  # [n, V]
-        grid_step = torch.tensor([self._grid(stream) for stream in self.streams], dtype=torch.float64, device=logits.device)[:, None]
-        steps = after / grid_step
-        off_grid = (steps - steps.round()).abs() > 1e-4
-        fits = (after > -EPSILON) & ~(must_grid & off_grid & (classes != TUPLET)[None, :])
-        same = torch.tensor([r[6] for r in rows], dtype=torch.float64, device=logits.device)[:, None]  # [n, 1]
-        alike = (same == 0) | ((lengths[None, :] - same).abs() < EPSILON) | is_end | (classes == TUPLET)[None, :]  # [n, V]
-        allowed = allowed & (~timed | (fits & alike) | torch.isinf(room))
+                rows.append(None)
+                continue
+            key = (*self._allowed(stream), self._grid(stream), stream.chord, stream.chord_first is None, stream.grace)
+            found = cache.get(key)
+            if found is None:
+                if len(cache) >= MOST_CACHED:
+                    cache.clear()
+                found = cache[key] = self._row(key, device)
+            rows.append(found)
+        if all(found is None for found in rows):
+            return logits
+        everything = torch.ones(logits.shape[-1], dtype=torch.bool, device=device)
+        allowed = torch.stack([everything if found is None else found for found in rows])  # [n, V]
+        return logits.masked_fill(~allowed, float("-inf"))
+
+    def _row(self, key: tuple, device: torch.device) -> torch.Tensor:
+        """The tokens [V] one stream may draw, from its ``mask`` key."""
+        allowed_classes, room, note_scale, end_scale, grid_note, grid_end, same, grid_step, chord, chord_empty, grace = key
+        classes, lengths, progress = self.tables(device)
+        allowed = torch.tensor(allowed_classes, dtype=torch.bool, device=device)[classes]  # [V]
+        if not math.isinf(room):
+            is_end = classes == CHORD_END
+            tuplet = classes == TUPLET
+            timed = (classes == NOTE) | (classes == REST) | is_end | tuplet
+            length = lengths * torch.where(is_end, lengths.new_tensor(end_scale), lengths.new_tensor(note_scale))  # [V]: of the bar
+            after = room - length  # [V]: the room it leaves
+            steps = after / grid_step
+            off_grid = (steps - steps.round()).abs() > 1e-4
+            must_grid = ((is_end & grid_end) | (~is_end & grid_note)) & ~tuplet
+            fits = (after > -EPSILON) & ~(must_grid & off_grid)
+            alike = (same == 0) | ((lengths - same).abs() < EPSILON) | is_end | tuplet
+            allowed = allowed & (~timed | (fits & alike))
         # A stream the rules would leave nothing that moves it on (a tuplet the vocabulary cannot complete, say) may write
         # any note, rest or bar line this step (and close its chord or grace group); the count goes on, and a bar line
         # (allowed once the bar is full or overfull) puts it back on track.
-        stuck = ~(allowed & progress[None, :]).any(dim=-1)  # [n]
-        if bool(stuck.any()):
-            for row in stuck.nonzero()[:, 0].tolist():
-                stream = self.streams[row]
-                rescue = [NOTE, REST, BAR, REPEAT_BAR, FINAL_BAR] if not (stream.chord or stream.grace >= 0) else []
-                if stream.chord:
-                    rescue.append(NOTE if stream.chord_first is None else CHORD_END)
-                elif stream.grace >= 0:
-                    rescue.append(NOTE if stream.grace == 0 else GRACE_END)
-                allowed[row] = torch.isin(classes, torch.tensor(rescue, device=classes.device))
-        return logits.masked_fill(~allowed, float("-inf"))
+        if not bool((allowed & progress).any()):
+            rescue = [NOTE, REST, BAR, REPEAT_BAR, FINAL_BAR] if not (chord or grace >= 0) else []
+            if chord:
+                rescue.append(NOTE if chord_empty else CHORD_END)
+            elif grace >= 0:
+                rescue.append(NOTE if grace == 0 else GRACE_END)
+            allowed = torch.isin(classes, torch.tensor(rescue, device=device))
+        return allowed
 
     def _grid(self, stream: AbcStream) -> float:
         return stream.unit * self.grid_units
