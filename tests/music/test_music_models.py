@@ -76,6 +76,7 @@ def test_generate_writes_one_file_per_sample_and_eval_reports_per_note(abc_run, 
     assert main(["eval", str(abc_run), str(heldout), "--music-samples", "2", "--music-temperature", "0"]) == 0
     out = capsys.readouterr().out
     assert "nats/note (" in out and "held-out tunes: 100.0% parse, 100.0% pass (4 tunes)" in out
+    assert "pass the meter check (without the musical rules: " in out
     assert main(["generate", str(abc_run), "--render", "wav"]) == 2  # --render without --output-dir
 
 
@@ -163,7 +164,7 @@ def test_eval_reports_midi_measures_beside_the_heldout_pieces(tmp_path, capsys):
     assert found["notes"] == 16 and found["nats_per_note"] > 0
     heldout = found["music"]["heldout"]
     assert heldout["pieces"] == 1 and heldout["polyphony"] == 1.0 and heldout["note_density"] == 1.0
-    assert found["music"]["samples"]["drawn"] == 2
+    assert found["music"]["samples"]["drawn"] == 2 and found["music"]["samples_without_rules"]["drawn"] == 2
 
 
 def test_the_temperature_sweep_reports_the_musical_measures(abc_run):

@@ -65,11 +65,8 @@ def length_multiplier(suffix: str) -> Fraction | None:
         return None
     numerator, slashes, denominator = match.groups()
     value = Fraction(int(numerator)) if numerator else Fraction(1)
-    if slashes:
-        value /= int(denominator) if denominator and len(slashes) == 1 else 2 ** len(slashes) if not denominator else \
-            int(denominator) * 2 ** (len(slashes) - 1)
-    elif denominator:
-        return None
+    if slashes:  # "/d" divides by d; every further slash (or each bare one) halves
+        value /= (int(denominator) if denominator else 2) * 2 ** (len(slashes) - 1)
     return value if value > 0 else None
 
 
@@ -397,8 +394,8 @@ class AbcRules:
     def _read(self, stream: AbcStream, token: int) -> None:
         kind = self.classes[token] if 0 <= token < len(self.classes) else NEVER
         text = self.tokens[token] if 0 <= token < len(self.tokens) else ""
-        if kind == END:
-            stream.__init__()  # a new tune begins
+        if kind == END:  # a new tune begins
+            vars(stream).update(vars(AbcStream()))
             return
         if not stream.in_body:
             stream.header_fields += 1
@@ -516,9 +513,8 @@ class MidiRules:
 def musical_rules(tokenizer, config: GenerationConfig, rows: int, prompt_ids: Sequence[int]) -> AbcRules | MidiRules | None:
     """The rules ``config`` asks of a music model's ``rows`` streams after ``prompt_ids`` (None for other models,
     or with ``whole_bars`` off and ``min_bars`` 0)."""
-    kind = getattr(tokenizer, "kind", "")
     base = getattr(tokenizer, "base", tokenizer)  # a labelled tokenizer wraps its kind's
-    kind = getattr(base, "kind", kind)
+    kind = getattr(base, "kind", "")
     documents = tokenizer.end_of_document is not None
     min_bars = config.min_bars if documents else 0
     if kind == "abc" and (config.whole_bars or min_bars):

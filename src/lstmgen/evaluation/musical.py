@@ -3,12 +3,14 @@
 ``notes_in`` counts the notes of a text (ABC note tokens, rests excepted; MIDI ``Pitch_`` events), so a
 report's total NLL divides into nats per note, comparable across tokenizations of the same music.
 ``music_report`` draws samples from the model (each a whole piece: generation stops at the end of a
-document) and puts the measures of ``lstmgen.music.measures`` beside those of the held-out pieces.
+document), as generate draws them (the musical rules on) and without the rules (what the model writes alone),
+and puts the measures of ``lstmgen.music.measures`` beside those of the held-out pieces.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from ..config import GenerationConfig
@@ -74,15 +76,20 @@ def music_report(lm, heldout_text: str, num_samples: int = 20, temperature: floa
     if kind not in MUSIC_KINDS:
         raise ValueError(f"musical measures need an ABC or MIDI model; this one's tokenizer is {kind}")
     config = GenerationConfig(max_tokens=max_tokens, temperature=temperature, num_samples=num_samples, seed=seed)
-    samples = lm.samples("", config)
+    # As generate draws them (the musical rules on: decoding/musical_rules.py), and what the model writes alone.
+    drawn = {"samples": lm.samples("", config),
+             "samples_without_rules": lm.samples("", replace(config, whole_bars=False, min_bars=0))}
     heldout = heldout_pieces(heldout_text, kind)[:max_heldout]
     report: dict[str, Any] = {"kind": kind, "temperature": temperature}
     if kind == "abc":
-        report["samples"], report["heldout"] = abc_measures(samples), abc_measures(heldout)
+        report["heldout"] = abc_measures(heldout)
+        report.update({name: abc_measures(samples) for name, samples in drawn.items()})
         return report
-    sample_scores, heldout_scores = _scores(samples, lm.tokenizer), _scores(heldout, lm.tokenizer)
-    report["samples"] = {"drawn": len(samples), "readable_share": len(sample_scores) / max(len(samples), 1),
-                         **midi_measures(sample_scores, heldout_scores)}
+    heldout_scores = _scores(heldout, lm.tokenizer)
+    for name, samples in drawn.items():
+        sample_scores = _scores(samples, lm.tokenizer)
+        report[name] = {"drawn": len(samples), "readable_share": len(sample_scores) / max(len(samples), 1),
+                        **midi_measures(sample_scores, heldout_scores)}
     report["heldout"] = midi_measures(heldout_scores)
     return report
 
@@ -102,10 +109,12 @@ def sweep_measures(texts: list[str], tokenizer, heldout_texts: list[str] | None 
 
 
 def describe(report: dict[str, Any]) -> str:
-    samples, heldout = report["samples"], report["heldout"]
+    samples, heldout, alone = report["samples"], report["heldout"], report.get("samples_without_rules")
     if report["kind"] == "abc":
+        without = (f" (without the musical rules: {alone['parse_share']:.1%} parse, {alone['meter_share']:.1%} pass)"
+                   if alone else "")
         return (f"music (T={report['temperature']}): {samples['parse_share']:.1%} of {samples['tunes']} samples parse, "
-                f"{samples['meter_share']:.1%} pass the meter check; held-out tunes: {heldout['parse_share']:.1%} parse, "
+                f"{samples['meter_share']:.1%} pass the meter check{without}; held-out tunes: {heldout['parse_share']:.1%} parse, "
                 f"{heldout['meter_share']:.1%} pass ({heldout['tunes']} tunes)")
     lines = [f"music (T={report['temperature']}): {samples['readable_share']:.1%} of {samples['drawn']} samples readable as MIDI "
              f"with notes; held-out pieces: {heldout['pieces']}"]
