@@ -186,7 +186,7 @@ class AbcRules:
                  prompt_ids: Sequence[int], whole_bars: bool, min_bars: int) -> None:
         self.tokens = ["<unk>", *tokens]
         classes, lengths = abc_classes(tuple(tokens), vocab_size, end_of_document)
-        self.classes, self.lengths = classes, lengths
+        self.classes = classes
         self.whole_bars, self.min_bars = whole_bars, min_bars
         # The smallest step any bar is filled in: a quarter of the unit where the vocabulary writes one (a//), else half.
         note_lengths = {lengths[i] for i, c in enumerate(classes) if c in (NOTE, REST)}
@@ -251,8 +251,8 @@ class AbcRules:
         # bar may also touch a repeat (a strain that starts on an upbeat ends short, the next one starts with its
         # own pickup: "|:A|...|d2:|\n|:e|...") and the final bar ("|]") may be short, as in real tunes.
         short = not bar_open and not empty
-        allowed[BAR] = not bar_open and (room < EPSILON or (stream.bars == 0 and not empty)
-                                         or (empty and stream.line_start and stream.after_bar)) or (short and stream.opened_by_repeat)
+        allowed[BAR] = (not bar_open and (room < EPSILON or (stream.bars == 0 and not empty)
+                                          or (empty and stream.line_start and stream.after_bar))) or (short and stream.opened_by_repeat)
         allowed[REPEAT_BAR] = allowed[FINAL_BAR] = allowed[BAR] or short
         allowed[NEWLINE] = not bar_open and not stream.blank  # a blank line would end the tune
         allowed[FIELD] = allowed[KEY_FIELD] = allowed[INLINE_FIELD] = at_bar_start
@@ -260,11 +260,11 @@ class AbcRules:
         allowed[ENDING] = at_bar_start and stream.after_bar
         allowed[MULTI_REST] = at_bar_start
         in_group = stream.chord or stream.grace >= 0
-        allowed[CHORD_START] = allowed[TUPLET] = not in_group and room > EPSILON
-        allowed[CHORD_START] = (allowed[CHORD_START] and self.shortest_chord_end is not None and stream.tuplet_left == 0
+        outside = not in_group and stream.tuplet_left == 0 and room > EPSILON  # where a chord, tuplet or grace group may open
+        allowed[CHORD_START] = (outside and self.shortest_chord_end is not None
                                 and room >= stream.unit * self.shortest_note * self.shortest_chord_end * stream.broken_factor - EPSILON)
-        allowed[TUPLET] = allowed[TUPLET] and stream.tuplet_left == 0 and stream.broken == 0
-        allowed[GRACE_START] = not in_group and stream.tuplet_left == 0
+        allowed[TUPLET] = outside and stream.broken == 0
+        allowed[GRACE_START] = outside
         allowed[GRACE_END] = stream.grace > 0
         allowed[CHORD_END] = stream.chord and stream.chord_first is not None
         allowed[REST] = not in_group
@@ -276,7 +276,6 @@ class AbcRules:
         # or grace group. A slur's end and a tie go with the note before them.
         allowed[OTHER] = stream.idle < MOST_IDLE and room > EPSILON and not in_group
         allowed[CLOSING] = stream.idle < MOST_IDLE and not in_group
-        allowed[GRACE_START] = allowed[GRACE_START] and room > EPSILON
         allowed[CONTINUATION] = not bar_open and stream.idle < MOST_IDLE
         allowed[NO_METER] = allowed[NUMBER_FIELD] = False
         can_break = not in_group and stream.last_length > 0 and stream.tuplet_left == 0 and stream.broken == 0 and not empty

@@ -122,4 +122,7 @@ def describe(report: dict[str, Any]) -> str:
         if name in samples:
             beside = f" (held-out {heldout[name]:.3f})" if name in heldout else ""
             lines.append(f"  {name.replace('_', ' ')}: {samples[name]:.3f}{beside}")
+    if alone:
+        distance = f", pitch-class distance {alone['pitch_class_distance']:.3f}" if "pitch_class_distance" in alone else ""
+        lines.append(f"  without the musical rules: {alone['readable_share']:.1%} readable{distance}")
     return "\n".join(lines)
