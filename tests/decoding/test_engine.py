@@ -224,3 +224,30 @@ def test_the_engine_refuses_what_cannot_fit(lm):
     with pytest.raises(ValueError, match="max_streams"):
         BatchEngine(lm.decoding_model, lm.tokenizer, max_streams=0)
     assert torch.is_inference_mode_enabled() is False
+
+
+@pytest.mark.parametrize("symbols", [12, 700])  # a character-sized vocabulary (the race) and a word-sized one (inverse CDF)
+def test_groups_with_the_same_settings_choose_together_and_draw_what_they_draw_alone(tiny_model, monkeypatch, symbols):
+    import lstmgen.decoding.engine as engine_module
+
+    tokenizer = CharTokenizer.fit("".join(chr(0x100 + i) for i in range(symbols - 1)) + " ")
+    lm = LanguageModel(tiny_model(vocab_size=tokenizer.vocab_size), tokenizer)
+    prompt = chr(0x100) + " "
+    settings = [{"seed": index, "temperature": 0.8, "top_k": 8} if index % 3 else {"seed": index, "top_p": 0.9, "num_samples": 2}
+                for index in range(12)]
+    batches = []
+    real = engine_module.choose_together
+    monkeypatch.setattr(engine_module, "choose_together", lambda groups, logits: batches.append(len(groups)) or real(groups, logits))
+    engine = BatchEngine(lm.decoding_model, tokenizer)
+    collected = [Collected(config.get("num_samples", 1)) for config in settings]
+    for config, into in zip(settings, collected):
+        engine.add(group_of(lm, prompt, max_tokens=10, **config), into.emit, into.finish)
+    while engine.busy:
+        engine.run_once()
+    assert batches and max(batches) == 8  # the eight top-k requests drew together, every step
+    for config, into in zip(settings, collected):
+        expected = [""] * config.get("num_samples", 1)
+        generation = GenerationConfig(max_tokens=10, **config)
+        for record in decode(lm.decoding_model, tokenizer, lm.encode_prompt(prompt), generation, make_generator(config["seed"])):
+            expected = [a + b for a, b in zip(expected, record.texts)]
+        assert into.texts == expected, config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,20 +42,59 @@ def multinomial(logits: torch.Tensor, generator: torch.Generator | None = None) 
     return tokens
 
 
+def multinomial_spans(logits: torch.Tensor, spans: Sequence[tuple[int, int, torch.Generator | None]]) -> torch.Tensor:
+    """``multinomial`` for many groups of rows at once: logits [R, V] -> tokens [R], where rows ``start:end`` of
+    each span draw with that span's generator exactly what ``multinomial(logits[start:end], generator)`` would.
+
+    The batching engine's streams (one span per request) then cost one softmax, one division and one max for
+    all of them instead of one each; only the random numbers are drawn span by span, from each span's own
+    generator, into the same [rows, V] (race) or [rows, 1] (inverse CDF) places ``multinomial`` would fill.
+    Every operation is row-wise, so a row's token does not depend on the rows beside it. The spans cover
+    the rows in order; a span takes the race or the inverse CDF by its own size, as ``multinomial`` does.
+    """
+    probabilities = logits.softmax(dim=-1)  # [R, V]
+    vocab = probabilities.shape[-1]
+    if all((end - start) * vocab <= RACE_LIMIT for start, end, _ in spans):
+        noise = torch.empty_like(probabilities)  # [R, V]: each span's exponentials from its own generator
+        for start, end, generator in spans:
+            noise[start:end].exponential_(1, generator=generator)
+        tokens, drawn = race_with(probabilities, noise)
+    elif all((end - start) * vocab > RACE_LIMIT for start, end, _ in spans):
+        target = torch.empty(len(probabilities), 1, dtype=torch.float64, device=probabilities.device)  # [R, 1]
+        for start, end, generator in spans:
+            target[start:end] = torch.rand((end - start, 1), generator=generator, dtype=torch.float64, device=probabilities.device)
+        tokens, drawn = inverse_cdf_with(probabilities, target)
+    else:  # spans of both kinds (groups of different sizes): each its own draw
+        return torch.cat([multinomial(logits[start:end], generator) for start, end, generator in spans])
+    if math.isnan(float(drawn)):
+        raise ValueError("the model's next-token probabilities are not numbers (NaN logits): the model is broken")
+    return tokens
+
+
 def race(probabilities: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The exponential race on probabilities [B, V] (overwritten) -> (tokens [B], a sum that is NaN if any row is)."""
-    probabilities.div_(torch.empty_like(probabilities).exponential_(1, generator=generator))
+    return race_with(probabilities, torch.empty_like(probabilities).exponential_(1, generator=generator))
+
+
+def race_with(probabilities: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The race with its exponentials drawn: argmax(p / q) per row of [B, V] (``probabilities`` overwritten)."""
+    probabilities.div_(noise)
     best, tokens = probabilities.max(dim=-1)  # [B]: max (and the sum) propagate NaN, so one read covers every row
     return tokens, best.sum()
 
 
 def inverse_cdf(probabilities: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The inverse-CDF draw on probabilities [B, V] -> (tokens [B], a sum that is NaN if any row is)."""
+    target = torch.rand((len(probabilities), 1), generator=generator, dtype=torch.float64, device=probabilities.device)
+    return inverse_cdf_with(probabilities, target)
+
+
+def inverse_cdf_with(probabilities: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse CDF with its uniforms drawn: target [B, 1] float64 in [0, 1) (overwritten) -> (tokens [B], a NaN check)."""
     cumulative = probabilities.to(torch.float64).cumsum_(dim=-1)  # [B, V]
     total = cumulative[:, -1:]  # [B, 1]: 1 up to rounding
     # u * total in [0, total): the factor 1 - 2^-52 keeps rounding from lifting it to total itself, beyond which
     # only ids of zero mass lie (it takes 1e-16 of the last id's probability, far below float32's resolution).
-    target = torch.rand(total.shape, generator=generator, dtype=torch.float64, device=probabilities.device)
     target.mul_(total).mul_(1 - 2.0**-52)
     # The first id whose cumulative mass exceeds u: an id of zero mass (a suppressed one) never qualifies.
     return torch.searchsorted(cumulative, target, right=True).squeeze(1), target.sum()

@@ -46,7 +46,7 @@ import torch
 
 from ..model import RecurrentLanguageModel, State
 from ..tokenizers import Tokenizer
-from .generation import DecodeStep, SampleGroup
+from .generation import DecodeStep, SampleGroup, choose_together
 from .stepper import Stepper
 
 SHORT_PROMPT = 32  # prompts of at most this many tokens are read together, a token per step, as they join
@@ -138,20 +138,57 @@ class BatchEngine:
                 self.counts["steps"] += 1
                 self.counts["tokens"] += self.rows
                 self._step_times.append(time.monotonic())
-                for ticket in self.live:
-                    if ticket.cancelled or ticket.error is not None:
-                        continue
-                    self._choose(ticket, logits[ticket.start : ticket.start + ticket.group.size])
+                self._choose_all(logits)
             self._read_prompts()
             self._let_go()
+
+    def _choose_all(self, logits: torch.Tensor) -> None:
+        """Every live group's tokens from logits [B, V]: groups with the same ``batch_key`` together (one processor
+        call and one draw for all their rows), the others one by one."""
+        together: dict[tuple, list[Ticket]] = {}
+        for ticket in self.live:
+            if ticket.cancelled or ticket.error is not None:
+                continue
+            key = ticket.group.batch_key
+            if key is None:
+                self._choose(ticket, logits[ticket.start : ticket.start + ticket.group.size])
+            else:
+                together.setdefault(key, []).append(ticket)
+        for tickets in together.values():
+            if len(tickets) == 1:
+                self._choose(tickets[0], logits[tickets[0].start : tickets[0].start + tickets[0].group.size])
+                continue
+            rows = sum(ticket.group.size for ticket in tickets)
+            if rows == self.rows:  # every live row, in order (the usual case: one kind of request)
+                mine = logits
+            else:
+                index = [row for ticket in tickets for row in range(ticket.start, ticket.start + ticket.group.size)]
+                mine = logits.index_select(0, torch.tensor(index, device=logits.device))  # [rows, V]
+            try:
+                chosen = choose_together([ticket.group for ticket in tickets], mine)
+            except Exception:  # a NaN row (a broken model): one by one, so only the groups with NaN rows fail (the
+                # others' generators have moved on, so they draw other tokens than alone: only after such a failure)
+                for ticket in tickets:
+                    self._choose(ticket, logits[ticket.start : ticket.start + ticket.group.size])
+                continue
+            for ticket, tokens in zip(tickets, chosen):
+                ticket.tokens = tokens
+                self._emit(ticket)
 
     def _choose(self, ticket: Ticket, logits: torch.Tensor) -> None:
         try:
             ticket.tokens = ticket.group.choose(logits)
-            record = ticket.group.record()
-            ticket.emit(record)
-        except Exception as error:  # this group fails alone (a NaN row, a failing emit); the others go on
+        except Exception as error:  # this group fails alone (a NaN row); the others go on
             ticket.error = error  # it leaves with the finished ones
+            return
+        self._emit(ticket)
+
+    def _emit(self, ticket: Ticket) -> None:
+        """Hand the step's record to the group's reader."""
+        try:
+            ticket.emit(ticket.group.record())
+        except Exception as error:  # a failing emit: this group fails alone
+            ticket.error = error
 
     def _read_prompts(self) -> None:
         """Read up to ``prefill_tokens`` prompt tokens of the waiting groups, first come first; join those done."""

@@ -22,10 +22,10 @@ import torch
 from ..config import GenerationConfig
 from ..model import RecurrentLanguageModel
 from ..tokenizers import Tokenizer, label_id
-from .choosers import greedy, multinomial
+from .choosers import greedy, multinomial, multinomial_spans
 from .constraints import build_constraint
 from .healing import HealedDecoder, Healing, heal_prompt
-from .processors import apply_processors, build_processors, needs_history
+from .processors import ROW_PROCESSORS, apply_processors, build_processors, needs_history
 from .stepper import Stepper
 
 FINISH_STOP = "stop"
@@ -203,6 +203,7 @@ class SampleGroup:
         self._chosen_logprobs: list[float] | None = None
         self._top: list | None = None
         self._logits: torch.Tensor | None = None
+        self._batch_key = self._key()
 
     def choose(self, logits: torch.Tensor) -> torch.Tensor:
         """This step's tokens [n] from the model's logits [n, V] for this group's rows (the logits are not changed)."""
@@ -213,6 +214,26 @@ class SampleGroup:
             constrained = self.constraint.mask(constrained, step, self.texts.done)
         processed = apply_processors(constrained.float(), self.processors, seen, prompt_length)
         tokens = greedy(processed) if config.greedy else multinomial(processed, self.generator)  # [n]
+        self.take(tokens, logits, tokens.tolist())
+        return tokens
+
+    @property
+    def batch_key(self) -> tuple | None:
+        """Groups with equal keys may choose their tokens together (``choose_together``): the same processors, none
+        of them reading the history, no constraint, no token healing left to apply, the same size and so the same
+        draw (greedy, or ``multinomial``'s race or inverse CDF, picked by size). None: this group chooses alone."""
+        return self._batch_key if self.steps or self.healing is None else None
+
+    def _key(self) -> tuple | None:
+        if self.constraint is not None or self.history is not None or not all(type(p) in ROW_PROCESSORS for p in self.processors):
+            return None
+        # The size decides the draw (multinomial's race or inverse CDF), so groups of one size draw alike.
+        return (self.config.greedy, self.size, tuple((type(p), tuple(sorted(vars(p).items()))) for p in self.processors))
+
+    def take(self, tokens: torch.Tensor, logits: torch.Tensor, chosen: list[int]) -> None:
+        """What follows a draw: the history, log-probabilities and constraint state of ``tokens`` [n] (``chosen``:
+        the same as Python ints) drawn from the model's ``logits`` [n, V]; ``record`` reads them."""
+        config, step, prompt_length = self.config, self.steps, len(self.prompt_ids)
         if self.history is not None:
             history = self.history
             if prompt_length + step == history.shape[1]:
@@ -226,11 +247,10 @@ class SampleGroup:
             if self.logprobs > 0:
                 values, ids = log_p.topk(min(self.logprobs, log_p.shape[-1]), dim=-1)
                 self._top = [tuple(zip(i, v)) for i, v in zip(ids.tolist(), values.tolist())]
-        self._chosen = tokens.tolist()
+        self._chosen = chosen
         if self.constraint is not None:
             self.constraint.advance(self._chosen)
         self._logits = logits if self.keep_logits else None
-        return tokens
 
     def record(self) -> DecodeStep:
         """The record of the step ``choose`` just drew: texts, stop strings, finish reasons; sets ``done``."""
@@ -262,6 +282,31 @@ class SampleGroup:
             top_logprobs=None if top is None else tuple(None if f else t for f, t in zip(finished_before, top)),
             finish_reasons=tuple(reasons), logits=self._logits,
         )
+
+
+def choose_together(groups: Sequence[SampleGroup], logits: torch.Tensor) -> list[torch.Tensor]:
+    """Each group's tokens for this step, drawn together: ``logits`` [R, V] holds the groups' rows in order, and
+    the groups share a ``batch_key`` (the same processors, no history, no constraint).
+
+    One call of each processor, one softmax and one draw for every row (``multinomial_spans``: each group's
+    random numbers from its own generator), then each group's own bookkeeping (``take``): a group gets the
+    tokens its ``choose`` would have drawn from its rows alone, at a fraction of the cost of one call per group
+    (the batching engine's 64 one-sample requests: most of a step's Python). Returns each group's tokens [n].
+    """
+    first = groups[0]
+    processed = apply_processors(logits.float(), first.processors)  # row-wise: a row's result ignores the others
+    spans, start = [], 0
+    for group in groups:
+        spans.append((start, start + group.size, group.generator))
+        start += group.size
+    tokens = greedy(processed) if first.config.greedy else multinomial_spans(processed, spans)  # [R]
+    chosen = tokens.tolist()
+    result = []
+    for group, (start, end, _) in zip(groups, spans):
+        rows = tokens[start:end]
+        group.take(rows, logits[start:end], chosen[start:end])
+        result.append(rows)
+    return result
 
 
 def decode(

@@ -304,6 +304,9 @@ def build_processors(config: GenerationConfig) -> list[LogitsProcessor]:
     return processors
 
 
+ROW_PROCESSORS = (Temperature, TopK, TopP, MinP)  # each row's result depends on its own logits and the settings alone
+
+
 def needs_history(processors: Sequence[LogitsProcessor]) -> bool:
     return any(p.needs_history for p in processors)
 
