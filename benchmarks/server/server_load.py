@@ -180,6 +180,89 @@ async def stream_client(client: httpx.AsyncClient, index: int, tokens: int, unti
         records.append(record)
 
 
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection over asyncio's streams: a load generator that costs the machine little.
+
+    httpx parses every streamed chunk through several layers (httpcore, h11, anyio): at 64 clients and 7,000
+    tokens/s it took 0.6 of a core, a third of this 2-core machine, which the server under test then lacks.
+    This client reads the same bytes (status line, headers, chunked body) in a few calls per chunk; the server
+    cannot tell them apart. ``--client httpx`` keeps the old client for comparison."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.split("://", 1)[1].rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post_stream(self, path: str, body: dict):
+        """Send a POST; yield ("status", code) and then each piece of the body as it arrives (bytes)."""
+        if self.writer is None or self.writer.is_closing():
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        payload = json.dumps(body).encode()
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        yield ("status", int(head[0].split()[1]))
+        fields = {line.split(":", 1)[0].strip().lower(): line.split(":", 1)[1].strip() for line in head[1:] if ":" in line}
+        if fields.get("transfer-encoding") == "chunked":
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                piece = await self.reader.readexactly(size + 2)  # the chunk and its CRLF
+                if size == 0:
+                    break
+                yield piece[:-2]
+        else:
+            yield await self.reader.readexactly(int(fields.get("content-length", "0")))
+        if fields.get("connection") == "close":
+            self.close()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.writer = None
+
+
+async def raw_stream_client(url: str, index: int, tokens: int, until: float, records: list[dict]) -> None:
+    """``stream_client`` over a ``RawConnection``: the same requests, the same record of each."""
+    connection = RawConnection(url)
+    request = 0
+    while time.perf_counter() < until:
+        body = {"prompt": STREAM_PROMPTS[(index + request) % len(STREAM_PROMPTS)], "max_tokens": tokens, "temperature": 0.8,
+                "stream": True, "stream_options": {"include_usage": True}}
+        request += 1
+        started = time.perf_counter()
+        record = {"status": None, "first_token_s": None, "gaps_s": [], "completion_tokens": 0, "kind": "stream"}
+        last, pending = None, b""
+        try:
+            async for item in connection.post_stream("/v1/completions", body):
+                if isinstance(item, tuple):
+                    record["status"] = item[1]
+                    continue
+                now = time.perf_counter()
+                events = (pending + item).split(b"\n\n")
+                pending = events.pop()  # an event cut between two chunks waits for the rest
+                for event in events:
+                    if not event.startswith(b"data: {"):
+                        continue
+                    chunk = json.loads(event[6:])
+                    if any(choice.get("text") for choice in chunk.get("choices", [])):
+                        if last is None:
+                            record["first_token_s"] = now - started
+                        elif now != last:  # events of one read arrived together: one gap
+                            record["gaps_s"].append(now - last)
+                        last = now
+                    if chunk.get("usage"):
+                        record["completion_tokens"] = chunk["usage"]["completion_tokens"]
+        except (OSError, asyncio.IncompleteReadError, ValueError) as error:
+            record["status"] = f"connection: {type(error).__name__}"
+            connection.close()
+        if record["status"] == 429:
+            await asyncio.sleep(1.0)  # as the openai client would (Retry-After: 1)
+        record["end_s"] = time.perf_counter()
+        records.append(record)
+    connection.close()
+
+
 async def big_prompts(client: httpx.AsyncClient, every: float, until: float, records: list[dict]) -> None:
     """A 2,000-character prompt every ``every`` seconds (16 tokens each), beside the streaming clients."""
     text = (default_corpus_text() * 2)[:2000]
@@ -194,33 +277,41 @@ async def big_prompts(client: httpx.AsyncClient, every: float, until: float, rec
         await asyncio.sleep(max(0.0, every - (time.perf_counter() - started)))
 
 
-async def run_streams(url: str, clients: int, tokens: int, seconds: float, big_every: float | None) -> tuple[list[dict], float]:
+async def run_streams(url: str, clients: int, tokens: int, seconds: float, big_every: float | None,
+                      client_kind: str = "raw") -> tuple[list[dict], float]:
     limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
     records: list[dict] = []
     async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
         started = time.perf_counter()
         until = started + seconds
-        jobs = [stream_client(client, index, tokens, until, records) for index in range(clients)]
+        if client_kind == "raw":
+            jobs = [raw_stream_client(url, index, tokens, until, records) for index in range(clients)]
+        else:
+            jobs = [stream_client(client, index, tokens, until, records) for index in range(clients)]
         if big_every:
             jobs.append(big_prompts(client, big_every, until, records))
         await asyncio.gather(*jobs)
         return records, time.perf_counter() - started
 
 
-def offline_rates(checkpoint: Path, counts: list[int], tokens: int, threads: int) -> dict[str, float]:
+def offline_rates(checkpoint: Path, counts: list[int], tokens: int, threads: int, seconds: float = 5.0) -> dict[str, float]:
     """LanguageModel.samples with N streams (and generate for one), tokens/s, in this process: on ``threads`` torch
-    threads, or (0) on the threads ``lstmgen generate`` picks for N streams (one for a few, every core for a batch)."""
+    threads, or (0) on the threads ``lstmgen generate`` picks for N streams (one for a few, every core for a batch).
+    Each is repeated for at least ``seconds`` (one 256-token generation lasts a tenth of a second: too short to
+    time on a shared machine)."""
     model = lstmgen.LanguageModel.load(checkpoint)
     rates = {}
     model.samples("The ", max_tokens=32, num_samples=max(counts))  # warm-up: the decoder's weights laid out once
     for count in counts:
         generation_threads(count, threads)
-        started = time.perf_counter()
-        if count == 1:
-            model.generate("The ", max_tokens=tokens, temperature=0.8)
-        else:
-            model.samples("The ", max_tokens=tokens, temperature=0.8, num_samples=count)
-        rates[str(count)] = round(count * tokens / (time.perf_counter() - started), 1)
+        started, made = time.perf_counter(), 0
+        while made == 0 or time.perf_counter() - started < seconds:
+            if count == 1:
+                model.generate("The ", max_tokens=tokens, temperature=0.8)
+            else:
+                model.samples("The ", max_tokens=tokens, temperature=0.8, num_samples=count)
+            made += count * tokens
+        rates[str(count)] = round(made / (time.perf_counter() - started), 1)
     return rates
 
 
@@ -278,7 +369,7 @@ def streams_mode(args: argparse.Namespace, checkpoint: Path, weights: str, scrat
                 plan.append((args.big_prompt_at, args.big_prompt_every))
             for count, big in plan:
                 memory_before = rss_mib(server.pid)
-                records, wall = asyncio.run(run_streams(url, count, args.stream_tokens, args.seconds, big))
+                records, wall = asyncio.run(run_streams(url, count, args.stream_tokens, args.seconds, big, args.client))
                 key = str(count) if big is None else f"{count}+big_prompts"
                 runs[key] = {**summarise_streams(records, wall), "big_prompt_every_s": big,
                              "server_rss_mib": {"before": memory_before, "after": rss_mib(server.pid)}}
@@ -291,7 +382,8 @@ def streams_mode(args: argparse.Namespace, checkpoint: Path, weights: str, scrat
     return {"benchmark": "server_load/streams", "lstmgen": lstmgen.__version__,
             "model": {"preset": None if args.checkpoint else args.preset, "weights": weights, "shape": info["model"]["model"],
                       "vocab_size": info["model"]["tokenizer"]["vocab_size"]},
-            "load": {"clients": counts, "tokens_per_request": args.stream_tokens, "seconds_per_run": args.seconds},
+            "load": {"clients": counts, "tokens_per_request": args.stream_tokens, "seconds_per_run": args.seconds,
+                     "client": args.client},
             "servers": servers, "offline_tokens_per_s": offline,
             "machine": {**machine_record(threads), "load_average_at_start": round(load_at_start, 2)}}
 
@@ -311,6 +403,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="streaming mode: seconds per client count")
     parser.add_argument("--big-prompt-every", type=float, default=None,
                         help="streaming mode: a 2,000-character prompt every this many seconds during --big-prompt-at's run")
+    parser.add_argument("--client", default="raw", choices=["raw", "httpx"],
+                        help="streaming mode: the clients' HTTP library: raw (asyncio streams, light) or httpx")
     parser.add_argument("--big-prompt-at", type=int, default=64, help="streaming mode: the client count the big prompts join")
     args = parser.parse_args()
 

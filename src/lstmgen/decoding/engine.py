@@ -72,7 +72,6 @@ class Ticket:
     position: int = 0  # prompt tokens read so far
     state: State | None = None  # the state after the tokens read so far, [L, 1, H] each
     start: int = 0  # its first row while live
-    tokens: torch.Tensor | None = None  # the tokens it chose last, fed at the next step [n]
     error: BaseException | None = None  # what stopped it, when something did
     ended: bool = False  # finish has been called
 
@@ -97,6 +96,7 @@ class BatchEngine:
         self.waiting: collections.deque[Ticket] = collections.deque()  # first come, first joined
         self.live: list[Ticket] = []  # in row order
         self.rows = 0  # live streams: the stepper's leading rows
+        self.fed = torch.empty(0, dtype=torch.long, device=self.device)  # [rows]: each row's token for the next step
         self.counts = {"steps": 0, "tokens": 0, "prompt_tokens": 0, "joined": 0, "finished": 0, "cancelled": 0, "failed": 0}
         self._step_times: collections.deque[float] = collections.deque(maxlen=256)  # monotonic times of recent steps
 
@@ -133,8 +133,7 @@ class BatchEngine:
         """Step every live stream once, read some of the waiting prompts, let finished groups go."""
         with torch.inference_mode():
             if self.live:
-                tokens = torch.cat([ticket.tokens for ticket in self.live]) if len(self.live) > 1 else self.live[0].tokens
-                logits = self.stepper.step(tokens)  # [B] -> [B, V] (a buffer the next step overwrites)
+                logits = self.stepper.step(self.fed)  # [B] -> [B, V] (a buffer the next step overwrites)
                 self.counts["steps"] += 1
                 self.counts["tokens"] += self.rows
                 self._step_times.append(time.monotonic())
@@ -151,37 +150,50 @@ class BatchEngine:
                 continue
             key = ticket.group.batch_key
             if key is None:
-                self._choose(ticket, logits[ticket.start : ticket.start + ticket.group.size])
+                self._choose_one(ticket, logits)
             else:
                 together.setdefault(key, []).append(ticket)
         for tickets in together.values():
             if len(tickets) == 1:
-                self._choose(tickets[0], logits[tickets[0].start : tickets[0].start + tickets[0].group.size])
+                self._choose_one(tickets[0], logits)
                 continue
             rows = sum(ticket.group.size for ticket in tickets)
+            index = None
             if rows == self.rows:  # every live row, in order (the usual case: one kind of request)
                 mine = logits
             else:
-                index = [row for ticket in tickets for row in range(ticket.start, ticket.start + ticket.group.size)]
-                mine = logits.index_select(0, torch.tensor(index, device=logits.device))  # [rows, V]
+                index = torch.tensor([row for ticket in tickets for row in range(ticket.start, ticket.start + ticket.group.size)],
+                                     device=logits.device)
+                mine = logits.index_select(0, index)  # [rows, V]
             try:
-                chosen = choose_together([ticket.group for ticket in tickets], mine)
+                tokens = choose_together([ticket.group for ticket in tickets], mine)  # [rows]
             except Exception:  # a NaN row (a broken model): one by one, so only the groups with NaN rows fail (the
                 # others' generators have moved on, so they draw other tokens than alone: only after such a failure)
                 for ticket in tickets:
-                    self._choose(ticket, logits[ticket.start : ticket.start + ticket.group.size])
+                    self._choose_one(ticket, logits)
                 continue
-            for ticket, tokens in zip(tickets, chosen):
-                ticket.tokens = tokens
+            if index is None:
+                self.fed = tokens
+            else:
+                self.fed.index_copy_(0, index, tokens)
+            for ticket in tickets:
                 self._emit(ticket)
 
-    def _choose(self, ticket: Ticket, logits: torch.Tensor) -> None:
+    def _choose_one(self, ticket: Ticket, logits: torch.Tensor) -> None:
+        """A group's tokens from its own rows of logits [B, V], chosen alone."""
+        tokens = self._choose(ticket, logits[ticket.start : ticket.start + ticket.group.size])
+        if tokens is not None:
+            self.fed[ticket.start : ticket.start + ticket.group.size] = tokens
+
+    def _choose(self, ticket: Ticket, logits: torch.Tensor) -> torch.Tensor | None:
+        """The group's tokens [n] from its logits [n, V], its record emitted; None when it failed (it leaves)."""
         try:
-            ticket.tokens = ticket.group.choose(logits)
+            tokens = ticket.group.choose(logits)
         except Exception as error:  # this group fails alone (a NaN row); the others go on
             ticket.error = error  # it leaves with the finished ones
-            return
+            return None
         self._emit(ticket)
+        return tokens
 
     def _emit(self, ticket: Ticket) -> None:
         """Hand the step's record to the group's reader."""
@@ -269,7 +281,8 @@ class BatchEngine:
         self.live.append(ticket)
         self.counts["joined"] += 1
         first = self.stepper.suppress(logits.expand(size, -1))  # [n, V], the ids never generated at -inf
-        self._choose(ticket, first)
+        tokens = self._choose(ticket, first)
+        self.fed = torch.cat([self.fed, tokens if tokens is not None else self.fed.new_zeros(size)])  # a failed group's rows leave
 
     def _let_go(self) -> None:
         """Finished and cancelled groups leave; the rows of the others move up, in order."""
@@ -282,7 +295,9 @@ class BatchEngine:
                 continue
             rows.extend(range(ticket.start, ticket.start + ticket.group.size))
             kept.append(ticket)
-        self.stepper.select(torch.tensor(rows, dtype=torch.long, device=self.device))  # [kept rows] (none: empty)
+        kept_rows = torch.tensor(rows, dtype=torch.long, device=self.device)  # [kept rows] (none: empty)
+        self.stepper.select(kept_rows)
+        self.fed = self.fed.index_select(0, kept_rows)
         start = 0
         for ticket in kept:
             ticket.start = start

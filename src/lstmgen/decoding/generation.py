@@ -284,14 +284,14 @@ class SampleGroup:
         )
 
 
-def choose_together(groups: Sequence[SampleGroup], logits: torch.Tensor) -> list[torch.Tensor]:
+def choose_together(groups: Sequence[SampleGroup], logits: torch.Tensor) -> torch.Tensor:
     """Each group's tokens for this step, drawn together: ``logits`` [R, V] holds the groups' rows in order, and
     the groups share a ``batch_key`` (the same processors, no history, no constraint).
 
     One call of each processor, one softmax and one draw for every row (``multinomial_spans``: each group's
     random numbers from its own generator), then each group's own bookkeeping (``take``): a group gets the
     tokens its ``choose`` would have drawn from its rows alone, at a fraction of the cost of one call per group
-    (the batching engine's 64 one-sample requests: most of a step's Python). Returns each group's tokens [n].
+    (the batching engine's 64 one-sample requests: most of a step's Python). Returns the tokens of every row [R].
     """
     first = groups[0]
     processed = apply_processors(logits.float(), first.processors)  # row-wise: a row's result ignores the others
@@ -301,12 +301,12 @@ def choose_together(groups: Sequence[SampleGroup], logits: torch.Tensor) -> list
         start += group.size
     tokens = greedy(processed) if first.config.greedy else multinomial_spans(processed, spans)  # [R]
     chosen = tokens.tolist()
-    result = []
     for group, (start, end, _) in zip(groups, spans):
-        rows = tokens[start:end]
-        group.take(rows, logits[start:end], chosen[start:end])
-        result.append(rows)
-    return result
+        if group.logprobs is not None or group.keep_logits:
+            group.take(tokens[start:end], logits[start:end], chosen[start:end])
+        else:  # nothing of theirs reads the tensors (no history here): no slices to make
+            group.take(tokens, logits, chosen[start:end])
+    return tokens
 
 
 def decode(
