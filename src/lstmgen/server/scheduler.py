@@ -15,6 +15,7 @@ most ``max_streams`` streams are live at once.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from typing import Any, Sequence
@@ -28,6 +29,7 @@ from ..system.runtime import available_cores
 from .workers import _DONE, Busy, GenerationJob, wake
 
 WAKE_INTERVAL = 0.02  # seconds between two wakes of a stream's reader (its first tokens: at once)
+SWITCH_INTERVAL = 0.0005  # seconds a thread may keep the GIL while another waits for it (see EngineThread)
 FEW_STREAMS = 4  # up to this many live streams, the engine steps on one torch thread (as generation_threads does)
 
 
@@ -85,6 +87,10 @@ class EngineThread:
         self._event_loop: asyncio.AbstractEventLoop | None = None
         # Requests, counted as the workers count theirs (/health adds the two): running = admitted, not yet done.
         self.counts = {"running": 0, "completed": 0, "cancelled": 0, "failed": 0, "rejected": 0, "steps": 0, "failed_steps": 0}
+        # The engine's Python (choosing, records) and the event loop's (chunks) take turns holding the GIL. A thread
+        # waiting for it asks the holder to let go only after the switch interval (CPython's default: 5 ms, a whole
+        # step of 64 streams), so the engine waited through every burst of chunks; 0.5 ms hands it over sooner.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self._thread = threading.Thread(target=self._loop, name="lstmgen-engine", daemon=True)
         self._thread.start()
 
