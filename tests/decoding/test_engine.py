@@ -251,3 +251,24 @@ def test_groups_with_the_same_settings_choose_together_and_draw_what_they_draw_a
         for record in decode(lm.decoding_model, tokenizer, lm.encode_prompt(prompt), generation, make_generator(config["seed"])):
             expected = [a + b for a, b in zip(expected, record.texts)]
         assert into.texts == expected, config
+
+
+def test_the_decoder_grows_with_the_crowd_and_shrinks_when_it_leaves(lm):
+    # A lone stream steps faster in a decoder of its size; the rebuilds keep every stream's state (the same text).
+    engine = BatchEngine(lm.decoding_model, lm.tokenizer)
+    long, crowd = Collected(), [Collected() for _ in range(20)]
+    engine.add(group_of(lm, "the quick ", max_tokens=60, seed=5), long.emit, long.finish)
+    engine.run_once()
+    assert 1 <= engine.stepper.capacity <= 2
+    for index, into in enumerate(crowd):
+        engine.add(group_of(lm, PROMPTS[index % len(PROMPTS)], max_tokens=10, seed=index), into.emit, into.finish)
+    engine.run_once()
+    assert engine.rows == 21 and 21 <= engine.stepper.capacity <= 64
+    while len(engine.live) > 1:
+        engine.run_once()
+    engine.run_once()
+    assert engine.rows == 1 and engine.stepper.capacity <= 2  # rebuilt for the one stream left
+    while engine.busy:
+        engine.run_once()
+    assert long.texts == run_alone(lm, "the quick ", max_tokens=60, seed=5)
+    assert all(into.texts == run_alone(lm, PROMPTS[index % len(PROMPTS)], max_tokens=10, seed=index) for index, into in enumerate(crowd))

@@ -53,6 +53,7 @@ SHORT_PROMPT = 32  # prompts of at most this many tokens are read together, a to
 PREFILL_SLICE = 64  # prompt tokens per model.forward call: a slice is always cut at the same places (exactness)
 PREFILL_TOKENS = 128  # prompt tokens read per run_once at most (a 2x512 model reads 64 in about 9 ms on 2 cores)
 MAX_STREAMS = 256  # rows stepped together at most
+FEW_ROWS = 4  # down to this many live streams, a decoder built for more is rebuilt for them (Stepper.shrink)
 
 
 @dataclass(eq=False)
@@ -276,7 +277,8 @@ class BatchEngine:
         size = ticket.group.size
         state = tuple(s.expand(-1, size, -1).contiguous() for s in ticket.state)  # [L, n, H]: one start per sample
         ticket.state = None
-        ticket.start = self.stepper.append(state, capacity=self.max_streams)
+        # Room for twice the streams (at most max_streams), so a growing crowd rebuilds the decoder only a few times.
+        ticket.start = self.stepper.append(state, capacity=min(self.max_streams, 2 * (self.rows + size)))
         self.rows += size
         self.live.append(ticket)
         self.counts["joined"] += 1
@@ -303,6 +305,8 @@ class BatchEngine:
             ticket.start = start
             start += ticket.group.size
         self.live, self.rows = kept, start
+        if self.rows <= FEW_ROWS < self.stepper.capacity:
+            self.stepper.shrink()  # a crowd has left: the few streams that stay step faster in a decoder of their size
         for ticket in leaving:
             self._end(ticket, ticket.error)
 
