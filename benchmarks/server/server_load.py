@@ -151,7 +151,7 @@ async def stream_client(client: httpx.AsyncClient, index: int, tokens: int, unti
     request = 0
     while time.perf_counter() < until:
         body = {"prompt": STREAM_PROMPTS[(index + request) % len(STREAM_PROMPTS)], "max_tokens": tokens, "temperature": 0.8,
-                "stream": True, "stream_options": {"include_usage": True}}
+                "stream": True, "stream_options": {"include_usage": True}, "unknown": "replace"}
         request += 1
         started = time.perf_counter()
         record = {"status": None, "first_token_s": None, "gaps_s": [], "completion_tokens": 0, "kind": "stream"}
@@ -228,7 +228,7 @@ async def raw_stream_client(url: str, index: int, tokens: int, until: float, rec
     request = 0
     while time.perf_counter() < until:
         body = {"prompt": STREAM_PROMPTS[(index + request) % len(STREAM_PROMPTS)], "max_tokens": tokens, "temperature": 0.8,
-                "stream": True, "stream_options": {"include_usage": True}}
+                "stream": True, "stream_options": {"include_usage": True}, "unknown": "replace"}
         request += 1
         started = time.perf_counter()
         record = {"status": None, "first_token_s": None, "gaps_s": [], "completion_tokens": 0, "kind": "stream"}

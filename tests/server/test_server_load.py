@@ -99,3 +99,23 @@ def test_load_round_is_answered_in_full_with_stable_memory(tiny_run, tmp_path):
     assert "Traceback" not in log
     growth = memory_after - memory_before
     assert growth < 16 * 2**20, f"the server's memory grew by {growth / 2**20:.1f} MiB over 200 requests"
+
+
+def test_the_benchmark_clients_count_what_the_server_streams(tiny_run, tmp_path):
+    # benchmarks/server/server_load.py's light client (the default) must read the same stream as httpx does:
+    # every request answered, its usage counted, its first token and chunk gaps timed.
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "server" / "server_load.py"
+    spec = importlib.util.spec_from_file_location("server_load_benchmark", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    with ServeProcess(tiny_run, tmp_path / "serve.log") as server:
+        for client in ("raw", "httpx"):
+            records, wall = asyncio.run(benchmark.run_streams(server.url, 3, 24, 1.0, None, client))
+            assert records and all(record["status"] == 200 for record in records), (client, records[:2])
+            assert all(record["completion_tokens"] == 24 for record in records), client
+            assert all(record["first_token_s"] is not None and 0 < record["first_token_s"] < wall for record in records)
+            summary = benchmark.summarise_streams(records, wall)
+            assert summary["server_5xx"] == 0 and summary["completion_tokens_per_s"] > 0
