@@ -195,11 +195,21 @@ def main() -> None:
     parser.add_argument("--captions", default=str(CAPTIONS), help="the captions file (default: %(default)s)")
     parser.add_argument("--work-dir", default=None, help="keep the texts and runs here (default: a temporary directory)")
     parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument("--write-text", metavar="FILE",
+                        help="only write the text of the one corpus --corpora names to FILE (to train or evaluate on it alone)")
     args = parser.parse_args()
     names = [name.strip() for name in args.corpora.split(",") if name.strip()]
     unknown = [name for name in names if name not in CORPORA]
     if unknown or not names:
         parser.error(f"unknown corpora {unknown}; choose from {', '.join(CORPORA)}")
+    if args.write_text:
+        if len(names) != 1:
+            parser.error("--write-text writes one corpus: name it with --corpora")
+        text = CORPORA[names[0]][0](args)
+        Path(args.write_text).write_text(text, encoding="utf-8")
+        print(json.dumps({"corpus": names[0], "file": args.write_text, "characters": len(text),
+                          "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}))
+        return
     if args.minutes <= 0 or args.threads < 0:
         parser.error("--minutes must be > 0 and --threads >= 0")
     default_threads = torch.get_num_threads()  # PyTorch's own, before any run changes it
