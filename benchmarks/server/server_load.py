@@ -12,7 +12,10 @@ N clients that each stream ``--stream-tokens`` tokens per request, request after
 aggregate completion tokens/s, time to first token p50/p90, and the gaps between a stream's chunks (inter-token
 latency) p50/p99. ``--big-prompt-every S`` adds a run of ``--big-prompt-at`` clients (64) beside a client that
 sends a 2,000-character prompt every S seconds. In the same run, the benchmark process measures ``LanguageModel.samples`` with N
-streams offline (the server idle) and ``LanguageModel.generate`` for one, on the same torch threads.
+streams offline (the server idle) and ``LanguageModel.generate`` for one, on the same torch threads: after every
+server's runs (``offline_tokens_per_s``), and for each engine run just before and just after it
+(``offline_around``, and ``ratio_to_offline_around``: the run's rate over their mean), since this machine's speed
+drifts over minutes.
 
 The load is the load test's: REQUESTS requests, a quarter of them malformed (answered 400), a third of
 the valid ones streamed, CONCURRENCY in flight at a time, each valid one asking for 10-60 tokens of 1-2
@@ -294,25 +297,27 @@ async def run_streams(url: str, clients: int, tokens: int, seconds: float, big_e
         return records, time.perf_counter() - started
 
 
-def offline_rates(checkpoint: Path, counts: list[int], tokens: int, threads: int, seconds: float = 5.0) -> dict[str, float]:
-    """LanguageModel.samples with N streams (and generate for one), tokens/s, in this process: on ``threads`` torch
-    threads, or (0) on the threads ``lstmgen generate`` picks for N streams (one for a few, every core for a batch).
-    Each is repeated for at least ``seconds`` (one 256-token generation lasts a tenth of a second: too short to
-    time on a shared machine)."""
+def offline_model(checkpoint: Path, counts: list[int]) -> lstmgen.LanguageModel:
+    """The checkpoint loaded in this process for the offline rates, its decoder's weights laid out once."""
     model = lstmgen.LanguageModel.load(checkpoint)
-    rates = {}
-    model.samples("The ", max_tokens=32, num_samples=max(counts))  # warm-up: the decoder's weights laid out once
-    for count in counts:
-        generation_threads(count, threads)
-        started, made = time.perf_counter(), 0
-        while made == 0 or time.perf_counter() - started < seconds:
-            if count == 1:
-                model.generate("The ", max_tokens=tokens, temperature=0.8)
-            else:
-                model.samples("The ", max_tokens=tokens, temperature=0.8, num_samples=count)
-            made += count * tokens
-        rates[str(count)] = round(made / (time.perf_counter() - started), 1)
-    return rates
+    model.samples("The ", max_tokens=32, num_samples=max(counts))
+    return model
+
+
+def offline_rate(model: lstmgen.LanguageModel, count: int, tokens: int, threads: int, seconds: float = 5.0) -> float:
+    """LanguageModel.samples with ``count`` streams (``generate`` for one), tokens/s, in this process: on ``threads``
+    torch threads, or (0) on the threads ``lstmgen generate`` picks for that many streams (one for a few, every core
+    for a batch). Repeated for at least ``seconds``: one 256-token generation lasts a tenth of a second, too short
+    to time on a shared machine."""
+    generation_threads(count, threads)
+    started, made = time.perf_counter(), 0
+    while made == 0 or time.perf_counter() - started < seconds:
+        if count == 1:
+            model.generate("The ", max_tokens=tokens, temperature=0.8)
+        else:
+            model.samples("The ", max_tokens=tokens, temperature=0.8, num_samples=count)
+        made += count * tokens
+    return round(made / (time.perf_counter() - started), 1)
 
 
 def summarise_streams(records: list[dict], wall: float) -> dict:
@@ -357,6 +362,9 @@ def streams_mode(args: argparse.Namespace, checkpoint: Path, weights: str, scrat
     threads = server_threads(args.serve_flag)
     load_at_start = os.getloadavg()[0]
     servers = {}
+    # The machine's speed drifts over minutes here, so each engine run is also compared with the offline rate
+    # measured just before and just after it (the server idle), not only with the rates measured at the end.
+    model = offline_model(checkpoint, counts)
     for spec in args.server or ["engine"]:
         flags = server_flags(spec, args.serve_flag)
         server, url = start_server(checkpoint, flags, scratch / "serve.log")
@@ -368,17 +376,23 @@ def streams_mode(args: argparse.Namespace, checkpoint: Path, weights: str, scrat
             if args.big_prompt_every:  # the latency bar's run: the streams with a long prompt arriving beside them
                 plan.append((args.big_prompt_at, args.big_prompt_every))
             for count, big in plan:
+                bracket = spec == "engine" and big is None
+                offline_before = offline_rate(model, count, args.stream_tokens, threads) if bracket else None
                 memory_before = rss_mib(server.pid)
                 records, wall = asyncio.run(run_streams(url, count, args.stream_tokens, args.seconds, big, args.client))
                 key = str(count) if big is None else f"{count}+big_prompts"
                 runs[key] = {**summarise_streams(records, wall), "big_prompt_every_s": big,
                              "server_rss_mib": {"before": memory_before, "after": rss_mib(server.pid)}}
+                if bracket:
+                    around = [offline_before, offline_rate(model, count, args.stream_tokens, threads)]
+                    runs[key]["offline_around"] = around
+                    runs[key]["ratio_to_offline_around"] = round(runs[key]["completion_tokens_per_s"] / statistics.fmean(around), 3)
             servers[spec] = {"serve_flags": flags, "runs": runs, "health": httpx.get(url + "/health").json()}
             print(json.dumps({spec: runs}), file=sys.stderr, flush=True)  # what is done, should a later server fail
         finally:
             server.terminate()
             server.wait(timeout=30)
-    offline = offline_rates(checkpoint, counts, args.stream_tokens, threads)
+    offline = {str(count): offline_rate(model, count, args.stream_tokens, threads) for count in counts}
     return {"benchmark": "server_load/streams", "lstmgen": lstmgen.__version__,
             "model": {"preset": None if args.checkpoint else args.preset, "weights": weights, "shape": info["model"]["model"],
                       "vocab_size": info["model"]["tokenizer"]["vocab_size"]},
