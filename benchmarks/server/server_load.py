@@ -149,38 +149,54 @@ def server_threads(flags: list[str]) -> int:
 STREAM_PROMPTS = ["The ", "In the ", "A ", "It was "]
 
 
+def stream_body(index: int, request: int, tokens: int) -> dict:
+    """Client ``index``'s ``request``-th request: a streamed completion of ``tokens`` tokens with its usage."""
+    return {"prompt": STREAM_PROMPTS[(index + request) % len(STREAM_PROMPTS)], "max_tokens": tokens, "temperature": 0.8,
+            "stream": True, "stream_options": {"include_usage": True}, "unknown": "replace"}
+
+
+def stream_record() -> dict:
+    return {"status": None, "first_token_s": None, "gaps_s": [], "completion_tokens": 0, "kind": "stream"}
+
+
+def note_chunk(record: dict, chunk: dict, now: float, started: float, last: float | None) -> float | None:
+    """Record one streamed chunk read at ``now``: the first text's time, the gap since the last text (chunks read
+    together count as one arrival), the usage. Returns the time of the last chunk with text."""
+    if any(choice.get("text") for choice in chunk.get("choices", [])):
+        if last is None:
+            record["first_token_s"] = now - started
+        elif now != last:
+            record["gaps_s"].append(now - last)
+        last = now
+    if chunk.get("usage"):
+        record["completion_tokens"] = chunk["usage"]["completion_tokens"]
+    return last
+
+
+async def keep(record: dict, records: list[dict]) -> None:
+    """Keep a finished request's record; after a 429, wait as the openai client would (Retry-After: 1)."""
+    if record["status"] == 429:
+        await asyncio.sleep(1.0)
+    record["end_s"] = time.perf_counter()
+    records.append(record)
+
+
 async def stream_client(client: httpx.AsyncClient, index: int, tokens: int, until: float, records: list[dict]) -> None:
     """Stream requests one after another until ``until``; record each one's first-token time and chunk gaps."""
     request = 0
     while time.perf_counter() < until:
-        body = {"prompt": STREAM_PROMPTS[(index + request) % len(STREAM_PROMPTS)], "max_tokens": tokens, "temperature": 0.8,
-                "stream": True, "stream_options": {"include_usage": True}, "unknown": "replace"}
+        body = stream_body(index, request, tokens)
         request += 1
-        started = time.perf_counter()
-        record = {"status": None, "first_token_s": None, "gaps_s": [], "completion_tokens": 0, "kind": "stream"}
-        last = None
+        started, record, last = time.perf_counter(), stream_record(), None
         try:
             async with client.stream("POST", "/v1/completions", json=body) as response:
                 record["status"] = response.status_code
                 async for line in response.aiter_lines():
-                    if not line.startswith("data: {"):
-                        continue
-                    now = time.perf_counter()
-                    chunk = json.loads(line[6:])
-                    if any(choice.get("text") for choice in chunk.get("choices", [])):
-                        if last is None:
-                            record["first_token_s"] = now - started
-                        else:
-                            record["gaps_s"].append(now - last)
-                        last = now
-                    if chunk.get("usage"):
-                        record["completion_tokens"] = chunk["usage"]["completion_tokens"]
+                    if line.startswith("data: {"):
+                        last = note_chunk(record, json.loads(line[6:]), time.perf_counter(), started, last)
         except httpx.HTTPError as error:  # counted, not fatal: a refused or dropped connection is a result too
             record["status"] = f"connection: {type(error).__name__}"
-        if record["status"] == 429:
-            await asyncio.sleep(1.0)  # as the openai client would (Retry-After: 1)
-        record["end_s"] = time.perf_counter()
-        records.append(record)
+        await keep(record, records)
 
 
 class RawConnection:
@@ -230,12 +246,9 @@ async def raw_stream_client(url: str, index: int, tokens: int, until: float, rec
     connection = RawConnection(url)
     request = 0
     while time.perf_counter() < until:
-        body = {"prompt": STREAM_PROMPTS[(index + request) % len(STREAM_PROMPTS)], "max_tokens": tokens, "temperature": 0.8,
-                "stream": True, "stream_options": {"include_usage": True}, "unknown": "replace"}
+        body = stream_body(index, request, tokens)
         request += 1
-        started = time.perf_counter()
-        record = {"status": None, "first_token_s": None, "gaps_s": [], "completion_tokens": 0, "kind": "stream"}
-        last, pending = None, b""
+        started, record, last, pending = time.perf_counter(), stream_record(), None, b""
         try:
             async for item in connection.post_stream("/v1/completions", body):
                 if isinstance(item, tuple):
@@ -245,24 +258,12 @@ async def raw_stream_client(url: str, index: int, tokens: int, until: float, rec
                 events = (pending + item).split(b"\n\n")
                 pending = events.pop()  # an event cut between two chunks waits for the rest
                 for event in events:
-                    if not event.startswith(b"data: {"):
-                        continue
-                    chunk = json.loads(event[6:])
-                    if any(choice.get("text") for choice in chunk.get("choices", [])):
-                        if last is None:
-                            record["first_token_s"] = now - started
-                        elif now != last:  # events of one read arrived together: one gap
-                            record["gaps_s"].append(now - last)
-                        last = now
-                    if chunk.get("usage"):
-                        record["completion_tokens"] = chunk["usage"]["completion_tokens"]
+                    if event.startswith(b"data: {"):
+                        last = note_chunk(record, json.loads(event[6:]), now, started, last)
         except (OSError, asyncio.IncompleteReadError, ValueError) as error:
             record["status"] = f"connection: {type(error).__name__}"
             connection.close()
-        if record["status"] == 429:
-            await asyncio.sleep(1.0)  # as the openai client would (Retry-After: 1)
-        record["end_s"] = time.perf_counter()
-        records.append(record)
+        await keep(record, records)
     connection.close()
 
 
