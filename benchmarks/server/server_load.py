@@ -3,19 +3,23 @@
     nice -n 19 .venv/bin/python benchmarks/server/server_load.py                       # small preset, random weights
     nice -n 19 .venv/bin/python benchmarks/server/server_load.py --train-steps 300     # small preset, briefly trained
     nice -n 19 .venv/bin/python benchmarks/server/server_load.py --checkpoint runs/demo
-    .venv/bin/python benchmarks/server/server_load.py --preset large --streams 1,8,64,256 \
-        --server engine --server workers:2 --server workers:4                          # streaming clients, side by side
+    .venv/bin/python benchmarks/server/server_load.py --preset large --streams 1,8,64,256 --seconds 8 --rounds 3 \
+        --server engine --server workers:2 --server workers:4 --big-prompt-every 1    # streaming clients, side by side
 
-The streaming mode (``--streams``) runs, for each server in turn (``engine``: the batching engine, the default;
-``workers:K``: ``--max-streams 0 --concurrency K``, one request per worker as before the engine) and each N,
-N clients that each stream ``--stream-tokens`` tokens per request, request after request, for ``--seconds``:
-aggregate completion tokens/s, time to first token p50/p90, and the gaps between a stream's chunks (inter-token
-latency) p50/p99. ``--big-prompt-every S`` adds a run of ``--big-prompt-at`` clients (64) beside a client that
-sends a 2,000-character prompt every S seconds. In the same run, the benchmark process measures ``LanguageModel.samples`` with N
-streams offline (the server idle) and ``LanguageModel.generate`` for one, on the same torch threads: after every
-server's runs (``offline_tokens_per_s``), and for each engine run just before and just after it
-(``offline_around``, and ``ratio_to_offline_around``: the run's rate over their mean), since this machine's speed
-drifts over minutes.
+The streaming mode (``--streams``) starts every server named at once (``engine``: the batching engine, the
+default; ``workers:K``: ``--max-streams 0 --concurrency K``, one request per worker as before the engine; an idle
+server costs nothing) and, for each client count N, measures ``--rounds`` rounds. A round is: the offline rate in
+this process (``LanguageModel.samples`` with N streams, ``LanguageModel.generate`` for one, on the threads
+``lstmgen generate`` would use, the servers idle), then each server in turn (in reverse order every other round)
+with N clients that each stream ``--stream-tokens`` tokens per request, request after request, for ``--seconds``.
+After the last round the offline rate is measured once more, so every round is bracketed by two offline
+measurements. Reported per server and N: aggregate completion tokens/s over all rounds and each round's, time to
+first token p50/p90, and the gaps between a stream's chunks (inter-token latency) p50/p99; per N
+(``comparisons``): each round's engine rate over the mean of the offline rates around it and over the best
+per-request server's rate in the same round, and the medians of those ratios. This machine's speed drifts by up
+to a factor of two over minutes, so only figures measured side by side are compared. ``--big-prompt-every S``
+adds, after the rounds, a run of ``--big-prompt-at`` clients (64) for ``--seconds`` x ``--rounds`` beside a
+client that sends a 2,000-character prompt every S seconds.
 
 The load is the load test's: REQUESTS requests, a quarter of them malformed (answered 400), a third of
 the valid ones streamed, CONCURRENCY in flight at a time, each valid one asking for 10-60 tokens of 1-2
@@ -301,7 +305,7 @@ async def run_streams(url: str, clients: int, tokens: int, seconds: float, big_e
 def offline_model(checkpoint: Path, counts: list[int]) -> lstmgen.LanguageModel:
     """The checkpoint loaded in this process for the offline rates, its decoder's weights laid out once."""
     model = lstmgen.LanguageModel.load(checkpoint)
-    model.samples("The ", max_tokens=32, num_samples=max(counts))
+    model.samples("The ", max_tokens=32, num_samples=max(counts), unknown="replace")
     return model
 
 
@@ -314,9 +318,9 @@ def offline_rate(model: lstmgen.LanguageModel, count: int, tokens: int, threads:
     started, made = time.perf_counter(), 0
     while made == 0 or time.perf_counter() - started < seconds:
         if count == 1:
-            model.generate("The ", max_tokens=tokens, temperature=0.8)
+            model.generate("The ", max_tokens=tokens, temperature=0.8, unknown="replace")
         else:
-            model.samples("The ", max_tokens=tokens, temperature=0.8, num_samples=count)
+            model.samples("The ", max_tokens=tokens, temperature=0.8, num_samples=count, unknown="replace")
         made += count * tokens
     return round(made / (time.perf_counter() - started), 1)
 
@@ -358,48 +362,87 @@ def server_flags(spec: str, extra: list[str]) -> list[str]:
     raise SystemExit(f"--server takes engine or workers:K, got {spec!r}")
 
 
+def round_order(specs: list[str], index: int) -> list[str]:
+    """The servers in round ``index``'s order: reversed every other round, so a drift within a round favours none."""
+    return list(specs) if index % 2 == 0 else list(reversed(specs))
+
+
+def median_ratio(numerators: list[float], denominators: list[float]) -> float | None:
+    ratios = [n / d for n, d in zip(numerators, denominators) if d]
+    return round(statistics.median(ratios), 3) if ratios else None
+
+
 def streams_mode(args: argparse.Namespace, checkpoint: Path, weights: str, scratch: Path) -> dict:
+    """Every server is started at once (an idle one costs nothing) and measured in ``--rounds`` rounds per client
+    count: in each round the offline rate, then every server in turn (in reverse order every other round), then,
+    after the last round, the offline rate once more. Each round's runs are compared with the offline rates just
+    before and after it, and the engine with the best per-request server of the same round: this machine's speed
+    drifts by a factor up to two over minutes, so only figures measured side by side are compared."""
     counts = [int(part) for part in args.streams.split(",")]
+    specs = args.server or ["engine"]
     threads = server_threads(args.serve_flag)
     load_at_start = os.getloadavg()[0]
-    servers = {}
-    # The machine's speed drifts over minutes here, so each engine run is also compared with the offline rate
-    # measured just before and just after it (the server idle), not only with the rates measured at the end.
     model = offline_model(checkpoint, counts)
-    for spec in args.server or ["engine"]:
-        flags = server_flags(spec, args.serve_flag)
-        server, url = start_server(checkpoint, flags, scratch / "serve.log")
-        try:
-            info = httpx.get(url + "/info").json()
-            asyncio.run(run_streams(url, 4, 32, 2.0, None))  # warm-up, not measured
-            runs = {}
-            plan = [(count, None) for count in counts]
-            if args.big_prompt_every:  # the latency bar's run: the streams with a long prompt arriving beside them
-                plan.append((args.big_prompt_at, args.big_prompt_every))
-            for count, big in plan:
-                bracket = spec == "engine" and big is None
-                offline_before = offline_rate(model, count, args.stream_tokens, threads) if bracket else None
-                memory_before = rss_mib(server.pid)
-                records, wall = asyncio.run(run_streams(url, count, args.stream_tokens, args.seconds, big, args.client))
-                key = str(count) if big is None else f"{count}+big_prompts"
-                runs[key] = {**summarise_streams(records, wall), "big_prompt_every_s": big,
-                             "server_rss_mib": {"before": memory_before, "after": rss_mib(server.pid)}}
-                if bracket:
-                    around = [offline_before, offline_rate(model, count, args.stream_tokens, threads)]
-                    runs[key]["offline_around"] = around
-                    runs[key]["ratio_to_offline_around"] = round(runs[key]["completion_tokens_per_s"] / statistics.fmean(around), 3)
-            servers[spec] = {"serve_flags": flags, "runs": runs, "health": httpx.get(url + "/health").json()}
-            print(json.dumps({spec: runs}), file=sys.stderr, flush=True)  # what is done, should a later server fail
-        finally:
+    started: dict[str, tuple[subprocess.Popen, str]] = {}
+    try:
+        for index, spec in enumerate(specs):
+            started[spec] = start_server(checkpoint, server_flags(spec, args.serve_flag), scratch / f"serve-{index}.log")
+            asyncio.run(run_streams(started[spec][1], 4, 32, 2.0, None))  # warm-up, not measured
+        info = httpx.get(started[specs[0]][1] + "/info").json()
+        runs: dict[str, dict] = {spec: {} for spec in specs}
+        offline: dict[str, list[float]] = {}
+        comparisons: dict[str, dict] = {}
+        for count in counts:
+            key = str(count)
+            rates = {spec: [] for spec in specs}
+            records = {spec: [] for spec in specs}
+            walls = {spec: 0.0 for spec in specs}
+            memory = {spec: [rss_mib(started[spec][0].pid)] for spec in specs}
+            offline[key] = []
+            for round_index in range(args.rounds):
+                offline[key].append(offline_rate(model, count, args.stream_tokens, threads, args.offline_seconds))
+                for spec in round_order(specs, round_index):
+                    found, wall = asyncio.run(run_streams(started[spec][1], count, args.stream_tokens, args.seconds, None, args.client))
+                    rates[spec].append(summarise_streams(found, wall)["completion_tokens_per_s"])
+                    records[spec] += found
+                    walls[spec] += wall
+            offline[key].append(offline_rate(model, count, args.stream_tokens, threads, args.offline_seconds))
+            around = [statistics.fmean(offline[key][index : index + 2]) for index in range(args.rounds)]  # each round's
+            for spec in specs:
+                memory[spec].append(rss_mib(started[spec][0].pid))
+                runs[spec][key] = {**summarise_streams(records[spec], walls[spec]), "rounds_tokens_per_s": rates[spec],
+                                   "ratio_to_offline_around": median_ratio(rates[spec], around),
+                                   "server_rss_mib": {"before": memory[spec][0], "after": memory[spec][1]}}
+            comparison = {"offline_tokens_per_s": offline[key], "rounds": args.rounds}
+            if "engine" in specs:
+                comparison["engine_to_offline"] = [round(rate / reference, 3) for rate, reference in zip(rates["engine"], around)]
+                comparison["engine_to_offline_median"] = median_ratio(rates["engine"], around)
+                workers = [spec for spec in specs if spec.startswith("workers:")]
+                if workers:
+                    best = [max(rates[spec][index] for spec in workers) for index in range(args.rounds)]
+                    comparison["engine_to_best_workers"] = [round(rate / other, 2) for rate, other in zip(rates["engine"], best)]
+                    comparison["engine_to_best_workers_median"] = median_ratio(rates["engine"], best)
+            comparisons[key] = comparison
+            print(json.dumps({key: comparison}), file=sys.stderr, flush=True)  # what is done, should a later run fail
+        if args.big_prompt_every:  # the latency bar's run: the streams with a long prompt arriving beside them
+            for spec in specs:
+                key = f"{args.big_prompt_at}+big_prompts"
+                found, wall = asyncio.run(run_streams(started[spec][1], args.big_prompt_at, args.stream_tokens,
+                                                      args.seconds * args.rounds, args.big_prompt_every, args.client))
+                runs[spec][key] = {**summarise_streams(found, wall), "big_prompt_every_s": args.big_prompt_every}
+        servers = {spec: {"serve_flags": server_flags(spec, args.serve_flag), "runs": runs[spec],
+                          "health": httpx.get(started[spec][1] + "/health").json()} for spec in specs}
+    finally:
+        for server, _ in started.values():
             server.terminate()
             server.wait(timeout=30)
-    offline = {str(count): offline_rate(model, count, args.stream_tokens, threads) for count in counts}
     return {"benchmark": "server_load/streams", "lstmgen": lstmgen.__version__,
             "model": {"preset": None if args.checkpoint else args.preset, "weights": weights, "shape": info["model"]["model"],
                       "vocab_size": info["model"]["tokenizer"]["vocab_size"]},
             "load": {"clients": counts, "tokens_per_request": args.stream_tokens, "seconds_per_run": args.seconds,
-                     "client": args.client},
-            "servers": servers, "offline_tokens_per_s": offline,
+                     "rounds": args.rounds, "client": args.client},
+            "servers": servers, "comparisons": comparisons,
+            "offline_tokens_per_s": {key: round(statistics.fmean(values), 1) for key, values in offline.items()},
             "machine": {**machine_record(threads), "load_average_at_start": round(load_at_start, 2)}}
 
 
@@ -415,13 +458,18 @@ def main() -> None:
     parser.add_argument("--streams", help="streaming mode: comma-separated client counts, e.g. 1,8,64,256")
     parser.add_argument("--server", action="append", help="streaming mode: engine (default) or workers:K, repeatable")
     parser.add_argument("--stream-tokens", type=int, default=256, help="streaming mode: max_tokens per request")
-    parser.add_argument("--seconds", type=float, default=20.0, help="streaming mode: seconds per client count")
+    parser.add_argument("--seconds", type=float, default=20.0, help="streaming mode: seconds of each run (a server, a client count, a round)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="streaming mode: rounds per client count, each the offline rate and every server in turn (see streams_mode)")
+    parser.add_argument("--offline-seconds", type=float, default=5.0, help="streaming mode: seconds of each offline measurement")
     parser.add_argument("--big-prompt-every", type=float, default=None,
                         help="streaming mode: a 2,000-character prompt every this many seconds during --big-prompt-at's run")
     parser.add_argument("--client", default="raw", choices=["raw", "httpx"],
                         help="streaming mode: the clients' HTTP library: raw (asyncio streams, light) or httpx")
     parser.add_argument("--big-prompt-at", type=int, default=64, help="streaming mode: the client count the big prompts join")
     args = parser.parse_args()
+    if args.rounds < 1 or args.seconds <= 0 or args.offline_seconds <= 0:
+        parser.error("--rounds must be at least 1, --seconds and --offline-seconds above 0")
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)

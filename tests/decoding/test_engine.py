@@ -92,12 +92,20 @@ def test_groups_join_and_leave_mid_generation_and_rows_are_reused(lm):
     engine = BatchEngine(lm.decoding_model, lm.tokenizer, max_streams=4)
     first, second, third = Collected(), Collected(2), Collected(2)
     engine.add(group_of(lm, "the quick ", max_tokens=30, seed=1), first.emit, first.finish)
-    for _ in range(5):
+    engine.run_once()  # a short prompt joins at once, and is read in the batch: a token per step
+    assert engine.rows == 1 and first.records == []
+    for _ in range(len(lm.encode_prompt("the quick "))):
         engine.run_once()
-    assert engine.rows == 1 and len(first.records) == 5
+    assert len(first.records) == 1  # its first tokens: from the step that read its prompt's last
+    for _ in range(4):
+        engine.run_once()
+    assert len(first.records) == 5
     engine.add(group_of(lm, "a stitch", max_tokens=10, seed=2, num_samples=2), second.emit, second.finish)
-    engine.run_once()  # the second's short prompt is read as it joins: it draws its first tokens at once
-    assert engine.rows == 3 and len(second.records) == 1 and len(first.records) == 6
+    engine.run_once()
+    assert engine.rows == 3 and second.records == [] and len(first.records) == 6
+    for _ in range(len(lm.encode_prompt("a stitch"))):  # the second reads its prompt beside the first's tokens
+        engine.run_once()
+    assert len(second.records) == 1 and len(first.records) == 6 + len(lm.encode_prompt("a stitch"))
     engine.add(group_of(lm, "the lazy dog", max_tokens=5, seed=3, num_samples=2), third.emit, third.finish)
     engine.run_once()
     assert len(engine.waiting) == 1 and engine.rows == 3  # 3 + 2 streams do not fit 4: it waits its turn

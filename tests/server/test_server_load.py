@@ -101,9 +101,8 @@ def test_load_round_is_answered_in_full_with_stable_memory(tiny_run, tmp_path):
     assert growth < 16 * 2**20, f"the server's memory grew by {growth / 2**20:.1f} MiB over 200 requests"
 
 
-def test_the_benchmark_clients_count_what_the_server_streams(tiny_run, tmp_path):
-    # benchmarks/server/server_load.py's light client (the default) must read the same stream as httpx does:
-    # every request answered, its usage counted, its first token and chunk gaps timed.
+def server_load_benchmark():
+    """benchmarks/server/server_load.py as a module (the benchmarks folder is not a package)."""
     import importlib.util
     from pathlib import Path
 
@@ -111,6 +110,13 @@ def test_the_benchmark_clients_count_what_the_server_streams(tiny_run, tmp_path)
     spec = importlib.util.spec_from_file_location("server_load_benchmark", path)
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
+    return benchmark
+
+
+def test_the_benchmark_clients_count_what_the_server_streams(tiny_run, tmp_path):
+    # benchmarks/server/server_load.py's light client (the default) must read the same stream as httpx does:
+    # every request answered, its usage counted, its first token and chunk gaps timed.
+    benchmark = server_load_benchmark()
     with ServeProcess(tiny_run, tmp_path / "serve.log") as server:
         for client in ("raw", "httpx"):
             records, wall = asyncio.run(benchmark.run_streams(server.url, 3, 24, 1.0, None, client))
@@ -119,3 +125,34 @@ def test_the_benchmark_clients_count_what_the_server_streams(tiny_run, tmp_path)
             assert all(record["first_token_s"] is not None and 0 < record["first_token_s"] < wall for record in records)
             summary = benchmark.summarise_streams(records, wall)
             assert summary["server_5xx"] == 0 and summary["completion_tokens_per_s"] > 0
+
+
+def test_the_streaming_benchmark_compares_each_round_with_what_was_measured_beside_it(tiny_run, tmp_path):
+    # The bars' protocol: every server up at once, each round the offline rate then every server in turn, the
+    # offline rate once more at the end; each round's engine rate over the offline rates around it and over the
+    # best per-request server of the same round.
+    import argparse
+    import statistics
+
+    benchmark = server_load_benchmark()
+    args = argparse.Namespace(streams="1,2", server=["engine", "workers:1"], serve_flag=[], stream_tokens=16, seconds=0.5,
+                              rounds=2, offline_seconds=0.2, big_prompt_every=None, big_prompt_at=2, client="raw",
+                              checkpoint=str(tiny_run), preset="small")
+    result = benchmark.streams_mode(args, tiny_run, "the test's run", tmp_path)
+    assert result["load"]["rounds"] == 2
+    for key in ("1", "2"):
+        comparison = result["comparisons"][key]
+        offline = comparison["offline_tokens_per_s"]
+        assert len(offline) == 3 and all(rate > 0 for rate in offline)  # before each round, and after the last
+        engine = result["servers"]["engine"]["runs"][key]
+        workers = result["servers"]["workers:1"]["runs"][key]
+        for run in (engine, workers):
+            assert len(run["rounds_tokens_per_s"]) == 2 and all(rate > 0 for rate in run["rounds_tokens_per_s"])
+            assert run["server_5xx"] == 0 and run["requests"] >= 2
+        around = [(offline[0] + offline[1]) / 2, (offline[1] + offline[2]) / 2]
+        expected = [rate / reference for rate, reference in zip(engine["rounds_tokens_per_s"], around)]
+        assert comparison["engine_to_offline"] == pytest.approx(expected, abs=1e-3)
+        assert comparison["engine_to_offline_median"] == pytest.approx(statistics.median(expected), abs=1e-3)
+        assert comparison["engine_to_best_workers"] == pytest.approx(
+            [a / b for a, b in zip(engine["rounds_tokens_per_s"], workers["rounds_tokens_per_s"])], abs=0.01)
+    assert benchmark.round_order(["engine", "workers:2", "workers:4"], 1) == ["workers:4", "workers:2", "engine"]

@@ -14,18 +14,20 @@ cache to page. Each ``run_once``:
    model's decoding precision): the tokens chosen last time [B] -> logits [B, V];
 2. **chooses**: each group draws from its own rows only, with its own processors, generator, stop strings,
    healing and log-probabilities (``SampleGroup.choose``), and its record goes to its ``emit``;
-3. **reads prompts**: the short prompts arriving (``SHORT_PROMPT`` tokens at most, what chat turns and completions
-   mostly send) are read together through a stepper of their own, a token per step for all of them, and join
-   at once: a few small steps, where a ``model.forward`` call each would cost as much as a step of everyone.
-   Longer prompts are read in slices of ``PREFILL_SLICE`` tokens through
-   ``model.forward``, at most ``prefill_tokens`` tokens per call, so a long prompt cannot stall the streams
-   already generating; a group whose prompt is read joins (its state goes into the rows after the live
-   ones) and draws its first token at once, so it steps with everyone at the next call;
+3. **reads prompts**: a short prompt (``SHORT_PROMPT`` tokens at most, what chat turns and completions mostly
+   send) joins at once, from a fresh state, and is read *in the batch*: its rows are fed its prompt's tokens,
+   one per step, beside everyone's generated ones, and draw their first token from the step that read the
+   last. A row more in the step costs almost nothing, where reading it apart cost a step of its own per token
+   (a one-row step reads every weight as a 64-row one does: with 64 clients those steps took a tenth of the
+   engine's time). Longer prompts are read in slices of ``PREFILL_SLICE`` tokens through ``model.forward``,
+   at most ``prefill_tokens`` tokens per call, so a long prompt cannot stall the streams already generating;
+   such a group joins when its prompt is read (its state goes into the rows after the live ones) and draws
+   its first token at once, so it steps with everyone at the next call;
 4. **lets go**: groups that finished, or whose ticket was cancelled, leave; the rows behind them move up.
 
 Exactness: a group's draws depend only on its own rows' logits, and a long prompt is always cut into the same
 slices, so a seeded request gets the same tokens alone or among others, as far as the matrix library computes
-a row the same whatever the number of rows beside it (in the batch, and among the short prompts read with it). Intel's MKL does for 16 rows or more but not below (a
+a row the same whatever the number of rows beside it. Intel's MKL does for 16 rows or more but not below (a
 lone stream runs a matrix-vector product, which sums in another order), so a seeded request alone and under
 load agree to float rounding (1e-7 of a logit), which changes a drawn token only where two candidates tie to
 that precision (tested: the same texts for 64 seeded requests alone and together).
@@ -49,7 +51,7 @@ from ..tokenizers import Tokenizer
 from .generation import DecodeStep, SampleGroup, choose_together
 from .stepper import Stepper
 
-SHORT_PROMPT = 32  # prompts of at most this many tokens are read together, a token per step, as they join
+SHORT_PROMPT = 16  # prompts of at most this many tokens join at once and are read in the batch, a token per step
 PREFILL_SLICE = 64  # prompt tokens per model.forward call: a slice is always cut at the same places (exactness)
 PREFILL_TOKENS = 128  # prompt tokens read per run_once at most (a 2x512 model reads 64 in about 9 ms on 2 cores)
 MAX_STREAMS = 256  # rows stepped together at most
@@ -70,7 +72,7 @@ class Ticket:
     finish: Callable[[BaseException | None], None] | None = None
     cancelled: bool = False
     prompt: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))  # [P]
-    position: int = 0  # prompt tokens read so far
+    position: int = 0  # prompt tokens read so far (a short prompt: fed to the batch so far)
     state: State | None = None  # the state after the tokens read so far, [L, 1, H] each
     start: int = 0  # its first row while live
     error: BaseException | None = None  # what stopped it, when something did
@@ -92,7 +94,6 @@ class BatchEngine:
         self.max_streams = max_streams
         self.prefill_tokens = prefill_tokens
         self.stepper = Stepper(model, tokenizer.never_generated, fast)
-        self.prompt_stepper = Stepper(model, tokenizer.never_generated, fast)  # reads the short prompts joining
         self.device = self.stepper.device
         self.waiting: collections.deque[Ticket] = collections.deque()  # first come, first joined
         self.live: list[Ticket] = []  # in row order
@@ -148,6 +149,10 @@ class BatchEngine:
         together: dict[tuple, list[Ticket]] = {}
         for ticket in self.live:
             if ticket.cancelled or ticket.error is not None:
+                continue
+            if ticket.position < len(ticket.prompt):  # still reading its prompt in the batch: feed the next token
+                self.fed[ticket.start : ticket.start + ticket.group.size] = ticket.prompt[ticket.position]
+                ticket.position += 1
                 continue
             key = ticket.group.batch_key
             if key is None:
@@ -206,20 +211,17 @@ class BatchEngine:
     def _read_prompts(self) -> None:
         """Read up to ``prefill_tokens`` prompt tokens of the waiting groups, first come first; join those done."""
         budget = self.prefill_tokens
-        short: list[Ticket] = []  # short prompts joining now, read together below
-        reserved = 0  # their rows
         while self.waiting and budget > 0:
             ticket = self.waiting[0]
             if ticket.cancelled:
                 self.waiting.popleft()
                 self._end(ticket, None)
                 continue
-            if self.rows + reserved + ticket.group.size > self.max_streams:
+            if self.rows + ticket.group.size > self.max_streams:
                 break  # the first in line waits for rows; the ones behind it wait their turn
             if len(ticket.prompt) <= SHORT_PROMPT:
                 self.waiting.popleft()
-                short.append(ticket)
-                reserved += ticket.group.size
+                self._join_reading(ticket)
                 continue
             end = min(len(ticket.prompt), ticket.position + PREFILL_SLICE)
             try:
@@ -234,37 +236,24 @@ class BatchEngine:
             if end == len(ticket.prompt):
                 self.waiting.popleft()
                 self._join(ticket, logits)
-        if short:
-            self._read_short(short)
 
-    def _read_short(self, tickets: list[Ticket]) -> None:
-        """Read short prompts together, a token per step through a stepper of their own, then join them all.
-
-        The longest first, so the prompts still being read are always the leading rows (``Stepper.step`` drops the
-        trailing ones); each prompt's state and logits are taken at its last token: [L, 1, H] and [1, V]."""
-        tickets = sorted(tickets, key=lambda ticket: -len(ticket.prompt))
-        lengths = [len(ticket.prompt) for ticket in tickets]
-        ends: dict[int, tuple[tuple[torch.Tensor, ...], torch.Tensor]] = {}
+    def _join_reading(self, ticket: Ticket) -> None:
+        """A short prompt's group joins from a fresh state, its rows fed the prompt's first token at the next step
+        (and the rest one per step after it, in ``_choose_all``): it draws its first tokens from the step that
+        reads the prompt's last."""
+        size = ticket.group.size
         try:
-            self.prompt_stepper.load_state(self.model.init_state(len(tickets), self.device))
-            for position in range(lengths[0]):
-                reading = sum(1 for length in lengths if length > position)  # the leading rows
-                tokens = torch.stack([ticket.prompt[position] for ticket in tickets[:reading]])  # [reading]
-                ending = [row for row in range(reading) if lengths[row] == position + 1]
-                logits = self.prompt_stepper.step(tokens, logits=bool(ending))  # [reading, V] or None
-                if ending:
-                    state = self.prompt_stepper.state()  # [L, reading, H] copies
-                    for row in ending:
-                        ends[row] = (tuple(s[:, row : row + 1] for s in state), logits[row : row + 1].clone())
-        except Exception as error:  # a broken model: these requests fail, the live ones go on
-            for ticket in tickets:
-                self._end(ticket, error)
+            state = self.model.init_state(size, self.device)  # [L, n, H]
+        except Exception as error:  # a broken model: this request fails, the live ones go on
+            self._end(ticket, error)
             return
-        self.counts["prompt_tokens"] += sum(lengths)
-        for row, ticket in enumerate(tickets):
-            ticket.state, logits = ends[row]
-            ticket.position = len(ticket.prompt)
-            self._join(ticket, logits)
+        ticket.start = self.stepper.append(state, capacity=min(self.max_streams, 2 * (self.rows + size)))
+        self.rows += size
+        self.live.append(ticket)
+        self.counts["joined"] += 1
+        self.counts["prompt_tokens"] += len(ticket.prompt)
+        ticket.position = 1
+        self.fed = torch.cat([self.fed, ticket.prompt[:1].expand(size)])
 
     def _read_slice(self, ticket: Ticket, end: int) -> torch.Tensor:
         """Read the prompt from ``ticket.position`` to ``end``: the next-token logits [1, V] at its last position."""
