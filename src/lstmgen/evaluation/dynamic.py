@@ -107,10 +107,12 @@ class _Adapter:
                 squares = [self.squares[index] for index in chosen]
                 torch._foreach_mul_(squares, s.beta)  # s <- beta s + (1 - beta) g^2
                 torch._foreach_addcmul_(squares, gradients, gradients, value=1 - s.beta)
-                denominators = torch._foreach_div(squares, 1 - s.beta ** self.steps)  # bias-corrected
-                torch._foreach_sqrt_(denominators)
-                torch._foreach_add_(denominators, s.epsilon)
-                torch._foreach_addcdiv_(parameters, gradients, denominators, value=-s.learning_rate)
+                # g / (sqrt(s / c) + eps) with the bias correction c = 1 - beta^t, as sqrt(c) g / (sqrt(s) + eps sqrt(c)):
+                # one pass over the weights fewer than dividing s by c first
+                root = math.sqrt(1 - s.beta ** self.steps)
+                denominators = torch._foreach_sqrt(squares)
+                torch._foreach_add_(denominators, s.epsilon * root)
+                torch._foreach_addcdiv_(parameters, gradients, denominators, value=-s.learning_rate * root)
             else:
                 torch._foreach_add_(parameters, gradients, alpha=-s.learning_rate)
             if s.decay:  # theta + decay (theta_trained - theta)
@@ -119,23 +121,42 @@ class _Adapter:
             parameter.grad = None
 
 
+def _warm_up(model: RecurrentLanguageModel, array: np.ndarray, rows: list, device: torch.device) -> State:
+    """The state [L, B, H] of each row after its warm-up (the text before its part, read but not scored), read
+    with the trained weights before any update and without a graph: a part's first window then learns from its
+    own tokens only, and the warm-up costs a forward pass, not a forward and a backward one. Rows with warm-ups of
+    the same length (all but the first, mostly) are read together."""
+    state = model.init_state(len(rows), device)
+    lengths = sorted({row.start - row.first for row in rows} - {0})
+    with torch.no_grad():
+        for length in lengths:
+            chosen = [index for index, row in enumerate(rows) if row.start - row.first == length]
+            inputs = torch.from_numpy(np.stack([np.asarray(array[rows[index].first : rows[index].start]) for index in chosen])).to(device)
+            index = torch.tensor(chosen, device=device)
+            _, after = model(inputs.long(), tuple(part.index_select(1, index) for part in state))  # [n, length]
+            state = tuple(part.index_copy(1, index, new) for part, new in zip(state, after))
+    return detach_state(state)
+
+
 def _read(adapter: _Adapter, array: np.ndarray, streams: int) -> tuple[float, int, State]:
     """Score then adapt, window by window, ``streams`` parts of the text side by side (the full pass's own split:
     contiguous parts, each after a warm-up of the text before it; ``static.split_rows``), one set of weights
     learning from all of them: (total NLL in nats, tokens scored, the state after the text's last window)."""
     model, device, settings = adapter.model, adapter.model.output.weight.device, adapter.settings
     rows = split_rows(len(array) - 1, streams, settings.warmup)
-    state = model.init_state(len(rows), device)
+    state = _warm_up(model, array, rows, device)
+    rows = [replace(row, first=row.start) for row in rows]  # their warm-ups are read
     total, count = 0.0, 0
     with torch.enable_grad():
         for _, inputs, targets, scored in windows(array, rows, settings.segment_length):
             logits, next_state = model(torch.from_numpy(inputs).to(device), state)  # [B, T, V]
             losses = F.cross_entropy(logits.transpose(1, 2).float(), torch.from_numpy(targets).to(device), reduction="none")
-            mask = torch.from_numpy(scored).to(device)  # [B, T]: scored before the weights learn from this window
-            total += float(losses.detach()[mask].double().sum())
-            count += int(scored.sum())
-            if settings.learning_rate > 0 and scored.any():
-                losses[mask].mean().backward()  # warm-up positions are read, never learned from
+            mask = torch.from_numpy(scored).to(device)  # [B, T]: False only where a row has ended (padding)
+            scored_losses = losses[mask] if not scored.all() else losses.flatten()
+            total += float(scored_losses.detach().double().sum())
+            count += scored_losses.numel()
+            if settings.learning_rate > 0 and scored_losses.numel():
+                scored_losses.mean().backward()  # padding is never learned from
                 adapter.step()
             state = detach_state(next_state)
     return total, count, state
