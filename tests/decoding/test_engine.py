@@ -7,7 +7,7 @@ import torch
 
 from lstmgen import GenerationConfig, LanguageModel
 from lstmgen.decoding import SampleGroup, decode, make_generator
-from lstmgen.decoding.engine import PREFILL_SLICE, BatchEngine
+from lstmgen.decoding.engine import PREFILL_SLICE, SHORT_PROMPT, BatchEngine
 from lstmgen.tokenizers import CharTokenizer
 
 PROMPTS = ["the quick ", "a stitch", "the lazy dog", "t", "over the ", "saves nine; "]
@@ -121,6 +121,37 @@ def test_groups_join_and_leave_mid_generation_and_rows_are_reused(lm):
     assert first.texts == run_alone(lm, "the quick ", max_tokens=30, seed=1)
     assert second.texts == run_alone(lm, "a stitch", max_tokens=10, seed=2, num_samples=2)
     assert third.texts == run_alone(lm, "the lazy dog", max_tokens=5, seed=3, num_samples=2)
+
+
+def test_prompts_either_side_of_the_short_limit_join_a_running_batch_and_draw_what_they_draw_alone(lm):
+    # SHORT_PROMPT tokens: read in the batch, a token per step; one more: read between steps by model.forward.
+    text = "the quick brown fox jumps over the lazy dog"
+    short, long = text[:SHORT_PROMPT], text[: SHORT_PROMPT + 1]
+    assert len(lm.encode_prompt(short)) == SHORT_PROMPT and len(lm.encode_prompt(long)) == SHORT_PROMPT + 1
+    engine = BatchEngine(lm.decoding_model, lm.tokenizer)
+    running, in_batch, apart = Collected(), Collected(2), Collected()
+    engine.add(group_of(lm, "a stitch", max_tokens=60, seed=4), running.emit, running.finish)
+    for _ in range(12):
+        engine.run_once()
+    engine.add(group_of(lm, short, max_tokens=25, seed=5, num_samples=2, temperature=0.7), in_batch.emit, in_batch.finish)
+    engine.add(group_of(lm, long, max_tokens=25, seed=6), apart.emit, apart.finish)
+    engine.run_once()
+    assert engine.rows == 4 and in_batch.records == [] and len(apart.records) == 1  # both joined; one draws at once
+    for _ in range(SHORT_PROMPT - 1):
+        engine.run_once()
+    assert in_batch.records == []
+    engine.run_once()  # the step that reads the short prompt's last token
+    assert len(in_batch.records) == 1
+    while engine.busy:
+        engine.run_once()
+    assert running.texts == run_alone(lm, "a stitch", max_tokens=60, seed=4)
+    assert in_batch.texts == run_alone(lm, short, max_tokens=25, seed=5, num_samples=2, temperature=0.7)
+    assert apart.texts == run_alone(lm, long, max_tokens=25, seed=6)
+    config = GenerationConfig(max_tokens=25, seed=5, num_samples=2, temperature=0.7)
+    expected = [""] * 2
+    for record in decode(lm.decoding_model, lm.tokenizer, lm.encode_prompt(short), config, make_generator(5)):
+        expected = [a + b for a, b in zip(expected, record.texts)]
+    assert in_batch.texts == expected  # the one-prompt path reads it through model.forward: equal to rounding
 
 
 def test_a_cancelled_group_leaves_at_the_next_step_and_frees_its_rows(lm):
