@@ -247,10 +247,7 @@ class BatchEngine:
         except Exception as error:  # a broken model: this request fails, the live ones go on
             self._end(ticket, error)
             return
-        ticket.start = self.stepper.append(state, capacity=min(self.max_streams, 2 * (self.rows + size)))
-        self.rows += size
-        self.live.append(ticket)
-        self.counts["joined"] += 1
+        self._admit(ticket, state)
         self.counts["prompt_tokens"] += len(ticket.prompt)
         ticket.position = 1
         self.fed = torch.cat([self.fed, ticket.prompt[:1].expand(size)])
@@ -266,14 +263,19 @@ class BatchEngine:
         size = ticket.group.size
         state = tuple(s.expand(-1, size, -1).contiguous() for s in ticket.state)  # [L, n, H]: one start per sample
         ticket.state = None
+        self._admit(ticket, state)
+        first = self.stepper.suppress(logits.expand(size, -1))  # [n, V], the ids never generated at -inf
+        tokens = self._choose(ticket, first)
+        self.fed = torch.cat([self.fed, tokens if tokens is not None else self.fed.new_zeros(size)])  # a failed group's rows leave
+
+    def _admit(self, ticket: Ticket, state: State) -> None:
+        """Give the group rows after the live ones, starting from ``state`` ([L, n, H] each)."""
+        size = ticket.group.size
         # Room for twice the streams (at most max_streams), so a growing crowd rebuilds the decoder only a few times.
         ticket.start = self.stepper.append(state, capacity=min(self.max_streams, 2 * (self.rows + size)))
         self.rows += size
         self.live.append(ticket)
         self.counts["joined"] += 1
-        first = self.stepper.suppress(logits.expand(size, -1))  # [n, V], the ids never generated at -inf
-        tokens = self._choose(ticket, first)
-        self.fed = torch.cat([self.fed, tokens if tokens is not None else self.fed.new_zeros(size)])  # a failed group's rows leave
 
     def _let_go(self) -> None:
         """Finished and cancelled groups leave; the rows of the others move up, in order."""
