@@ -234,6 +234,24 @@ def test_the_command_defaults_are_the_librarys():
 
 
 @needs_onnx
+def test_an_adaptive_softmax_exports_its_whole_distribution(tiny_model, tmp_path):
+    import onnxruntime
+
+    from lstmgen.export import export_onnx
+
+    model = tiny_model(adaptive_softmax=(8, 20))  # a head of 8 ids and two clusters over the 30
+    report = export_onnx(model, CharTokenizer("abcdefghijklmnopqrstuvwxyz.,;"), tmp_path / "m.onnx")
+    assert report.check.max_logit_difference <= 1e-4  # checked against PyTorch by the export itself; and here:
+    session = onnxruntime.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    tokens = torch.tensor([[3], [25]])
+    state = model.init_state(2)
+    (onnx_logits,) = session.run(["logits"], {"tokens": tokens.numpy(), "h": state[0].numpy(), "c": state[1].numpy()})
+    np.testing.assert_allclose(np.exp(onnx_logits).sum(-1), [1.0, 1.0], atol=1e-5)  # log-probabilities over all 30 ids
+    with torch.no_grad():
+        np.testing.assert_allclose(onnx_logits, model(tokens, state)[0][:, -1].numpy(), atol=1e-5, rtol=0)
+
+
+@needs_onnx
 def test_a_model_reading_its_label_beside_every_token_exports_its_label_state(tiny_model, tmp_path):
     import onnxruntime
 

@@ -1,7 +1,10 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
 from lstmgen.config import ConfigError, ModelConfig
+from lstmgen.model import RecurrentLanguageModel
 
 
 @pytest.mark.parametrize("cell, count", [("lstm", 2), ("gru", 1), ("rnn", 1)])
@@ -66,3 +69,18 @@ def test_weight_dropout_masks_the_recurrent_weights_in_training_only(tiny_model,
 def test_weight_dropout_is_checked():
     with pytest.raises(ConfigError, match="weight_dropout"):
         ModelConfig(vocab_size=9, weight_dropout=1.0)
+
+
+def test_input_dropout_drops_embedded_inputs_in_training_only():
+    config = ModelConfig(vocab_size=9, embedding_size=6, hidden_size=10, num_layers=1, input_dropout=0.5)
+    torch.manual_seed(0)
+    model, plain = RecurrentLanguageModel(config), RecurrentLanguageModel(replace(config, input_dropout=0.0))
+    plain.load_state_dict(model.state_dict())  # no weights of its own: the same checkpoint serves both
+    tokens = torch.randint(0, 9, (3, 7))
+    model.train(), plain.train()
+    assert not torch.allclose(model(tokens)[0], plain(tokens)[0])
+    model.eval(), plain.eval()
+    assert torch.equal(model(tokens)[0], plain(tokens)[0])
+    assert "input_dropout" not in plain.config.to_dict() and model.config.to_dict()["input_dropout"] == 0.5
+    with pytest.raises(ConfigError, match="input_dropout"):
+        ModelConfig(vocab_size=9, input_dropout=1.0)

@@ -22,6 +22,14 @@ store is read one piece per document, as ``lstmgen train`` reads it, and each pa
 Both read the token store ``lstmgen train`` builds from the same arguments (same tokenizer, same split, the
 same unknown words), and both are scored by ``lstmgen.evaluation.static.evaluate``, so their bits per character
 compare directly with ``benchmarks/training/train_quality.py`` and ``benchmarks/training/tokenizer_comparison.py``.
+
+``--beside-default`` first trains lstmgen's default (``lstmgen.train`` with the same corpus, tokenizer, budget
+and threads), then runs the loop on the token store that run made, one after the other in this process: both
+are scored by the same call on the same held-out tokens, and ``ratio_bits_per_char`` is lstmgen's best over the
+loop's (issue 28's word bar: at most 0.96).
+
+    python benchmarks/training/baseline_loops.py --loop word-language-model --beside-default \
+        --corpus ../shared/data/tinyshakespeare/input.txt --minutes 5 --threads 2
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import json
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,9 +48,10 @@ from torch import nn
 
 import lstmgen
 from lstmgen.data.corpus import resolve_sources
-from lstmgen.data.store import prepare
+from lstmgen.data.store import TokenStore, prepare
 from lstmgen.evaluation.musical import MUSIC_KINDS, notes_in_tokens
 from lstmgen.evaluation.static import evaluate, scored_text_size
+from lstmgen.system import run_directory
 from lstmgen.system.runtime import machine_record
 from lstmgen.tokenizers.registry import default_documents
 
@@ -161,18 +171,29 @@ def main() -> None:
     parser.add_argument("--minutes", default="4", help="budget (word-language-model) or comma-separated marks (char-rnn)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave PyTorch's choice)")
     parser.add_argument("--seed", type=int, default=1111)
+    parser.add_argument("--beside-default", action="store_true",
+                        help="train lstmgen's default first, for the last mark of --minutes, and run the loop on its tokens")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     kind = args.tokenizer or ("char" if args.loop == "char-rnn" else "word")
     marks = sorted(float(m) for m in args.minutes.split(","))
+    default = None
     with tempfile.TemporaryDirectory() as directory:
-        store = prepare(resolve_sources([args.corpus]), directory, tokenizer=kind, lowercase=args.lowercase,
-                        val_sources=resolve_sources([args.val]) if args.val else (), documents=default_documents(kind))
+        if args.beside_default:
+            default, store = train_default(args, kind, marks[-1], Path(directory))
+        else:
+            store = prepare(resolve_sources([args.corpus]), directory, tokenizer=kind, lowercase=args.lowercase,
+                            val_sources=resolve_sources([args.val]) if args.val else (), documents=default_documents(kind))
         if kind in MUSIC_KINDS:
             VAL_NOTES["notes"] = notes_in_tokens(store.val, store.tokenizer)
         meta = store.meta
         text_size = scored_text_size(store.tokenizer, store.val[0], meta["characters"]["val"], meta["bytes"]["val"])
+        if default is not None:
+            text_size = scored_text_size(store.tokenizer, store.val[0], meta["characters"]["val"], meta["bytes"]["val"])
+            default.update(score(default.pop("model"), store, text_size))
+            if args.threads:
+                torch.set_num_threads(args.threads)  # the default's automatic choice must not carry over to the loop
         started = time.time()
         curve = char_rnn(store, text_size, marks, args.seed) if args.loop == "char-rnn" else word_language_model(store, text_size, marks[-1], args.seed)
         info = store.info()
@@ -183,7 +204,24 @@ def main() -> None:
         "tokenizer": kind, "vocab_size": store.tokenizer.vocab_size, "train_tokens": info["train_tokens"],
         "val_tokens": info["val_tokens"], "val_unknown": info["val_unknown"], "wall_seconds": round(time.time() - started, 1),
         "best": best, "curve": curve,
+        **({"lstmgen_default": default, "ratio_bits_per_char": round(default["val_bits_per_char"] / best["val_bits_per_char"], 4)}
+           if default is not None else {}),
     }, indent=1))
+
+
+def train_default(args: argparse.Namespace, kind: str, minutes: float, directory: Path):
+    """lstmgen's default on the same corpus for ``minutes``: ({steps, wall_seconds, plan, model}, the run's token store)."""
+    run = directory / "lstmgen-default"
+    print(f"lstmgen's default for {minutes:g} minutes", file=sys.stderr, flush=True)
+    started = time.time()
+    result = lstmgen.train([args.corpus], out_dir=run, val=args.val, tokenizer=kind, lowercase=args.lowercase,
+                           time_budget=minutes, threads=args.threads or None, progress=False, sample_length=0, log=lambda line: None)
+    wall = time.time() - started
+    model = lstmgen.LanguageModel.load(run)  # its best checkpoint, as lstmgen eval reads it
+    plan = model.info()["training"]["data"].get("plan")
+    store = TokenStore.open(run / run_directory.STORE)  # the tokens and the held-out region it trained and validated on
+    print(f"lstmgen's default: {result.steps} steps; now the {args.loop} loop", file=sys.stderr, flush=True)
+    return {"steps": result.steps, "wall_seconds": round(wall, 1), "plan": plan, "model": model.model}, store
 
 
 if __name__ == "__main__":

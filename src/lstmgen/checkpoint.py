@@ -47,6 +47,7 @@ from safetensors.torch import save_file
 
 from .config import ConfigError, ModelConfig, TrainConfig
 from .model import CELLS, RecurrentLanguageModel, mogrifier_parameter_count
+from .model.adaptive import adaptive_parameter_count
 from .system import durable
 from .system.run_directory import BEST, METRICS, checkpoint_order, looks_like_run
 from .system.untrusted import decode_utf8, parse_json, read_regular
@@ -296,13 +297,16 @@ def _is_count(value: Any) -> bool:
 
 def parameter_count(config: ModelConfig) -> int:
     """Parameters of the model ``config`` describes, by formula (nothing is built): embedding V x E; per
-    layer G gates of H x (input + H) weights and 2 G H biases; the output H x V (unless tied) and V biases."""
+    layer G gates of H x (input + H) weights and 2 G H biases; the output H x V (unless tied) and V biases, or an
+    adaptive softmax's head and clusters."""
     gates = CELLS[config.cell].gates
     vocabulary, embedding, hidden = config.vocab_size, config.embedding_size, config.hidden_size
     layers = sum(gates * hidden * ((embedding if layer == 0 else hidden) + hidden + 2) for layer in range(config.num_layers))
     if config.cell == "mogrifier":  # and each layer's gating matrices
         layers += sum(mogrifier_parameter_count(embedding if layer == 0 else hidden, hidden, config.mogrifier_rounds,
                                                 config.mogrifier_rank) for layer in range(config.num_layers))
+    if config.adaptive_softmax:
+        return vocabulary * embedding + layers + adaptive_parameter_count(hidden, vocabulary, config.adaptive_softmax)
     return vocabulary * embedding + layers + (0 if config.tie_weights else hidden * vocabulary) + vocabulary
 
 

@@ -210,11 +210,20 @@ class ModelConfig(_Config):
     hidden_size: int = knob(512, "recurrent state size per layer", ge=1, le=1 << 16)
     num_layers: int = knob(1, "number of recurrent layers", ge=1, le=64)
     dropout: float = knob(0.0, "dropout between layers and before the output", ge=0.0, lt=1.0)
+    # word_language_model drops the embedded inputs too (AWD-LSTM's dropouti): a word model's embedding is most of its
+    # weights, and a small corpus shows each word to it only a few hundred times.
+    input_dropout: float = knob(0.0, "dropout on the token embeddings the first layer reads, while training", ge=0.0, lt=1.0)
     # DropConnect on the hidden-to-hidden weights (AWD-LSTM's weight drop): the regulariser that reaches the
     # recurrence itself, which dropout between layers and before the output does not.
     weight_dropout: float = knob(0.0, "dropout on the recurrent (hidden-to-hidden) weights while training, one mask per "
                                  "window (AWD-LSTM's weight drop)", ge=0.0, lt=1.0)
     tie_weights: bool = knob(False, "share the embedding and output weights (needs embedding size = hidden size)")
+    # Grave et al. 2017 (lstmgen.model.adaptive): a word model's softmax over tens of thousands of words is most of its
+    # step; the frequent words keep a full-width head, the rare ones share narrower clusters. Needs frequency-ordered ids.
+    adaptive_softmax: tuple[int, ...] = knob(help="an adaptive softmax with these cutoffs (increasing ids; the ids below the "
+                                             "first are the head, each later range a cluster a quarter as wide as the one "
+                                             "before), for large vocabularies", default_factory=tuple,
+                                             hint="empty = a full softmax")
     # Set by a labelled tokenizer (its labels are the vocabulary's last ids): lstmgen.model's "labels beside every token".
     label_inputs: int = knob(0, "labels whose embedding is added to every token's (the label read last); 0 = the label is "
                              "read once, as a token", ge=0, le=1 << 20)
@@ -239,15 +248,28 @@ class ModelConfig(_Config):
             f"(got {self.embedding_size} and {self.hidden_size}); set both to the same value or turn tying off",
             "tie_weights",
         )
+        object.__setattr__(self, "adaptive_softmax", tuple(self.adaptive_softmax))  # a list when read from JSON
+        cutoffs = self.adaptive_softmax
+        _require(all(isinstance(c, int) and not isinstance(c, bool) for c in cutoffs)
+                 and all(a < b for a, b in zip((0, *cutoffs), (*cutoffs, self.vocab_size))),
+                 f"adaptive_softmax cutoffs must be increasing whole numbers between 0 and the vocabulary size ({self.vocab_size}), "
+                 f"got {list(cutoffs)}", "adaptive_softmax")
+        _require(not (cutoffs and self.tie_weights), "adaptive_softmax and tie_weights exclude each other (the adaptive "
+                 "head has no [V, H] matrix to share with the embedding): turn one off", "adaptive_softmax")
         _require(self.label_inputs < self.vocab_size, f"label_inputs ({self.label_inputs}) must be below vocab_size "
                  f"({self.vocab_size}): the labels are the vocabulary's last ids", "label_inputs")
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields; a cell's own knobs only for that cell, so other models' configs read as they did before it
-        (and load in lstmgen versions that predate it)."""
+        """The fields; a cell's own knobs only for that cell, the adaptive softmax and the input dropout only where
+        they are used, so other models' configs read as they did before them (and load in lstmgen versions that
+        predate them)."""
         values = super().to_dict()
         if self.cell != "mogrifier":
             del values["mogrifier_rounds"], values["mogrifier_rank"]
+        if not self.adaptive_softmax:
+            del values["adaptive_softmax"]
+        if not self.input_dropout:
+            del values["input_dropout"]
         return values
 
 

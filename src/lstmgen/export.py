@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .model import CELLS, RecurrentLanguageModel, State, evaluation_mode
+from .model import CELLS, RecurrentLanguageModel, State, device_of, evaluation_mode
 from .tokenizers import Tokenizer
 from .version import __version__
 
@@ -145,7 +145,7 @@ def export_onnx(model: RecurrentLanguageModel, tokenizer: Tokenizer, path: str |
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         staged = staging / target.name
-        if model.output.weight.device.type != "cpu":  # export and check a CPU copy; the caller's model stays where it is
+        if device_of(model).type != "cpu":  # export and check a CPU copy; the caller's model stays where it is
             model = copy.deepcopy(model).cpu()
         _export_graph(model, staged, opset)
         _check_graph(staged, opset)
@@ -183,7 +183,7 @@ def verify_onnx(session: Any, model: RecurrentLanguageModel, tolerance: float = 
     outputs = ["logits", *(f"next_{name}" for name in names)]
     generator = torch.Generator().manual_seed(seed)
     logit_difference = state_difference = 0.0
-    device = model.output.weight.device
+    device = device_of(model)
     with evaluation_mode(model):
         for batch in batch_sizes:
             state: State = model.init_state(batch)

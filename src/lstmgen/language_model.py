@@ -38,7 +38,7 @@ from .evaluation.dynamic import DynamicEvaluation, adapted_copy, dynamic_evaluat
 from .evaluation.labels import LabelReport, label_accuracy
 from .evaluation.measures import LossReport
 from .evaluation.static import evaluate, scored_text_size, segment_starts
-from .model import RecurrentLanguageModel
+from .model import RecurrentLanguageModel, device_of
 from .system.runtime import resolve_device
 from .tokenizers import Tokenizer, labels_of
 
@@ -68,7 +68,7 @@ class LanguageModel:
         # Why this precision: said when "auto" chose it (the CLI prints it), None when the caller named it.
         self.precision_reason: str | None = None
         if precision == AUTOMATIC:
-            precision, self.precision_reason = automatic_precision(model.output.weight.device, has_fast_path(model))
+            precision, self.precision_reason = automatic_precision(device_of(model), has_fast_path(model))
         # What every generation path steps: the model itself in fp32, else the same parameters read at ``precision``
         # (refused here, with what to use instead, where this machine cannot run it fast).
         self.decoding_model = at_decoding_precision(self.model, precision)
@@ -139,7 +139,7 @@ class LanguageModel:
         ids, config = self._prepare(prompt, config, unknown, overrides)
         if config.num_beams > 1:
             raise ValueError("decode samples; for beam search (num_beams > 1) use beam_search() or stream_batch()")
-        generator = make_generator(config.seed, self.model.output.weight.device)
+        generator = make_generator(config.seed, device_of(self.model))
         return decode(self.decoding_model, self.tokenizer, ids, config, generator, logprobs=logprobs,
                       prompt_text=prompt if isinstance(prompt, str) else None)
 
@@ -148,7 +148,7 @@ class LanguageModel:
         """One prompt's samples, ready for the batching engine (``lstmgen.decoding.engine``): the prompt encoded,
         the settings checked, a generator seeded from ``config.seed``."""
         ids, config = self._prepare(prompt, config, unknown, overrides)
-        device = self.model.output.weight.device
+        device = device_of(self.model)
         return SampleGroup(self.tokenizer, ids, config, make_generator(config.seed, device), logprobs,
                            prompt_text=prompt if isinstance(prompt, str) else None, device=device)
 

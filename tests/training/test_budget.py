@@ -75,8 +75,8 @@ def test_explicit_settings_are_kept():
 
 def test_word_vocabularies_get_the_word_recipe_with_dropout_from_the_epochs():
     plan = _plan(words=True, vocab=5_000, max_steps=5_000)
-    assert plan.model == {**WORD_RECIPE_MODEL, "dropout": word_dropout_for(plan.epochs)}
-    assert plan.train == WORD_RECIPE_TRAIN  # SGD 20, clip 0.25, batch 20 x 35
+    assert plan.model == {**WORD_RECIPE_MODEL, "dropout": word_dropout_for(plan.epochs)}  # 5,000 ids: a full softmax
+    assert plan.train == {**WORD_RECIPE_TRAIN, "eval_interval": 600}  # SGD 20, clip 0.25, batch 20 x 35; 5,000 / 8 steps
     assert abs(plan.epochs - 5_000 * 20 * 35 / len(TOKENS)) < 1e-6  # the recipe's batch, not the preset's
     assert plan.shape.num_layers == 2 and plan.shape.hidden_size == 200
     assert "word_language_model" in plan.describe()
@@ -91,6 +91,24 @@ def test_a_word_plan_keeps_explicit_settings():
     assert "hidden_size" not in plan.model and "tie_weights" not in plan.model
     assert plan.model["embedding_size"] == 400 and plan.shape.tie_weights  # tying asked for: the embedding follows
     assert abs(plan.epochs - 1_000 * 32 * 35 / len(TOKENS)) < 1e-6  # the user's batch of 32
+
+
+def test_a_large_word_vocabulary_gets_an_adaptive_softmax_unless_the_user_chose_the_output():
+    assert _plan(words=True, vocab=8_000, max_steps=10).shape.adaptive_softmax == ()  # a full softmax is cheap there
+    large = _plan(words=True, vocab=14_299, max_steps=10)  # Tiny Shakespeare's words
+    assert large.shape.adaptive_softmax == large.model["adaptive_softmax"] == (2000, 8000)
+    assert "adaptive softmax over the 14,299 ids (cutoffs 2000, 8000)" in large.describe()
+    kept = _plan(words=True, vocab=14_299, fixed={"adaptive_softmax": ()}, max_steps=10)  # --adaptive-softmax none
+    assert kept.shape.adaptive_softmax == () and "adaptive_softmax" not in kept.model
+    tied = _plan(words=True, vocab=14_299, fixed={"tie_weights": True}, max_steps=10)  # tying needs the full output matrix
+    assert tied.shape.adaptive_softmax == () and tied.shape.tie_weights
+    assert _plan(vocab=14_299, max_steps=10).shape.adaptive_softmax == ()  # the character plan never chooses one
+
+
+def test_a_word_plan_validates_about_eight_times_unless_told_how_often():
+    assert _plan(words=True, vocab=500, max_steps=40_000).train["eval_interval"] == 5_000
+    assert _plan(words=True, vocab=500, max_steps=100).train["eval_interval"] == 200  # never more often than the setting
+    assert "eval_interval" not in _plan(words=True, vocab=500, max_steps=40_000, explicit=["eval_interval"]).train
 
 
 def test_a_word_time_budget_is_probed_with_the_recipe():

@@ -97,6 +97,16 @@ def test_two_ranks_train_a_labelled_corpus_exactly_as_one_process(tmp_path):
     assert load_checkpoint(two).tokenizer.labels == ("UP", "low")
 
 
+def test_two_ranks_train_an_adaptive_softmax_exactly_as_one_process(corpus, tmp_path):
+    """A cluster with no target in a rank's share of a batch gets no gradient there: DDP must not wait for it."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    cutoffs = ["--adaptive-softmax", "8,30"]  # the last cluster holds the corpus's rarest characters
+    _one_process(str(corpus), "--out", str(one), "--max-steps", "12", *SETTINGS, *cutoffs)
+    _two_processes(str(corpus), "--out", str(two), "--max-steps", "12", *SETTINGS, *cutoffs)
+    _assert_close(_weights(one), _weights(two))
+    assert load_checkpoint(two).model.config.adaptive_softmax == (8, 30)
+
+
 def test_a_two_rank_run_resumes_in_one_process_exactly(corpus, tmp_path):
     whole, split = tmp_path / "whole", tmp_path / "split"
     _one_process(str(corpus), "--out", str(whole), "--max-steps", "24", *SETTINGS)

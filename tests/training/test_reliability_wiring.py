@@ -194,14 +194,16 @@ def test_a_diverging_run_never_saves_a_non_finite_best(tmp_path, optimizer, rate
 
 def test_a_non_finite_step_is_skipped_rolled_back_and_the_lower_rate_survives_resume(tmp_path, monkeypatch):
     import lstmgen.training.trainer as training
+    from lstmgen.model import RecurrentLanguageModel
 
-    real = training.F.cross_entropy
+    real = RecurrentLanguageModel.forward
     poisoned = {13}  # the step (1-based) whose loss is NaN
 
-    class Poison:
-        def cross_entropy(self, *args, **kwargs):
-            loss = real(*args, **kwargs)
-            return loss * math.nan if trainer_step["next"] in poisoned else loss
+    def poisoned_forward(self, tokens, state=None, targets=None):
+        output, state = real(self, tokens, state, targets)
+        if targets is not None and trainer_step["next"] in poisoned:  # the training loss of that step
+            output = output * math.nan
+        return output, state
 
     trainer_step = {"next": 0}
     real_step = training.Trainer.train_step
@@ -210,7 +212,7 @@ def test_a_non_finite_step_is_skipped_rolled_back_and_the_lower_rate_survives_re
         trainer_step["next"] = self.step + 1
         return real_step(self)
 
-    monkeypatch.setattr(training, "F", Poison())
+    monkeypatch.setattr(RecurrentLanguageModel, "forward", poisoned_forward)
     monkeypatch.setattr(training.Trainer, "train_step", counting_step)
     lines: list[str] = []
     run = tmp_path / "run"

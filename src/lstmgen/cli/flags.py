@@ -38,6 +38,16 @@ def floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def whole_numbers(text: str) -> list[int]:
+    """Comma-separated whole numbers: '2000,10000'; 'none' (or nothing) for an empty list."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers (or none), got {text!r}") from None
+
+
 def token_number(text: str) -> tuple[int, float]:
     """'65=100' -> (65, 100.0): a token id and a number (logit_bias)."""
     token, separator, number = text.partition("=")
@@ -85,6 +95,9 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, use_defaults
             element = typing_element(cls, item.name)
             if element is float:
                 options.update(type=floats, metavar="X,Y,...", default=(list(default) if use_defaults else None))
+                options["help"] += " (comma-separated)"
+            elif element is int:
+                options.update(type=whole_numbers, metavar="N,M,...", default=(list(default) if use_defaults else None))
                 options["help"] += " (comma-separated)"
             elif meta.get("many"):
                 options.update(action="extend", nargs="+", metavar="WORD", default=(list(default) if use_defaults else None))

@@ -21,9 +21,10 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer, training = info["model"], info["tokenizer"], info["training"]
     print(f"checkpoint   {info['path']}")
     print(f"model        {model['cell'].upper()} {model['num_layers']} x {model['hidden_size']}, embedding {model['embedding_size']}, "
-          f"dropout {model['dropout']}, weight dropout {model['weight_dropout']}, tied weights {'yes' if model['tie_weights'] else 'no'}"
+          f"dropout {model['dropout']}{', input dropout ' + str(model['input_dropout']) if model.get('input_dropout') else ''}, weight dropout {model['weight_dropout']}, tied weights {'yes' if model['tie_weights'] else 'no'}"
           + (f", {model['mogrifier_rounds']} mogrifier rounds at {'full rank' if not model['mogrifier_rank'] else 'rank ' + str(model['mogrifier_rank'])}"
-             if model["cell"] == "mogrifier" else ""))
+             if model["cell"] == "mogrifier" else "")
+          + (f", adaptive softmax (cutoffs {', '.join(map(str, model['adaptive_softmax']))})" if model.get("adaptive_softmax") else ""))
     print(f"tokenizer    {tokenizer['kind']}, {tokenizer['vocab_size']} symbols{', lower-cased' if tokenizer['lowercase'] else ''}")
     print(f"chat         {'template ' + repr(info['chat_template']) if info.get('chat_template') else 'no template (train with --chat-template)'}")
     if tokenizer["labels"]:

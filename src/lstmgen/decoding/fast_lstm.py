@@ -51,7 +51,7 @@ class _Weights:
 
     def __init__(self, model: RecurrentLanguageModel, banned: Sequence[int], precision: str = "fp32") -> None:
         rnn, hidden = model.rnn, model.config.hidden_size
-        device, dtype = model.output.weight.device, model.output.weight.dtype
+        device, dtype = model.embedding.weight.device, model.embedding.weight.dtype
         with torch.no_grad():
             bias0 = _bias(rnn, 0, hidden, device, dtype)
             # [V, E] @ [E, 4H] + [4H] -> [V, 4H]: layer 0's input term for every token, once (fp32 at every precision).
@@ -64,10 +64,7 @@ class _Weights:
                            _doubled_candidate(_bias(rnn, l, hidden, device, dtype), hidden), precision)
                 for l in range(1, model.config.num_layers)  # noqa: E741 (l: a layer, as in PyTorch's weight names)
             ]
-            output_bias = model.output.bias.detach().clone()
-            if len(banned):
-                output_bias[torch.as_tensor(list(banned), dtype=torch.long, device=device)] = float("-inf")
-            self.output = Projection(model.output.weight.detach().t(), output_bias, precision)  # [H, V]
+            self.output = projections.output_projection(model, banned, precision)  # h [n, H] -> logits [n, V]
             # [labels + 1, E] @ [E, 4H] -> [labels + 1, 4H]: layer 0's input term of each label (row 0: none, zeros).
             self.labels = (_doubled_candidate(model.label_embedding.weight.detach() @ rnn.weight_ih_l0.detach().t(), hidden)
                            if model.label_inputs else None)
@@ -245,7 +242,7 @@ class FastLSTMDecoder(LSTMStreams):
         if not supports_fast_decoding(model):
             raise ValueError("FastLSTMDecoder steps LSTM models only; decode other cells through model.forward")
         hidden, layers = model.config.hidden_size, model.config.num_layers
-        device, dtype = model.output.weight.device, model.output.weight.dtype
+        device, dtype = model.embedding.weight.device, model.embedding.weight.dtype
         precision = projections.decoding_precision(model)  # projections.at_decoding_precision chose it
         weights = _weights(model, banned, precision)
         self.table, self.hidden0, self.layer_projections, self.output = weights.table, weights.hidden0, weights.layers, weights.output

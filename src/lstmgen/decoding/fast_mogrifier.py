@@ -50,10 +50,7 @@ class _MogrifierWeights:
                 gates = Projection(_doubled_candidate(weights.fused().detach(), hidden), _doubled_candidate(weights.bias.detach(), hidden),
                                    precision)
                 self.layers.append((rounds, gates))
-            output_bias = model.output.bias.detach().clone()
-            if len(banned):
-                output_bias[torch.as_tensor(list(banned), dtype=torch.long, device=output_bias.device)] = float("-inf")
-            self.output = Projection(model.output.weight.detach().t(), output_bias, precision)  # [H, V]
+            self.output = projections.output_projection(model, banned, precision)  # h [n, H] -> logits [n, V]
             # A model reading its label beside every token: the label's embedding [labels + 1, E], added to x_0.
             self.labels = model.label_embedding.weight.detach() if model.label_inputs else None
             self.first_label = model.first_label
@@ -73,7 +70,7 @@ class FastMogrifierDecoder(LSTMStreams):
                              "decoder or model.forward")
         config = model.config
         hidden, layers = config.hidden_size, config.num_layers
-        device, dtype = model.output.weight.device, model.output.weight.dtype
+        device, dtype = model.embedding.weight.device, model.embedding.weight.dtype
         self.precision = projections.decoding_precision(model)  # projections.at_decoding_precision chose it
         weights = _weights(model, banned, self.precision, _MogrifierWeights)
         self.embedding, self.layer_weights, self.output = weights.embedding, weights.layers, weights.output

@@ -29,6 +29,7 @@ import warnings
 import torch
 
 from ..config import AUTOMATIC_PRECISION, DECODING_PRECISIONS
+from ..model import device_of
 from ..system.runtime import cpu_flags
 
 FP16_LARGEST = 65504.0  # the largest finite half: a weight beyond it would become infinite
@@ -69,7 +70,7 @@ def at_decoding_precision(model: torch.nn.Module, precision: str) -> torch.nn.Mo
     ``check_precision`` first: a precision this machine runs slowly or not at all is refused here."""
     if precision == "fp32":
         return model
-    check_precision(precision, model.output.weight.device)
+    check_precision(precision, device_of(model))
     reduced = copy.copy(model)  # a new module object over the same parameters and submodules
     reduced.decoding_precision = precision
     return reduced
@@ -223,3 +224,32 @@ def _int8_packed(weight: torch.Tensor, bias: torch.Tensor | None = None):
         except RuntimeError as error:
             raise PrecisionError(f"int8 decoding needs PyTorch's FBGEMM quantized engine, which this build lacks ({error}); "
                                  "use fp32") from error
+
+
+class AdaptiveProjection:
+    """The last product of a decoder's step for a model with an adaptive softmax (``lstmgen.model.adaptive``):
+    out [n, V] = the exact log-probabilities from h [n, H], the banned ids at -inf. Its weights stay fp32 at every
+    precision (its head is a small product and its clusters narrow ones)."""
+
+    def __init__(self, output: torch.nn.AdaptiveLogSoftmaxWithLoss, banned: torch.Tensor | None) -> None:
+        self.output, self.banned = output, banned
+
+    def __call__(self, x: torch.Tensor, out: torch.Tensor, accumulate: bool = False) -> torch.Tensor:
+        with torch.no_grad():
+            out.copy_(self.output.log_prob(x))  # [n, V]
+            if self.banned is not None:
+                out.index_fill_(1, self.banned, float("-inf"))
+        return out
+
+
+def output_projection(model: torch.nn.Module, banned, precision: str) -> "Projection | AdaptiveProjection":
+    """The decoder's h [n, H] -> logits [n, V] for ``model`` at ``precision``, the ``banned`` ids at -inf: its
+    output layer as one product (W [H, V], a -inf bias masking the banned ids for free), or its adaptive softmax."""
+    device = device_of(model)
+    banned_ids = torch.as_tensor(list(banned), dtype=torch.long, device=device) if len(banned) else None
+    if getattr(model, "adaptive", False):
+        return AdaptiveProjection(model.output, banned_ids)
+    output_bias = model.output.bias.detach().clone()
+    if banned_ids is not None:
+        output_bias[banned_ids] = float("-inf")
+    return Projection(model.output.weight.detach().t(), output_bias, precision)  # [H, V]

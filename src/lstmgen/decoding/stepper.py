@@ -40,7 +40,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from ..model import RecurrentLanguageModel, State
+from ..model import RecurrentLanguageModel, State, device_of
 from .fast_lstm import FastLSTMDecoder, LSTMStreams, supports_fast_decoding
 from .fast_mogrifier import FastMogrifierDecoder, supports_mogrifier_decoding
 from .processors import SuppressTokens
@@ -115,7 +115,7 @@ class Stepper:
 
     def __init__(self, model: RecurrentLanguageModel, suppress: Sequence[int] = (), fast: bool | None = None) -> None:
         self.model = model
-        self.device = model.output.weight.device
+        self.device = device_of(model)
         vocab = getattr(getattr(model, "config", None), "vocab_size", None)
         self.suppress = SuppressTokens(suppress, vocab)
         self._decoder_class = fast_decoder(model)

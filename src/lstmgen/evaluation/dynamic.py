@@ -30,10 +30,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..config import ConfigError
-from ..model import RecurrentLanguageModel, State, detach_state
+from ..model import RecurrentLanguageModel, State, detach_state, device_of
 from .measures import LossReport
 from .static import split_rows, windows
 
@@ -142,15 +141,15 @@ def _read(adapter: _Adapter, array: np.ndarray, streams: int) -> tuple[float, in
     """Score then adapt, window by window, ``streams`` parts of the text side by side (the full pass's own split:
     contiguous parts, each after a warm-up of the text before it; ``static.split_rows``), one set of weights
     learning from all of them: (total NLL in nats, tokens scored, the state after the text's last window)."""
-    model, device, settings = adapter.model, adapter.model.output.weight.device, adapter.settings
+    model, device, settings = adapter.model, device_of(adapter.model), adapter.settings
     rows = split_rows(len(array) - 1, streams, settings.warmup)
     state = _warm_up(model, array, rows, device)
     rows = [replace(row, first=row.start) for row in rows]  # their warm-ups are read
     total, count = 0.0, 0
     with torch.enable_grad():
         for _, inputs, targets, scored in windows(array, rows, settings.segment_length):
-            logits, next_state = model(torch.from_numpy(inputs).to(device), state)  # [B, T, V]
-            losses = F.cross_entropy(logits.transpose(1, 2).float(), torch.from_numpy(targets).to(device), reduction="none")
+            # [B, T]: each target's NLL (an adaptive softmax computes it without the whole distribution)
+            losses, next_state = model(torch.from_numpy(inputs).to(device), state, torch.from_numpy(targets).to(device))
             mask = torch.from_numpy(scored).to(device)  # [B, T]: False only where a row has ended (padding)
             scored_losses = losses[mask] if not scored.all() else losses.flatten()
             total += float(scored_losses.detach().double().sum())
@@ -185,7 +184,7 @@ def adapted_copy(model: RecurrentLanguageModel, tokens: Sequence[int] | np.ndarr
     total, count, state = _read(adapter, array, streams=1)  # sequential: the state after the whole text
     # The state after the text's last token: the last segment's input stopped one token short of it.
     with torch.inference_mode():
-        _, state = adapter.model(torch.tensor([[int(array[-1])]], device=adapter.model.output.weight.device), state)
+        _, state = adapter.model(torch.tensor([[int(array[-1])]], device=device_of(adapter.model)), state)
     for parameter in adapter.parameters:
         parameter.requires_grad_(False)
     # Read sequentially whatever settings.streams says, so the protocol names one stream.

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..model import RecurrentLanguageModel, evaluation_mode
+from ..model import RecurrentLanguageModel, device_of, evaluation_mode
 from ..tokenizers import LabelledTokenizer, Tokenizer, label_id, labels_of
 from .measures import nats_to_bits
 
@@ -118,7 +118,7 @@ def label_nats(model: RecurrentLanguageModel, tokenizer: Tokenizer, texts: Seque
         raise ValueError("label accuracy needs a model trained on labelled documents (lstmgen train DATA --labels ...)")
     labels = tokenizer.labels
     label_ids = [tokenizer.label_id(label) for label in labels]
-    device = model.output.weight.device
+    device = device_of(model)
     totals = torch.zeros(len(texts), len(labels), dtype=torch.float64)
     per_group = max(1, min(ROWS // len(labels), LOGITS // max(1, WINDOW * len(labels) * tokenizer.vocab_size)))
     order = sorted(range(len(texts)), key=lambda index: len(texts[index]))  # like lengths together: little padding

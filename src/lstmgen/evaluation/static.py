@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..model import RecurrentLanguageModel, detach_state, evaluation_mode
+from ..model import RecurrentLanguageModel, detach_state, device_of, evaluation_mode
 from .measures import ColdStart, LossReport
 
 COLD_START_SEGMENTS = 256
@@ -128,11 +128,11 @@ def fresh_state_losses(model: RecurrentLanguageModel, tokens: Sequence[int] | np
                        length: int = COLD_START_TOKENS, batch_size: int = 256) -> torch.Tensor:
     """NLL [S, length - 1] of tokens p+1 .. p+length-1 of each segment, read from a fresh state after token p."""
     array = np.asarray(tokens)
-    device = model.output.weight.device
+    device = device_of(model)
     offsets = np.arange(length)
     losses = []
     with evaluation_mode(model):
-        batch_size = _fitting(batch_size, (length - 1) * model.output.weight.shape[0])  # output weight [V, H]
+        batch_size = _fitting(batch_size, (length - 1) * model.embedding.weight.shape[0])  # embedding [V, E]: V logits per position
         for chunk in np.array_split(positions, max(1, -(-len(positions) // batch_size))):
             if len(chunk) == 0:
                 continue
@@ -174,11 +174,11 @@ def evaluate(
     wanted, weight = np.unique((positions[:, None] + np.arange(cold_start_tokens - 1)).ravel(), return_counts=True)
     rows = split_rows(len(array) - 1, batch_size, warmup)[index::count]
     sums = [0.0, 0.0, 0.0, 0.0]  # NLL, tokens scored, in-context NLL of the wanted predictions, their weight
-    device = model.output.weight.device
+    device = device_of(model)
     with evaluation_mode(model):
         if rows:
             state = model.init_state(len(rows), device)
-            seq_length = _fitting(seq_length, len(rows) * model.output.weight.shape[0])  # [V, H]: the carried state makes any window exact
+            seq_length = _fitting(seq_length, len(rows) * model.embedding.weight.shape[0])  # embedding [V, E]: the carried state makes any window exact
             for column, inputs, targets, scored in windows(array, rows, seq_length):
                 logits, state = model(torch.from_numpy(inputs).to(device), state)  # [B, S, V]
                 state = detach_state(state)
@@ -224,7 +224,7 @@ def windowed_evaluate(model: RecurrentLanguageModel, tokens: Sequence[int] | np.
     if window < 1:
         raise ValueError(f"evaluation needs at least 2 tokens, got {len(array)}")
     starts = np.random.default_rng(seed).integers(0, len(array) - window, size=windows)  # [K]
-    device = model.output.weight.device
+    device = device_of(model)
     total = 0.0
     with evaluation_mode(model):
         for first in range(0, windows, batch_size):

@@ -28,6 +28,7 @@ import torch
 
 from ..config import GenerationConfig
 from ..decoding import Stepper, decode, make_generator
+from ..model import device_of
 from .measures import LN2, entropy_bits, text_measures, words
 from .musical import MUSIC_KINDS, heldout_pieces, sweep_measures
 
@@ -36,7 +37,7 @@ def sample_with_measures(lm, prompt_ids: list[int], temperature: float, length: 
                          prompt_text: str | None = None) -> dict[str, Any]:
     """Samples at one temperature with the mean entropy (bits) of the distributions drawn from and their NLL."""
     config = GenerationConfig(max_tokens=length, temperature=temperature, num_samples=num_samples, seed=seed)
-    generator = make_generator(seed, lm.model.output.weight.device)
+    generator = make_generator(seed, device_of(lm.model))
     entropy_sum = nll_sum = 0.0
     count = 0
     texts = [""] * num_samples

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..decoding import Stepper, Temperature, sample_categorical
-from ..model import RecurrentLanguageModel, evaluation_mode
+from ..model import RecurrentLanguageModel, device_of, evaluation_mode
 
 
 def _tempered(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -56,7 +56,7 @@ def sample_sequences(
 ) -> torch.Tensor:
     """``count`` sequences [count, length] drawn from the model at ``temperature``, from the start token;
     ``suppress``: ids never drawn (a tokenizer's ``never_generated``, such as the unknown symbol)."""
-    device = model.output.weight.device
+    device = device_of(model)
     chunks = []
     for done in range(0, count, batch_size):
         rows = min(batch_size, count - done)
@@ -69,7 +69,7 @@ def sample_sequences(
 def token_log_probabilities(model: RecurrentLanguageModel, sequences: torch.Tensor, start_token: int,
                             temperature: float = 1.0) -> torch.Tensor:
     """log p(y_t | y_<t) of every token of sequences [B, T] -> [B, T] (with gradient when enabled)."""
-    device = model.output.weight.device
+    device = device_of(model)
     sequences = sequences.to(device)
     logits, _ = model(start_inputs(sequences, start_token))  # [B, T, V]
     # Fused log-softmax + pick (a quarter faster than log_softmax then gather, and no [B, T, V] copy).

@@ -1,11 +1,14 @@
-"""The recurrent language model: embedding -> N recurrent layers -> dropout -> linear over the vocabulary.
+"""The recurrent language model: embedding -> N recurrent layers -> dropout -> linear over the vocabulary (or an
+adaptive softmax, ``lstmgen.model.adaptive``, for a large one).
 
 Every caller (training, evaluation, sampling, the server, SeqGAN rollouts) uses only two methods:
 
     logits, state = model(tokens, state)     tokens [B, T] int64 -> logits [B, T, V]
     state = model.init_state(batch_size)
 
-The loss lives outside the model, since SeqGAN needs per-token log-probabilities rather than a mean.
+Training asks for each target's NLL instead, ``losses, state = model(tokens, state, targets)`` [B, T]: an
+adaptive softmax computes it without the whole distribution. Reducing it to a loss is the caller's (SeqGAN
+needs the per-token log-probabilities, a trainer their mean).
 ``state`` is a tuple of tensors of shape [num_layers, B, H]: (h, c) for an LSTM (and the Mogrifier LSTM,
 ``MogrifierLSTM`` below), (h,) otherwise; a model that reads its label beside every token (``label_inputs``)
 carries one more, the label read last, [1, B, 1] (``state_shapes`` gives them all). Code that moves streams works
@@ -29,6 +32,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..config import ModelConfig
+from .adaptive import adaptive_output, log_probabilities, token_losses
 from .mogrifier import MogrifierLSTM, mogrifier_multiply_adds, mogrifier_parameter_count  # noqa: F401 (re-exported)
 
 State = tuple[torch.Tensor, ...]
@@ -78,7 +82,10 @@ class RecurrentLanguageModel(nn.Module):
             **cell.options(config),
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.output = nn.Linear(config.hidden_size, config.vocab_size)
+        # [H] -> logits over V; with an adaptive softmax (lstmgen.model.adaptive), exact log-probabilities over V.
+        self.adaptive = bool(config.adaptive_softmax)
+        self.output = (adaptive_output(config.hidden_size, config.vocab_size, config.adaptive_softmax) if self.adaptive
+                       else nn.Linear(config.hidden_size, config.vocab_size))
         self.label_inputs = config.label_inputs
         self.first_label = config.vocab_size - config.label_inputs  # the label ids are the vocabulary's last ones
         if self.label_inputs:
@@ -105,14 +112,19 @@ class RecurrentLanguageModel(nn.Module):
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """Zero state for ``batch_size`` streams: a tuple of [num_layers, B, H] tensors (and [1, B, 1]: no label yet)."""
-        device = device if device is not None else self.output.weight.device
+        device = device if device is not None else self.embedding.weight.device
         return tuple(torch.zeros(shape, device=device) for shape in state_shapes(self.config, batch_size))
 
-    def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """tokens [B, T] -> logits [B, T, V] and the state after the last token."""
+    def forward(self, tokens: torch.Tensor, state: State | None = None,
+                targets: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+        """tokens [B, T] -> logits [B, T, V] and the state after the last token; given ``targets`` [B, T], each
+        target's negative log-probability [B, T] (fp32) instead of the logits: the training loss, which an
+        adaptive softmax computes without the whole distribution."""
         if state is None:
             state = self.init_state(tokens.shape[0], tokens.device)
         embedded = self.embedding(tokens)  # [B, T, E]
+        if self.training and self.config.input_dropout > 0:
+            embedded = F.dropout(embedded, self.config.input_dropout)
         if self.label_inputs:
             state, label = state[:-1], state[-1]
             current = self.current_labels(tokens, label)  # [B, T]
@@ -129,8 +141,15 @@ class RecurrentLanguageModel(nn.Module):
         new_state = tuple(rnn_state) if self._state_count == 2 else (rnn_state,)
         if self.label_inputs:
             new_state = (*new_state, current[:, -1:].to(label.dtype).T[:, :, None])  # [1, B, 1]
-        logits = self.output(self.dropout(outputs))  # [B, T, V]
-        return logits, new_state
+        top = self.dropout(outputs)  # [B, T, H]
+        if targets is not None:
+            if self.adaptive:
+                return token_losses(self.output, top, targets), new_state
+            logits = self.output(top).float()  # [B, T, V]; rows of [B*T, V] below (a transposed view is slower)
+            return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1), reduction="none").view_as(targets), new_state
+        if self.adaptive:
+            return log_probabilities(self.output, top), new_state  # [B, T, V], normalised
+        return self.output(top), new_state  # [B, T, V]
 
     def current_labels(self, tokens: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         """The label each position reads beside its token: the last label id at or before it in ``tokens`` [B, T],
@@ -150,6 +169,11 @@ class RecurrentLanguageModel(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """Where a model's weights live: any module with parameters (ours, a baseline loop's, a test's hand-made one)."""
+    return next(model.parameters()).device
 
 
 def detach_state(state: State) -> State:

@@ -35,10 +35,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..config import ModelConfig, TrainConfig
 from ..model import CELLS, RecurrentLanguageModel, mogrifier_multiply_adds
+from ..model.adaptive import automatic_cutoffs
 from .optimizers import make_optimizer
 
 TOKENS_PER_MULTIPLY_ADD = 6.0  # tokens seen per multiply-add of the per-token forward pass, at the widest worth training
@@ -108,6 +108,11 @@ WORD_RECIPE_TRAIN = {"optimizer": "sgd", "learning_rate": 20.0, "grad_clip": 0.2
                      "seq_length": 35, "warmup_steps": 0, "final_lr_fraction": 0.05}
 
 
+# Validation passes over a word plan's run: the example validates once per epoch, lstmgen every 200 steps by default,
+# which cost a fifth of a 5-minute BPE run on Tiny Shakespeare (19 passes, each scoring 10 % of the corpus and a cold start).
+WORD_EVALUATIONS = 8
+
+
 def word_dropout_for(epochs: float) -> float:
     """The word recipe's dropout: the example's 0.2 up to 3 epochs, then +0.1 per doubling, at most 0.5 (at 24)."""
     if epochs <= 3:
@@ -150,8 +155,8 @@ def probe_rate(config: ModelConfig, train: TrainConfig, tokens: np.ndarray, auto
     for step in range(steps + 2):
         started = time.perf_counter()
         with autocast():
-            logits, _ = model(inputs, state)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+            losses, _ = model(inputs, state, targets)  # [batch, window], as the trainer computes it
+            loss = losses.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip or 1.0)
@@ -241,6 +246,8 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
     if values["tie_weights"] and "embedding_size" not in model_fixed:
         values["embedding_size"] = values["hidden_size"]  # the user asked for tying: the embedding follows the width
     model_values = {k: values[k] for k in WORD_RECIPE_MODEL if k not in model_fixed}
+    if "adaptive_softmax" not in model_fixed and not values["tie_weights"] and automatic_cutoffs(vocab_size):
+        values["adaptive_softmax"] = model_values["adaptive_softmax"] = automatic_cutoffs(vocab_size)
     shape = ModelConfig(vocab_size=vocab_size, **values)
     per_step = settings.batch_size * settings.seq_length
     probe: dict[int, float] = {}
@@ -257,10 +264,16 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
     epochs = tokens / max(len(train_tokens), 1)
     if "dropout" not in model_fixed:
         model_values["dropout"] = word_dropout_for(epochs)
+    if "eval_interval" not in explicit_train and config.eval_interval:
+        # About WORD_EVALUATIONS passes (never more often than asked): the time they save trains.
+        train_values["eval_interval"] = max(config.eval_interval, int(round(tokens / per_step / WORD_EVALUATIONS, -2)))
     reasons = ["word vocabulary: pytorch/examples word_language_model's optimisation (SGD 20, clip 0.25, 2x200, "
                "batch 20 x 35), measured better than it at equal time (docs/benchmarks.md)",
                f"dropout {model_values.get('dropout', shape.dropout)} for {epochs:.1f} epochs of the training text "
                f"({tokens / 1e6:.1f}M tokens from {how})"]
+    if model_values.get("adaptive_softmax"):
+        reasons.append(f"an adaptive softmax over the {vocab_size:,} ids (cutoffs {', '.join(map(str, shape.adaptive_softmax))}): "
+                       "a full softmax would be most of each step")
     shape = ModelConfig.from_dict({**shape.to_dict(), **model_values})
     return Plan(model=model_values, train=train_values, shape=shape, tokens=tokens, epochs=epochs, reasons=reasons, probe=probe)
 

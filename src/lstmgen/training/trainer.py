@@ -28,7 +28,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import load_checkpoint, save_checkpoint
@@ -119,7 +118,10 @@ class Trainer:
         self.precision = Precision(config.precision, self.device)
         torch.manual_seed(config.seed + self.world.rank)  # dropout differs by rank; rank 0 draws as a single process does
         self.model = model.to(self.device)
-        self.forward = DistributedDataParallel(self.model) if self.world.active else self.model  # what a step runs
+        # What a step runs. An adaptive softmax's cluster gets no gradient in a batch with no target in it: DDP must look
+        # for such parameters each step rather than wait for their gradients.
+        self.forward = (DistributedDataParallel(self.model, find_unused_parameters=bool(getattr(self.model, "adaptive", False)))
+                        if self.world.active else self.model)
         self.tokenizer = tokenizer
         self.rows = self.world.rows(config.batch_size)  # this rank's streams of the global batch
         self.batches = BatchIterator(train_tokens, config.batch_size, config.seq_length, rows=self.rows)
@@ -252,9 +254,9 @@ class Trainer:
             group["lr"] = learning_rate(self.config, self.step, self._progress()) * self.guard.learning_rate_scale
         inputs, targets = to_device(inputs, self.device), to_device(targets, self.device)
         with self.precision.autocast():
-            logits, state = self.forward(inputs, self.state)  # [b, T, V]
+            losses, state = self.forward(inputs, self.state, targets)  # [b, T]: each target's NLL
             # The mean over this rank's b x T tokens: DDP averages the ranks' equal shares into the global mean.
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+            loss = losses.mean()
         self.optimizer.zero_grad(set_to_none=True)
         self.precision.backward(loss)
         norm = None
