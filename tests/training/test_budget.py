@@ -105,6 +105,13 @@ def test_a_large_word_vocabulary_gets_an_adaptive_softmax_unless_the_user_chose_
     assert _plan(vocab=14_299, max_steps=10).shape.adaptive_softmax == ()  # the character plan never chooses one
 
 
+def test_an_adaptive_softmax_counts_its_head_and_projections_as_the_output_layer():
+    full = ModelConfig(vocab_size=14_000, embedding_size=200, hidden_size=200, num_layers=2)
+    adaptive = ModelConfig(vocab_size=14_000, embedding_size=200, hidden_size=200, num_layers=2, adaptive_softmax=(2000, 8000))
+    recurrent = per_token_multiply_adds(full) - 200 * 14_000
+    assert per_token_multiply_adds(adaptive) == recurrent + 200 * 2002 + 200 * 50 + 200 * 12
+
+
 def test_a_word_plan_validates_about_eight_times_unless_told_how_often():
     assert _plan(words=True, vocab=500, max_steps=40_000).train["eval_interval"] == 5_000
     assert _plan(words=True, vocab=500, max_steps=100).train["eval_interval"] == 200  # never more often than the setting

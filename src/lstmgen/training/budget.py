@@ -38,7 +38,7 @@ import torch
 
 from ..config import ModelConfig, TrainConfig
 from ..model import CELLS, RecurrentLanguageModel, mogrifier_multiply_adds
-from ..model.adaptive import automatic_cutoffs
+from ..model.adaptive import DIVISION, automatic_cutoffs
 from .optimizers import make_optimizer
 
 TOKENS_PER_MULTIPLY_ADD = 6.0  # tokens seen per multiply-add of the per-token forward pass, at the widest worth training
@@ -79,6 +79,10 @@ def per_token_multiply_adds(config: ModelConfig) -> int:
     if config.cell == "mogrifier":  # the gating rounds before each layer's update
         recurrent += sum(mogrifier_multiply_adds(config.embedding_size if layer == 0 else hidden, hidden, config.mogrifier_rounds,
                                                  config.mogrifier_rank) for layer in range(layers))
+    if config.adaptive_softmax:  # its head and each cluster's projection; a cluster's own ids only for its targets
+        cutoffs = config.adaptive_softmax
+        return recurrent + hidden * (cutoffs[0] + len(cutoffs)) + sum(hidden * int(hidden // DIVISION ** (index + 1))
+                                                                        for index in range(len(cutoffs)))
     return recurrent + hidden * config.vocab_size
 
 
