@@ -189,8 +189,7 @@ def main() -> None:
             VAL_NOTES["notes"] = notes_in_tokens(store.val, store.tokenizer)
         meta = store.meta
         text_size = scored_text_size(store.tokenizer, store.val[0], meta["characters"]["val"], meta["bytes"]["val"])
-        if default is not None:
-            text_size = scored_text_size(store.tokenizer, store.val[0], meta["characters"]["val"], meta["bytes"]["val"])
+        if default is not None:  # scored by the same call as the loop below, on the same held-out tokens
             default.update(score(default.pop("model"), store, text_size))
             if args.threads:
                 torch.set_num_threads(args.threads)  # the default's automatic choice must not carry over to the loop

@@ -6,7 +6,7 @@ A word model's softmax over V words costs H x V multiply-adds per token (a 14,00
 over the most frequent ids (those below the first cutoff) plus one logit per cluster, covers most tokens; each
 later range of ids is a cluster behind a projection a quarter as wide as the one before. Training pays for a
 cluster only on the tokens whose target falls in it (``token_losses``). The ids must be ordered by frequency,
-as lstmgen's word, symbol and ABC tokenizers order them.
+as lstmgen's word, symbol and ABC tokenizers order them (a BPE vocabulary's merges come roughly so).
 
 Nothing is approximated when the model is read: ``log_probabilities`` is the whole distribution, each id's
 log-probability being its cluster's plus its own within the cluster, so sampling, scoring, beam search and
@@ -19,8 +19,6 @@ import torch
 from torch import nn
 
 DIVISION = 4.0  # each cluster's projection is this many times narrower than the one before (PyTorch's default)
-
-
 HEAD = 2000  # ids in the automatic head: 90 % of Tiny Shakespeare's words, 97 % of COCO captions'
 SMALLEST = 8000  # the word plan's full softmax up to here: at 4,096 BPE ids an adaptive one trained no faster and scored worse
 
@@ -51,7 +49,7 @@ def token_losses(output: nn.AdaptiveLogSoftmaxWithLoss, hidden: torch.Tensor, ta
     """hidden [B, T, H], targets [B, T] -> each target's negative log-probability [B, T], computing only the head
     and, per cluster, the rows whose target is in it (what makes training cheap)."""
     flat = hidden.reshape(-1, hidden.shape[-1])  # [B*T, H]
-    return -output(flat, targets.reshape(-1)).output.view(targets.shape)
+    return -output(flat, targets.reshape(-1)).output.float().view(targets.shape)  # fp32 under autocast too
 
 
 def adaptive_parameter_count(hidden_size: int, vocab_size: int, cutoffs: tuple[int, ...]) -> int:
