@@ -9,7 +9,8 @@ module steps the same weights by hand:
 * every later layer does one fused matmul, ``[x, h] @ [W_ih, W_hh]^T + b`` ([B, In+H] x [In+H, 4H]);
 * every tensor a step touches is allocated once, up front; each step writes into the same buffers with
   ``out=`` and in-place operations (gates [B, 4H], cell state [B, H], logits [B, V]);
-* ids that must never be generated get a -inf output bias, so masking them costs nothing per step;
+* ids that must never be generated get a -inf output bias, so masking them costs nothing per step (an
+  adaptive softmax's log-probabilities instead get them filled with -inf, ``projections.output_projection``);
 * a model that reads its label beside every token (``label_inputs``) adds one more row lookup, the label's
   ``embedding @ W_ih0^T`` from a [labels + 1, 4H] table, for the label each stream read last;
 * a step may feed fewer streams than the decoder holds: the leading ones step, the others are dropped

@@ -52,13 +52,21 @@ def token_losses(output: nn.AdaptiveLogSoftmaxWithLoss, hidden: torch.Tensor, ta
     return -output(flat, targets.reshape(-1)).output.float().view(targets.shape)  # fp32 under autocast too
 
 
+def cluster_widths(hidden_size: int, cutoffs: tuple[int, ...]) -> list[int]:
+    """Each cluster's projection width, H / 4^(i+1) for cluster i (from 0), as nn.AdaptiveLogSoftmaxWithLoss sizes them."""
+    return [int(hidden_size // (DIVISION ** (index + 1))) for index in range(len(cutoffs))]
+
+
 def adaptive_parameter_count(hidden_size: int, vocab_size: int, cutoffs: tuple[int, ...]) -> int:
     """Parameters of ``adaptive_output`` by formula: the head H x (first cutoff + clusters) and its biases; each
-    cluster i (from 0) a projection H x H/4^(i+1) and H/4^(i+1) x its ids, no biases."""
+    cluster a projection H x width and width x its ids, no biases."""
     head = cutoffs[0] + len(cutoffs)
-    count = hidden_size * head + head
     bounds = (*cutoffs, vocab_size)
-    for index in range(len(cutoffs)):
-        width = int(hidden_size // (DIVISION ** (index + 1)))
-        count += hidden_size * width + width * (bounds[index + 1] - bounds[index])
-    return count
+    return hidden_size * head + head + sum(hidden_size * width + width * (bounds[index + 1] - bounds[index])
+                                           for index, width in enumerate(cluster_widths(hidden_size, cutoffs)))
+
+
+def adaptive_multiply_adds(hidden_size: int, cutoffs: tuple[int, ...]) -> int:
+    """Per token, at most: the head and every cluster's projection (a cluster's own ids are computed only for the
+    tokens whose target is in it)."""
+    return hidden_size * (cutoffs[0] + len(cutoffs)) + sum(hidden_size * width for width in cluster_widths(hidden_size, cutoffs))

@@ -38,7 +38,7 @@ import torch
 
 from ..config import ModelConfig, TrainConfig
 from ..model import CELLS, RecurrentLanguageModel, mogrifier_multiply_adds
-from ..model.adaptive import DIVISION, automatic_cutoffs
+from ..model.adaptive import adaptive_multiply_adds, automatic_cutoffs
 from .optimizers import make_optimizer
 
 TOKENS_PER_MULTIPLY_ADD = 6.0  # tokens seen per multiply-add of the per-token forward pass, at the widest worth training
@@ -79,10 +79,8 @@ def per_token_multiply_adds(config: ModelConfig) -> int:
     if config.cell == "mogrifier":  # the gating rounds before each layer's update
         recurrent += sum(mogrifier_multiply_adds(config.embedding_size if layer == 0 else hidden, hidden, config.mogrifier_rounds,
                                                  config.mogrifier_rank) for layer in range(layers))
-    if config.adaptive_softmax:  # its head and each cluster's projection; a cluster's own ids only for its targets
-        cutoffs = config.adaptive_softmax
-        return recurrent + hidden * (cutoffs[0] + len(cutoffs)) + sum(hidden * int(hidden // DIVISION ** (index + 1))
-                                                                        for index in range(len(cutoffs)))
+    if config.adaptive_softmax:
+        return recurrent + adaptive_multiply_adds(hidden, config.adaptive_softmax)
     return recurrent + hidden * config.vocab_size
 
 
@@ -250,8 +248,9 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
     if values["tie_weights"] and "embedding_size" not in model_fixed:
         values["embedding_size"] = values["hidden_size"]  # the user asked for tying: the embedding follows the width
     model_values = {k: values[k] for k in WORD_RECIPE_MODEL if k not in model_fixed}
-    if "adaptive_softmax" not in model_fixed and not values["tie_weights"] and automatic_cutoffs(vocab_size):
-        values["adaptive_softmax"] = model_values["adaptive_softmax"] = automatic_cutoffs(vocab_size)
+    cutoffs = automatic_cutoffs(vocab_size)
+    if cutoffs and "adaptive_softmax" not in model_fixed and not values["tie_weights"]:
+        values["adaptive_softmax"] = model_values["adaptive_softmax"] = cutoffs
     shape = ModelConfig(vocab_size=vocab_size, **values)
     per_step = settings.batch_size * settings.seq_length
     probe: dict[int, float] = {}
