@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--method", default="rms", choices=("rms", "sgd"))
     parser.add_argument("--segment", type=int, default=50)
     parser.add_argument("--streams", type=int, default=16, help="parts of the text read side by side (evaluation.dynamic)")
+    parser.add_argument("--learn-fraction", type=float, default=0.75, help="the share of segments learned from (1: every one)")
     parser.add_argument("--learning-rates", default="1e-4,3e-4,1e-3,3e-3")
     parser.add_argument("--decays", default="0,1e-3,1e-2")
     parser.add_argument("--threads", type=int, default=1)
@@ -46,7 +47,7 @@ def main() -> None:
     settings, tried = tune(lm.model, lm.tokenizer.encode(tuning, unknown="replace"),
                            learning_rates=[float(v) for v in args.learning_rates.split(",")],
                            decays=[float(v) for v in args.decays.split(",")], method=args.method, segment_length=args.segment,
-                           streams=args.streams)
+                           streams=args.streams, learn_fraction=args.learn_fraction)
     results = {}
     for name, part in (("rest", rest), ("whole", held_out)):
         started = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,13 +24,27 @@ def _weights(model) -> list[torch.Tensor]:
 def test_dynamic_evaluation_lowers_the_nll_of_a_repeated_text_and_leaves_the_model_alone(lm):
     before = _weights(lm.model)
     static = lm.evaluate(NOVEL)
-    dynamic = lm.evaluate(NOVEL, dynamic=DynamicEvaluation(learning_rate=1e-2, decay=0.0, segment_length=20, streams=1))
+    dynamic = lm.evaluate(NOVEL, dynamic=DynamicEvaluation(learning_rate=1e-2, decay=0.0, segment_length=20, streams=1, learn_fraction=1.0))
     assert dynamic.nats < 0.9 * static.nats, (dynamic.nats, static.nats)
     assert all(torch.equal(a, b) for a, b in zip(before, lm.model.parameters()))
     assert static.protocol == "static" and dynamic.protocol == "dynamic, rms, lr=0.01, decay=0, segment=20"
     streams = lm.evaluate(NOVEL, dynamic=DynamicEvaluation(learning_rate=1e-2, decay=0.0, segment_length=20, streams=4, warmup=16))
-    assert streams.nats < static.nats and streams.protocol.endswith("streams=4") and streams.tokens == static.tokens
+    assert streams.nats < static.nats and "streams=4, learning from 75% of segments" in streams.protocol and streams.tokens == static.tokens
     assert dynamic.tokens == static.tokens and dynamic.bits_per_character is not None
+
+
+def test_learning_from_a_fraction_of_the_segments_spreads_them_and_says_so(lm):
+    assert [DynamicEvaluation(learn_fraction=0.75).learns_from(i) for i in range(8)] == [False, True, True, True] * 2
+    assert [DynamicEvaluation(learn_fraction=0.5).learns_from(i) for i in range(4)] == [False, True] * 2
+    assert all(DynamicEvaluation(learn_fraction=1.0).learns_from(i) for i in range(100))
+    assert sum(DynamicEvaluation(learn_fraction=2 / 3).learns_from(i) for i in range(300)) == 200
+    settings = DynamicEvaluation(learning_rate=1e-2, decay=0.0, segment_length=20, streams=1)
+    assert settings.learn_fraction == 0.75 and settings.protocol.endswith("segment=20, learning from 75% of segments")
+    static, every = lm.evaluate(NOVEL), lm.evaluate(NOVEL, dynamic=replace(settings, learn_fraction=1.0))
+    partly = lm.evaluate(NOVEL, dynamic=settings)
+    assert partly.nats < 0.9 * static.nats and partly.nats != every.nats and partly.tokens == static.tokens
+    half = lm.evaluate(NOVEL, dynamic=replace(settings, learn_fraction=0.5))  # the segments only scored do not learn
+    assert half.nats != partly.nats
 
 
 def test_without_a_learning_rate_it_is_the_static_measure(lm):
@@ -43,7 +58,8 @@ def test_sgd_and_the_decay_toward_the_trained_weights(lm):
     sgd = dynamic_evaluate(lm.model, tokens, DynamicEvaluation(method="sgd", learning_rate=0.5, decay=0.0, segment_length=20, streams=1))
     assert sgd.nats < lm.evaluate(NOVEL).nats and sgd.protocol.startswith("dynamic, sgd")
     adapted, _, reading = adapted_copy(lm.model, tokens, DynamicEvaluation(learning_rate=1e-2, decay=0.0))
-    assert "streams=" not in reading.protocol  # a document is read sequentially, whatever the settings' streams
+    # a document is read sequentially and learned from in every segment, whatever the settings say
+    assert "streams=" not in reading.protocol and "learning from" not in reading.protocol
     pulled, _, _ = adapted_copy(lm.model, tokens, DynamicEvaluation(learning_rate=1e-2, decay=0.5))
     distance = [sum(float((a - b).detach().norm()) for a, b in zip(model.parameters(), lm.model.parameters())) for model in (adapted, pulled)]
     assert distance[1] < distance[0]  # the decay keeps the weights near the trained ones
@@ -64,7 +80,8 @@ def test_tune_picks_the_best_setting_it_tried(lm):
 
 
 @pytest.mark.parametrize("values, field", [({"method": "adam"}, "method"), ({"learning_rate": -1.0}, "learning_rate"),
-                                           ({"decay": 1.0}, "decay"), ({"segment_length": 0}, "segment_length")])
+                                           ({"decay": 1.0}, "decay"), ({"segment_length": 0}, "segment_length"),
+                                           ({"learn_fraction": 0.0}, "learn_fraction"), ({"learn_fraction": 1.5}, "learn_fraction")])
 def test_impossible_settings_name_their_field(values, field):
     with pytest.raises(ConfigError) as error:
         DynamicEvaluation(**values)

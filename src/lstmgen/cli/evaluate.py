@@ -48,6 +48,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     dynamic.add_argument("--dynamic-segment", type=int, default=50, help="tokens scored between two updates")
     dynamic.add_argument("--dynamic-streams", type=int, default=16,
                          help="parts of FILE read side by side, one set of weights learning from all (1: sequential, as Krause)")
+    dynamic.add_argument("--dynamic-learn-fraction", type=float, default=0.75, metavar="F",
+                         help="the share of segments learned from, spread evenly; the others are only scored, a forward pass "
+                              "instead of a forward and a backward one (1: every segment, as Krause; default 0.75, about "
+                              "2.4x the static pass's time instead of 3x for most of the gain)")
     dynamic.add_argument("--tune-on", metavar="FILE", default=None,
                          help="choose --dynamic-lr and --dynamic-decay on this validation text first (implies --dynamic); "
                               "a corpus with an official split (wikitext2) tunes on its valid split")
@@ -172,7 +176,8 @@ def dynamic_settings(model, args: argparse.Namespace):
     from ..data.corpus import has_official_split
     from ..evaluation.dynamic import DynamicEvaluation, tune
 
-    values = {"method": args.dynamic_method, "segment_length": args.dynamic_segment, "streams": args.dynamic_streams}
+    values = {"method": args.dynamic_method, "segment_length": args.dynamic_segment, "streams": args.dynamic_streams,
+              "learn_fraction": args.dynamic_learn_fraction}
     if args.dynamic_lr is not None:
         values["learning_rate"] = args.dynamic_lr
     if args.dynamic_decay is not None:
@@ -183,6 +188,7 @@ def dynamic_settings(model, args: argparse.Namespace):
     print(f"tune-on: {tune_text}", file=sys.stderr)
     tokens = model.tokenizer.encode(tune_text.read(args.encoding), unknown="replace")
     settings, tried = tune(model.model, tokens, method=args.dynamic_method, segment_length=args.dynamic_segment, streams=args.dynamic_streams,
+                           learn_fraction=args.dynamic_learn_fraction,
                            **({"learning_rates": [args.dynamic_lr]} if args.dynamic_lr is not None else {}),
                            **({"decays": [args.dynamic_decay]} if args.dynamic_decay is not None else {}))
     for entry in tried:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from ..evaluation.dynamic import DynamicEvaluation
 from ..language_model import LanguageModel
 
-# Sequential reading (streams 1), as adapted_copy does for generation, so the protocol the response names is the one used.
-SERVER_SETTINGS = DynamicEvaluation(streams=1)
+# Sequential reading of every segment, as adapted_copy does for generation, so the protocol the response names is the one used.
+SERVER_SETTINGS = DynamicEvaluation(streams=1, learn_fraction=1.0)
 
 
 @dataclass(frozen=True)
