@@ -125,3 +125,25 @@ def test_the_windowed_measure_reads_each_window_from_a_fresh_state(lm, tiny_run,
     path.write_text(NOVEL, encoding="utf-8")
     assert main(["eval", str(tiny_run), str(path), "--windows", "32", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["protocol"].startswith("windowed")
+
+
+def test_the_rms_update_is_krauses_formula(lm):
+    """Adam without momentum (the fused kernel) is Krause's RMS update with bias correction, then the decay."""
+    from lstmgen.evaluation.dynamic import _Adapter
+
+    settings = DynamicEvaluation(learning_rate=1e-2, decay=0.1, beta=0.9, epsilon=1e-6)
+    adapter = _Adapter(lm.model, settings)
+    generator = torch.Generator().manual_seed(0)
+    expected = [parameter.detach().clone() for parameter in adapter.parameters]
+    squares = [torch.zeros_like(parameter) for parameter in expected]
+    for step in (1, 2):
+        gradients = [torch.randn(parameter.shape, generator=generator) for parameter in expected]
+        for parameter, gradient in zip(adapter.parameters, gradients):
+            parameter.grad = gradient.clone()
+        adapter.step()
+        for index, (gradient, trained) in enumerate(zip(gradients, adapter.trained)):
+            squares[index] = 0.9 * squares[index] + 0.1 * gradient ** 2
+            moved = expected[index] - 1e-2 * gradient / ((squares[index] / (1 - 0.9 ** step)).sqrt() + 1e-6)
+            expected[index] = moved + 0.1 * (trained - moved)
+    assert all(torch.allclose(parameter, value, atol=1e-6) for parameter, value in zip(adapter.parameters, expected))
+    assert all(parameter.grad is None for parameter in adapter.parameters)

@@ -105,6 +105,22 @@ def test_a_large_word_vocabulary_gets_an_adaptive_softmax_unless_the_user_chose_
     assert _plan(vocab=14_299, max_steps=10).shape.adaptive_softmax == ()  # the character plan never chooses one
 
 
+def test_a_large_word_vocabulary_widens_once_the_run_sees_enough_tokens():
+    short = _plan(words=True, vocab=14_299, max_steps=500)  # 350k tokens: 0.08 per multiply-add of a 2x400
+    assert short.shape.hidden_size == 200 and "would see only" in short.describe()
+    long = _plan(words=True, vocab=14_299, max_steps=5_000)  # 3.5M tokens: 0.84
+    assert long.shape.hidden_size == long.shape.embedding_size == 400 and long.shape.num_layers == 2
+    assert long.model["dropout"] == 0.5 and long.shape.weight_dropout == 0.3 and long.shape.adaptive_softmax == (2000, 8000)
+    assert "width 400" in long.describe() and long.train["eval_interval"] == 600
+    kept = _plan(words=True, vocab=14_299, max_steps=5_000, fixed={"dropout": 0.3})  # the user's dropout stays
+    assert kept.shape.hidden_size == 400 and kept.shape.dropout == 0.3 and "dropout" not in kept.model
+    for fixed in ({"hidden_size": 200}, {"num_layers": 3}, {"adaptive_softmax": ()}):  # a width or a full softmax chosen
+        assert _plan(words=True, vocab=14_299, max_steps=5_000, fixed=fixed).shape.hidden_size == 200
+    assert _plan(words=True, vocab=4_096, max_steps=5_000).shape.hidden_size == 200  # BPE-4,096: a full softmax, no wider
+    probed = _plan(words=True, vocab=14_299, time_budget=0.02)
+    assert sorted(probed.probe) == [200, 400] and all(rate > 0 for rate in probed.probe.values())
+
+
 def test_an_adaptive_softmax_counts_its_head_and_projections_as_the_output_layer():
     full = ModelConfig(vocab_size=14_000, embedding_size=200, hidden_size=200, num_layers=2)
     adaptive = ModelConfig(vocab_size=14_000, embedding_size=200, hidden_size=200, num_layers=2, adaptive_softmax=(2000, 8000))

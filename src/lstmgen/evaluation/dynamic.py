@@ -112,8 +112,10 @@ class _Adapter:
         self.parameters = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
         self.trained = [parameter.detach().clone() for parameter in self.parameters]
         if settings.method == "rms":
+            # The fused kernel exists for CPU and CUDA tensors; elsewhere Adam's multi-tensor path does the same update.
+            fused = all(parameter.device.type in ("cpu", "cuda") for parameter in self.parameters)
             self.optimizer = torch.optim.Adam(self.parameters, lr=settings.learning_rate, betas=(0.0, settings.beta),
-                                              eps=settings.epsilon, fused=True)
+                                              eps=settings.epsilon, fused=fused or None)
         else:
             self.optimizer = torch.optim.SGD(self.parameters, lr=settings.learning_rate, foreach=True)
 

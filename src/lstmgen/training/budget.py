@@ -103,9 +103,17 @@ def dropout_for(epochs: float) -> float:
 
 # Word and subword vocabularies: pytorch/examples word_language_model's optimisation (plain SGD at a high rate,
 # tight clipping, 2x200, batch 20 x 35), measured to beat that example at equal time on COCO captions with
-# the dropout the epochs call for (docs/benchmarks.md). Its width does not grow with the budget yet: no run
-# has calibrated a wider word model.
+# the dropout the epochs call for (docs/benchmarks.md).
 WORD_RECIPE_MODEL = {"embedding_size": 200, "hidden_size": 200, "num_layers": 2, "tie_weights": False}
+# A wider word model where a run sees enough tokens to train it: 2x400 with the dropout of the example's medium model
+# (0.5) and weight drop on the recurrent weights (AWD-LSTM's; 0.3). At 5 minutes it beat the recipe on two word corpora
+# with an adaptive softmax (Tiny Shakespeare 4.5541 against 4.5981 nats/word, the standard library 3.6245 against
+# 3.6755), seeing about 0.39 tokens per multiply-add of its forward pass; on Tiny Shakespeare's BPE-4,096 ids (a full
+# softmax) it lost (4.4946 against about 4.387): so only vocabularies with an adaptive softmax widen
+# (docs/benchmarks.md). Calibrated at 5 minutes on 2 cores only: below 0.3 the recipe's 2x200 stays.
+WORD_WIDE_MODEL = {"embedding_size": 400, "hidden_size": 400, "dropout": 0.5, "weight_dropout": 0.3}
+WORD_TOKENS_PER_MULTIPLY_ADD = 0.3
+WORD_WIDTH_FIELDS = ("embedding_size", "hidden_size", "num_layers", "tie_weights")  # the user fixing any keeps the recipe's width
 WORD_RECIPE_TRAIN = {"optimizer": "sgd", "learning_rate": 20.0, "grad_clip": 0.25, "weight_decay": 0.0, "batch_size": 20,
                      "seq_length": 35, "warmup_steps": 0, "final_lr_fraction": 0.05}
 
@@ -254,18 +262,33 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
     shape = ModelConfig(vocab_size=vocab_size, **values)
     per_step = settings.batch_size * settings.seq_length
     probe: dict[int, float] = {}
-    if settings.max_steps:
-        tokens, how = float(settings.max_steps * per_step), "max_steps"
-    elif settings.max_epochs is not None or not settings.time_budget:
-        tokens, how = float((settings.max_epochs if settings.max_epochs is not None else 10.0) * len(train_tokens)), "max_epochs"
-    else:
+
+    def seen(candidate: ModelConfig) -> tuple[float, str]:
+        """Tokens a run of this shape will see, and how that was worked out."""
+        if settings.max_steps:
+            return float(settings.max_steps * per_step), "max_steps"
+        if settings.max_epochs is not None or not settings.time_budget:
+            return float((settings.max_epochs if settings.max_epochs is not None else 10.0) * len(train_tokens)), "max_epochs"
         batch = max(1, (probe_batch or config.batch_size) * settings.batch_size // max(config.batch_size, 1))  # this rank's share
-        rate = combine([probe_rate(shape, settings, train_tokens, autocast, batch)])[0]
-        probe[shape.hidden_size] = round(rate)
-        tokens = rate * PROBE_EFFICIENCY * settings.time_budget * 60
-        how = f"{settings.time_budget:g} min at the probed {probe[shape.hidden_size]:,} tokens/s"
+        rate = combine([probe_rate(candidate, settings, train_tokens, autocast, batch)])[0]
+        probe[candidate.hidden_size] = round(rate)
+        return rate * PROBE_EFFICIENCY * settings.time_budget * 60, f"{settings.time_budget:g} min at the probed {round(rate):,} tokens/s"
+
+    tokens, how = seen(shape)
+    wide_reason = None
+    if shape.adaptive_softmax and not any(name in model_fixed for name in WORD_WIDTH_FIELDS):
+        wide = ModelConfig.from_dict({**shape.to_dict(), **{k: v for k, v in WORD_WIDE_MODEL.items() if k not in model_fixed}})
+        wide_tokens, wide_how = seen(wide)
+        per_token = per_token_multiply_adds(wide)
+        if wide_tokens >= WORD_TOKENS_PER_MULTIPLY_ADD * per_token:
+            shape, tokens, how = wide, wide_tokens, wide_how
+            model_values.update({k: v for k, v in WORD_WIDE_MODEL.items() if k not in model_fixed})
+        wide_reason = (f"width {shape.hidden_size}: 2x400 (dropout 0.5, weight drop 0.3) "
+                       f"{'sees' if shape is wide else 'would see only'} {wide_tokens / per_token:.2f} tokens per multiply-add "
+                       f"({wide_tokens / 1e6:.1f}M tokens, {per_token / 1e6:.2f}M multiply-adds per token; it widens at "
+                       f"{WORD_TOKENS_PER_MULTIPLY_ADD:g})")
     epochs = tokens / max(len(train_tokens), 1)
-    if "dropout" not in model_fixed:
+    if "dropout" not in model_fixed and "dropout" not in model_values:
         model_values["dropout"] = word_dropout_for(epochs)
     if "eval_interval" not in explicit_train and config.eval_interval:
         # About WORD_EVALUATIONS passes (never more often than asked): the time they save trains.
@@ -274,6 +297,8 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
                "batch 20 x 35), measured better than it at equal time (docs/benchmarks.md)",
                f"dropout {model_values.get('dropout', shape.dropout)} for {epochs:.1f} epochs of the training text "
                f"({tokens / 1e6:.1f}M tokens from {how})"]
+    if wide_reason:
+        reasons.append(wide_reason)
     if model_values.get("adaptive_softmax"):
         reasons.append(f"an adaptive softmax over the {vocab_size:,} ids (cutoffs {', '.join(map(str, shape.adaptive_softmax))}): "
                        "a full softmax would be most of each step")
