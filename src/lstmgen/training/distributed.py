@@ -22,6 +22,7 @@ Only tensors cross between processes (no pickled objects: a process group is not
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 from dataclasses import dataclass
 from typing import Sequence
@@ -105,7 +106,14 @@ def close(world: World, finished: bool = False) -> None:
     """Leave the process group. ``finished`` (the run ended without an error on this rank): wait for every rank
     first, so none tears its connections down while another is still writing (rank 0's last checkpoint) or
     talking; a rank that destroys early can make a peer's gloo threads abort it at exit (seen across two
-    "machines": SIGABRT on one node, the other node's torchrun then waiting for it at its exit barrier)."""
+    "machines": SIGABRT on one node, the other node's torchrun then waiting for it at its exit barrier).
+
+    The finished trainer is first collected: it sits in a reference cycle, and in a torchrun job it holds the DDP
+    wrapper, whose reducer holds the process group, so ``destroy_process_group`` alone only drops the registry's
+    reference. Left to the cyclic collector, the group could be destroyed during interpreter shutdown, where
+    gloo's threads sometimes abort the rank ("terminate called without an active exception", SIGABRT, after
+    a run that had finished: seen once in CI)."""
+    gc.collect()
     if world.active and dist.is_initialized():
         if finished:
             dist.barrier()
