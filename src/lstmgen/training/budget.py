@@ -20,8 +20,9 @@ on a small corpus needs dropout not to learn it by heart. So the plan is:
 Character-like vocabularies (characters, bytes) get one LSTM layer with a 64-wide embedding. Word and subword
 vocabularies get a recipe instead (``WORD_RECIPE_*``): pytorch/examples word_language_model's optimisation
 (2x200, SGD 20, clip 0.25, batch 20 x 35) with dropout from the epochs the run will make, which beat that
-example at equal time on COCO captions where the character plan's settings lost to it (docs/benchmarks.md).
-Everything the user sets explicitly is kept as it is; the plan only fills in the rest, and says what it chose
+example at equal time on COCO captions where the character plan's settings lost to it (docs/benchmarks.md); past
+8,000 ids an adaptive softmax, and with it a 2x400 with weight drop (``WORD_WIDE_MODEL``) where the run sees
+enough tokens to train one. Everything the user sets explicitly is kept as it is; the plan only fills in the rest, and says what it chose
 and why (``Plan.describe``).
 """
 
@@ -245,7 +246,9 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
                model_fixed: dict[str, Any], autocast: Callable[[], Any], probe_batch: int | None,
                combine: Callable[[list[float]], list[float]]) -> Plan:
     """The word recipe (``WORD_RECIPE_*``) with the user's explicit settings kept, and dropout from the epochs
-    the run will make (a time budget's from a probe of the recipe's model on this machine)."""
+    the run will make (a time budget's from a probe of the recipe's model on this machine). With an adaptive
+    softmax and no width of the user's, ``WORD_WIDE_MODEL`` instead where it would see at least
+    ``WORD_TOKENS_PER_MULTIPLY_ADD`` tokens per multiply-add (a time budget probes it too)."""
     train_values = {k: v for k, v in WORD_RECIPE_TRAIN.items() if k not in explicit_train}
     if "optimizer" in explicit_train or "learning_rate" in explicit_train:
         # SGD's rate of 20 means nothing to another optimizer, nor a rate chosen for AdamW to SGD: keep the pair as given.
