@@ -277,19 +277,20 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
         probe[candidate.hidden_size] = round(rate)
         return rate * PROBE_EFFICIENCY * settings.time_budget * 60, f"{settings.time_budget:g} min at the probed {round(rate):,} tokens/s"
 
-    tokens, how = seen(shape)
-    wide_reason = None
+    wide_reason, tokens = None, None
     if shape.adaptive_softmax and not any(name in model_fixed for name in WORD_WIDTH_FIELDS):
         wide = ModelConfig.from_dict({**shape.to_dict(), **{k: v for k, v in WORD_WIDE_MODEL.items() if k not in model_fixed}})
         wide_tokens, wide_how = seen(wide)
         per_token = per_token_multiply_adds(wide)
-        if wide_tokens >= WORD_TOKENS_PER_MULTIPLY_ADD * per_token:
+        if wide_tokens >= WORD_TOKENS_PER_MULTIPLY_ADD * per_token:  # the recipe's own probe is then not needed
             shape, tokens, how = wide, wide_tokens, wide_how
             model_values.update({k: v for k, v in WORD_WIDE_MODEL.items() if k not in model_fixed})
         wide_reason = (f"width {shape.hidden_size}: 2x400 (dropout 0.5, weight drop 0.3) "
                        f"{'sees' if shape is wide else 'would see only'} {wide_tokens / per_token:.2f} tokens per multiply-add "
                        f"({wide_tokens / 1e6:.1f}M tokens, {per_token / 1e6:.2f}M multiply-adds per token; it widens at "
                        f"{WORD_TOKENS_PER_MULTIPLY_ADD:g})")
+    if tokens is None:
+        tokens, how = seen(shape)
     epochs = tokens / max(len(train_tokens), 1)
     if "dropout" not in model_fixed and "dropout" not in model_values:
         model_values["dropout"] = word_dropout_for(epochs)
