@@ -147,6 +147,9 @@ def test_every_config_field_is_a_flag():
     assert (generate.max_tokens, generate.stop, generate.top_p, generate.temperature) == (7, ["a", "b"], 0.5, 1.0)
     train = build_parser(["train"]).parse_args(["train", "--hidden-size", "64", "--sample-temperatures", "0.5,1"])
     assert (train.hidden_size, train.sample_temperatures, train.batch_size) == (64, [0.5, 1.0], None)  # unset: the preset's
+    # A plan may choose a switch (the word plan ties a full softmax), so train offers both --name and --no-name, unset by default.
+    assert [build_parser(["train"]).parse_args(["train", *flag]).tie_weights for flag in ([], ["--tie-weights"], ["--no-tie-weights"])] \
+        == [None, True, False]
 
 
 def test_a_bad_flag_value_names_the_field(capsys, tiny_run):

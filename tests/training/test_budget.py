@@ -8,6 +8,7 @@ import torch
 
 from lstmgen import LanguageModel, train
 from lstmgen.config import ModelConfig, TrainConfig
+from lstmgen.model import RecurrentLanguageModel
 from lstmgen.training.budget import (
     CHARACTER_WEIGHT_DECAY,
     MOGRIFIER_LEARNING_RATE_SCALE,
@@ -75,7 +76,8 @@ def test_explicit_settings_are_kept():
 
 def test_word_vocabularies_get_the_word_recipe_with_dropout_from_the_epochs():
     plan = _plan(words=True, vocab=5_000, max_steps=5_000)
-    assert plan.model == {**WORD_RECIPE_MODEL, "dropout": word_dropout_for(plan.epochs)}  # 5,000 ids: a full softmax
+    # 5,000 ids: a full softmax, tied to the embedding
+    assert plan.model == {**WORD_RECIPE_MODEL, "tie_weights": True, "dropout": word_dropout_for(plan.epochs)}
     assert plan.train == {**WORD_RECIPE_TRAIN, "eval_interval": 600}  # SGD 20, clip 0.25, batch 20 x 35; 5,000 / 8 steps
     assert abs(plan.epochs - 5_000 * 20 * 35 / len(TOKENS)) < 1e-6  # the recipe's batch, not the preset's
     assert plan.shape.num_layers == 2 and plan.shape.hidden_size == 200
@@ -91,6 +93,27 @@ def test_a_word_plan_keeps_explicit_settings():
     assert "hidden_size" not in plan.model and "tie_weights" not in plan.model
     assert plan.model["embedding_size"] == 400 and plan.shape.tie_weights  # tying asked for: the embedding follows
     assert abs(plan.epochs - 1_000 * 32 * 35 / len(TOKENS)) < 1e-6  # the user's batch of 32
+
+
+def test_a_full_softmax_is_tied_to_the_embedding_unless_the_user_chose_otherwise():
+    plan = _plan(words=True, vocab=4_096, max_steps=5_000)  # BPE-4,096
+    assert plan.shape.tie_weights and plan.shape.embedding_size == plan.shape.hidden_size == 200
+    assert "tied embedding and output weights: a full softmax over 4,096 ids" in plan.describe()
+    model = RecurrentLanguageModel(plan.shape)
+    assert model.output.weight is model.embedding.weight  # one [V, H] matrix
+    untied = _plan(words=True, vocab=4_096, max_steps=10, fixed={"tie_weights": False})  # --no-tie-weights
+    assert not untied.shape.tie_weights and "tie_weights" not in untied.model and "tied" not in untied.describe()
+    wide = _plan(words=True, vocab=4_096, max_steps=10, fixed={"hidden_size": 300})  # the embedding follows the user's width
+    assert wide.shape.tie_weights and wide.shape.embedding_size == 300 and wide.model["embedding_size"] == 300
+    narrow = _plan(words=True, vocab=4_096, max_steps=10, fixed={"embedding_size": 100})  # an embedding of the user's own
+    assert not narrow.shape.tie_weights and narrow.shape.embedding_size == 100
+    same = _plan(words=True, vocab=4_096, max_steps=10, fixed={"embedding_size": 200})
+    assert same.shape.tie_weights and "embedding_size" not in same.model
+    adaptive = _plan(words=True, vocab=14_299, max_steps=10)  # an adaptive softmax has no [V, H] matrix to share
+    assert adaptive.shape.adaptive_softmax and not adaptive.shape.tie_weights
+    given = _plan(words=True, vocab=14_299, max_steps=10, fixed={"adaptive_softmax": (2000,)})
+    assert not given.shape.tie_weights
+    assert not _plan(vocab=60, max_steps=100).shape.tie_weights  # the character plan never ties
 
 
 def test_a_large_word_vocabulary_gets_an_adaptive_softmax_unless_the_user_chose_the_output():

@@ -87,8 +87,9 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, use_defaults
             default = item.default_factory()
         else:
             default = None
-        if base is bool:  # on by default: --name and --no-name
-            options.update(action=argparse.BooleanOptionalAction if default else "store_true", default=(default if use_defaults else None))
+        if base is bool:  # on by default, or unset (a plan may choose it): --name and --no-name
+            both = default or not use_defaults
+            options.update(action=argparse.BooleanOptionalAction if both else "store_true", default=(default if use_defaults else None))
         elif base is dict:  # --logit-bias 65=100 10=-5 (repeatable)
             options.update(type=token_number, nargs="+", action="extend", metavar="ID=BIAS", default=None)
         elif base is tuple:

@@ -22,7 +22,7 @@ vocabularies get a recipe instead (``WORD_RECIPE_*``): pytorch/examples word_lan
 (2x200, SGD 20, clip 0.25, batch 20 x 35) with dropout from the epochs the run will make, which beat that
 example at equal time on COCO captions where the character plan's settings lost to it (docs/benchmarks.md); past
 8,000 ids an adaptive softmax, and with it a 2x400 with weight drop (``WORD_WIDE_MODEL``) where the run sees
-enough tokens to train one. Everything the user sets explicitly is kept as it is; the plan only fills in the rest, and says what it chose
+enough tokens to train one; up to 8,000 a full softmax tied to the embedding. Everything the user sets explicitly is kept as it is; the plan only fills in the rest, and says what it chose
 and why (``Plan.describe``).
 """
 
@@ -246,7 +246,8 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
                model_fixed: dict[str, Any], autocast: Callable[[], Any], probe_batch: int | None,
                combine: Callable[[list[float]], list[float]]) -> Plan:
     """The word recipe (``WORD_RECIPE_*``) with the user's explicit settings kept, and dropout from the epochs
-    the run will make (a time budget's from a probe of the recipe's model on this machine). With an adaptive
+    the run will make (a time budget's from a probe of the recipe's model on this machine), and a full softmax tied
+    to the embedding unless the user set tying, or an embedding size other than the width. With an adaptive
     softmax and no width of the user's, ``WORD_WIDE_MODEL`` instead where it would see at least
     ``WORD_TOKENS_PER_MULTIPLY_ADD`` tokens per multiply-add (a time budget probes it too)."""
     train_values = {k: v for k, v in WORD_RECIPE_TRAIN.items() if k not in explicit_train}
@@ -262,6 +263,19 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
     cutoffs = automatic_cutoffs(vocab_size)
     if cutoffs and "adaptive_softmax" not in model_fixed and not values["tie_weights"]:
         values["adaptive_softmax"] = model_values["adaptive_softmax"] = cutoffs
+    # A full softmax (up to 8,000 ids: BPE, small word vocabularies) shares its [V, H] matrix with the embedding (Press &
+    # Wolf 2017; Inan et al. 2017) unless the user chose otherwise: on the standard library's BPE-4,096 ids at 5 minutes
+    # the tied 2x200 scored 4.2756 nats/token against 4.3786 untied, at the same speed (docs/benchmarks.md, "Tied
+    # embeddings for a full softmax"). An adaptive softmax has no such matrix to share: large vocabularies stay untied.
+    tied_reason = None
+    if (not values.get("adaptive_softmax") and "tie_weights" not in model_fixed
+            and model_fixed.get("embedding_size", values["hidden_size"]) == values["hidden_size"]):
+        values["tie_weights"] = model_values["tie_weights"] = True
+        values["embedding_size"] = values["hidden_size"]  # the embedding follows the width (the user's, if given)
+        if "embedding_size" not in model_fixed:
+            model_values["embedding_size"] = values["hidden_size"]
+        tied_reason = (f"tied embedding and output weights: a full softmax over {vocab_size:,} ids, where tying "
+                       "measured better at equal time (docs/benchmarks.md)")
     shape = ModelConfig(vocab_size=vocab_size, **values)
     per_step = settings.batch_size * settings.seq_length
     probe: dict[int, float] = {}
@@ -303,6 +317,8 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
                f"({tokens / 1e6:.1f}M tokens from {how})"]
     if wide_reason:
         reasons.append(wide_reason)
+    if tied_reason:
+        reasons.append(tied_reason)
     if model_values.get("adaptive_softmax"):
         reasons.append(f"an adaptive softmax over the {vocab_size:,} ids (cutoffs {', '.join(map(str, shape.adaptive_softmax))}): "
                        "a full softmax would be most of each step")
