@@ -103,8 +103,8 @@ def test_a_full_softmax_is_tied_to_the_embedding_unless_the_user_chose_otherwise
     assert model.output.weight is model.embedding.weight  # one [V, H] matrix
     untied = _plan(words=True, vocab=4_096, max_steps=10, fixed={"tie_weights": False})  # --no-tie-weights
     assert not untied.shape.tie_weights and "tie_weights" not in untied.model and "tied" not in untied.describe()
-    wide = _plan(words=True, vocab=4_096, max_steps=10, fixed={"hidden_size": 300})  # the embedding follows the user's width
-    assert wide.shape.tie_weights and wide.shape.embedding_size == 300 and wide.model["embedding_size"] == 300
+    own_width = _plan(words=True, vocab=4_096, max_steps=10, fixed={"hidden_size": 300})  # the embedding follows the user's width
+    assert own_width.shape.tie_weights and own_width.shape.embedding_size == 300 and own_width.model["embedding_size"] == 300
     narrow = _plan(words=True, vocab=4_096, max_steps=10, fixed={"embedding_size": 100})  # an embedding of the user's own
     assert not narrow.shape.tie_weights and narrow.shape.embedding_size == 100
     same = _plan(words=True, vocab=4_096, max_steps=10, fixed={"embedding_size": 200})
@@ -113,6 +113,7 @@ def test_a_full_softmax_is_tied_to_the_embedding_unless_the_user_chose_otherwise
     assert adaptive.shape.adaptive_softmax and not adaptive.shape.tie_weights
     given = _plan(words=True, vocab=14_299, max_steps=10, fixed={"adaptive_softmax": (2000,)})
     assert not given.shape.tie_weights
+    assert _plan(words=True, vocab=14_299, max_steps=10, fixed={"adaptive_softmax": ()}).shape.tie_weights  # --adaptive-softmax none
     assert not _plan(vocab=60, max_steps=100).shape.tie_weights  # the character plan never ties
 
 

@@ -22,8 +22,8 @@ vocabularies get a recipe instead (``WORD_RECIPE_*``): pytorch/examples word_lan
 (2x200, SGD 20, clip 0.25, batch 20 x 35) with dropout from the epochs the run will make, which beat that
 example at equal time on COCO captions where the character plan's settings lost to it (docs/benchmarks.md); past
 8,000 ids an adaptive softmax, and with it a 2x400 with weight drop (``WORD_WIDE_MODEL``) where the run sees
-enough tokens to train one; up to 8,000 a full softmax tied to the embedding. Everything the user sets explicitly is kept as it is; the plan only fills in the rest, and says what it chose
-and why (``Plan.describe``).
+enough tokens to train one; up to 8,000 a full softmax tied to the embedding. Everything the user sets
+explicitly is kept as it is; the plan only fills in the rest, and says what it chose and why (``Plan.describe``).
 """
 
 from __future__ import annotations
