@@ -104,7 +104,7 @@ def dropout_for(epochs: float) -> float:
 
 # Word and subword vocabularies: pytorch/examples word_language_model's optimisation (plain SGD at a high rate,
 # tight clipping, 2x200, batch 20 x 35), measured to beat that example at equal time on COCO captions with
-# the dropout the epochs call for (docs/benchmarks.md).
+# the dropout the epochs call for (docs/benchmarks.md). Untied, as the example is; ``_word_plan`` ties a full softmax.
 WORD_RECIPE_MODEL = {"embedding_size": 200, "hidden_size": 200, "num_layers": 2, "tie_weights": False}
 # A wider word model where a run sees enough tokens to train it: 2x400 with the dropout of the example's medium model
 # (0.5) and weight drop on the recurrent weights (AWD-LSTM's; 0.3). At 5 minutes it beat the recipe on two word corpora
@@ -257,12 +257,9 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
         train_values.pop("learning_rate", None)
     settings = replace(config, **train_values)
     values = {**WORD_RECIPE_MODEL, "dropout": 0.0, **model_fixed}
-    if values["tie_weights"] and "embedding_size" not in model_fixed:
-        values["embedding_size"] = values["hidden_size"]  # the user asked for tying: the embedding follows the width
-    model_values = {k: values[k] for k in WORD_RECIPE_MODEL if k not in model_fixed}
     cutoffs = automatic_cutoffs(vocab_size)
     if cutoffs and "adaptive_softmax" not in model_fixed and not values["tie_weights"]:
-        values["adaptive_softmax"] = model_values["adaptive_softmax"] = cutoffs
+        values["adaptive_softmax"] = cutoffs
     # A full softmax (up to 8,000 ids: BPE, small word vocabularies) shares its [V, H] matrix with the embedding (Press &
     # Wolf 2017; Inan et al. 2017) unless the user chose otherwise: on the standard library's BPE-4,096 ids at 5 minutes
     # the tied 2x200 scored 4.2756 nats/token against 4.3786 untied, at the same speed (docs/benchmarks.md, "Tied
@@ -270,12 +267,12 @@ def _word_plan(vocab_size: int, train_tokens: np.ndarray, config: TrainConfig, e
     tied_reason = None
     if (not values.get("adaptive_softmax") and "tie_weights" not in model_fixed
             and model_fixed.get("embedding_size", values["hidden_size"]) == values["hidden_size"]):
-        values["tie_weights"] = model_values["tie_weights"] = True
-        values["embedding_size"] = values["hidden_size"]  # the embedding follows the width (the user's, if given)
-        if "embedding_size" not in model_fixed:
-            model_values["embedding_size"] = values["hidden_size"]
+        values["tie_weights"] = True
         tied_reason = (f"tied embedding and output weights: a full softmax over {vocab_size:,} ids, where tying "
                        "measured better at equal time (docs/benchmarks.md)")
+    if values["tie_weights"] and "embedding_size" not in model_fixed:
+        values["embedding_size"] = values["hidden_size"]  # tied (the user's choice or the plan's): the embedding follows the width
+    model_values = {k: values[k] for k in (*WORD_RECIPE_MODEL, "adaptive_softmax") if k in values and k not in model_fixed}
     shape = ModelConfig(vocab_size=vocab_size, **values)
     per_step = settings.batch_size * settings.seq_length
     probe: dict[int, float] = {}
